@@ -1,0 +1,1 @@
+"""ROS-free CenterTrack core: importable without rclpy."""

@@ -1,0 +1,1 @@
+"""Thin ROS 2 adapter: node, message conversions, parameters, diagnostics."""
