@@ -1,0 +1,178 @@
+"""Reading and writing checkpoints in the official CenterTrack format.
+
+The official format is ``{'epoch': int, 'state_dict': {...}, 'optimizer': {...}?}``, often with
+a ``module.`` prefix from ``DataParallel`` and sometimes fp16 tensors. Loading never succeeds
+partially: any missing, unexpected or mis-shaped parameter raises :class:`CheckpointError`
+that names them and the model configuration the file appears to hold.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, replace
+from typing import Any, Mapping, Optional
+
+import torch
+from torch import nn
+
+from .config import ConfigError, ModelConfig
+
+_LISTED = 8  # names shown per category in an error message
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read or does not fit the configured network."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: float32 state dict without wrapper prefixes, plus metadata."""
+
+    state_dict: dict[str, torch.Tensor]
+    epoch: int = 0
+    optimizer: Optional[dict] = None
+    extra: Optional[dict] = None
+
+
+def _strip_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out = {}
+    for name, tensor in state_dict.items():
+        # Keep names such as ``module_list.*``: only the DataParallel wrapper is removed.
+        if name.startswith('module.'):
+            name = name[len('module.'):]
+        out[name] = tensor
+    return out
+
+
+def read_checkpoint(path: str) -> Checkpoint:
+    """Read a checkpoint file (official dict or bare state dict) onto the CPU in float32."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f'checkpoint not found: {path}')
+    try:
+        raw = torch.load(path, map_location='cpu', weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError,
+            OSError) as exc:
+        raise CheckpointError(f'cannot read checkpoint {path}: {exc}') from exc
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(f'{path} holds a {type(raw).__name__}, not a state dict')
+    if 'state_dict' in raw:
+        state_dict = raw['state_dict']
+        epoch = int(raw.get('epoch', 0) or 0)
+        optimizer = raw.get('optimizer')
+        extra = {k: v for k, v in raw.items() if k not in ('state_dict', 'epoch', 'optimizer')}
+    else:
+        state_dict, epoch, optimizer, extra = raw, 0, None, {}
+    if not isinstance(state_dict, Mapping) or not all(
+            isinstance(v, torch.Tensor) for v in state_dict.values()):
+        raise CheckpointError(f'{path}: state_dict is not a mapping of names to tensors')
+    tensors = {
+        name: (t.float() if t.is_floating_point() else t)
+        for name, t in _strip_prefix(state_dict).items()
+    }
+    return Checkpoint(tensors, epoch=epoch, optimizer=optimizer, extra=extra or None)
+
+
+def infer_model_config(state_dict: Mapping[str, torch.Tensor],
+                       base: Optional[ModelConfig] = None) -> ModelConfig:
+    """Guess the :class:`ModelConfig` a state dict was saved from.
+
+    Architecture, backbone, class count, head width and optional heads/inputs are read from
+    parameter names and shapes; class names are kept from ``base`` when their count fits.
+    """
+    base = base or ModelConfig()
+    names = set(state_dict)
+    if any(n.startswith('base.') for n in names):
+        arch, backbone = 'dla_34', base.backbone
+        stem = 'base.'
+    elif any(n.startswith('backbone.features.') for n in names):
+        arch, backbone, stem = 'generic', 'mobilenet', 'backbone.'
+    elif any(n.startswith('backbone.') for n in names):
+        arch, backbone, stem = 'generic', 'dla34', 'backbone.'
+    else:
+        raise CheckpointError('state dict has neither base.* (dla_34) nor backbone.* (generic) '
+                              'parameters; it is not a CenterTrack checkpoint')
+    hm_out = state_dict.get('hm.2.weight')
+    hm_hidden = state_dict.get('hm.0.weight')
+    if hm_out is None or hm_hidden is None:
+        raise CheckpointError('state dict has no hm head (hm.0.weight / hm.2.weight)')
+    num_classes = int(hm_out.shape[0])
+    class_names = base.class_names if len(base.class_names) == num_classes else ()
+    try:
+        return replace(
+            base, arch=arch, backbone=backbone, num_classes=num_classes,
+            class_names=class_names,
+            ltrb_amodal='ltrb_amodal.2.weight' in names,
+            head_conv=int(hm_hidden.shape[0]),
+            pre_img=f'{stem}pre_img_layer.0.weight' in names,
+            pre_hm=f'{stem}pre_hm_layer.0.weight' in names,
+        )
+    except ConfigError as exc:
+        raise CheckpointError(f'checkpoint implies an invalid configuration: {exc}') from exc
+
+
+def _describe(config: ModelConfig) -> str:
+    parts = [f'arch={config.arch}']
+    if config.arch == 'generic':
+        parts.append(f'backbone={config.backbone}')
+    parts += [f'num_classes={config.num_classes}', f'ltrb_amodal={config.ltrb_amodal}',
+              f'head_conv={config.head_channels}', f'pre_img={config.pre_img}',
+              f'pre_hm={config.pre_hm}']
+    return ', '.join(parts)
+
+
+def _listing(label: str, names: list[str]) -> str:
+    shown = ', '.join(names[:_LISTED])
+    more = f' (+{len(names) - _LISTED} more)' if len(names) > _LISTED else ''
+    return f'{len(names)} {label}: {shown}{more}'
+
+
+def load_state_dict_strict(network: nn.Module, state_dict: Mapping[str, torch.Tensor],
+                           config: ModelConfig, source: str = 'checkpoint') -> None:
+    """Load ``state_dict`` into ``network`` or raise a precise :class:`CheckpointError`."""
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    mismatched = sorted(
+        f'{name} {tuple(state_dict[name].shape)} vs {tuple(expected[name].shape)}'
+        for name in set(expected) & set(state_dict)
+        if state_dict[name].shape != expected[name].shape)
+    if missing or unexpected or mismatched:
+        problems = [
+            _listing(label, names)
+            for label, names in (('missing', missing), ('unexpected', unexpected),
+                                 ('mis-shaped (file vs model)', mismatched)) if names]
+        try:
+            hint = f'; the file looks like: {_describe(infer_model_config(state_dict, config))}'
+        except CheckpointError as exc:
+            hint = f'; {exc}'
+        raise CheckpointError(
+            f'{source} does not fit the configured network ({_describe(config)}): '
+            + '; '.join(problems) + hint)
+    network.load_state_dict(state_dict, strict=True)
+
+
+def save_checkpoint(path: str, network: nn.Module, epoch: int,
+                    optimizer: Optional[torch.optim.Optimizer] = None,
+                    half: bool = False, extra: Optional[Mapping[str, Any]] = None) -> None:
+    """Write ``{'epoch', 'state_dict'[, 'optimizer']}`` as the original code does.
+
+    With ``half`` floating-point tensors are stored as float16 (half the size; loaders
+    upcast them). ``extra`` entries are added at the top level (e.g. a model card).
+    """
+    module = network.module if hasattr(network, 'module') else network
+    state = {
+        name: (t.detach().half() if half and t.is_floating_point() else t.detach()).cpu()
+        for name, t in module.state_dict().items()
+    }
+    data: dict[str, Any] = {'epoch': int(epoch), 'state_dict': state}
+    if optimizer is not None:
+        data['optimizer'] = optimizer.state_dict()
+    if extra:
+        data.update(extra)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = f'{path}.tmp'
+    torch.save(data, tmp)
+    os.replace(tmp, path)

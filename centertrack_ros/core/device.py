@@ -1,0 +1,45 @@
+"""Choosing the torch device from the ``device`` setting."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+_LOG = logging.getLogger(__name__)
+
+
+class DeviceError(RuntimeError):
+    """The requested device cannot be used."""
+
+
+def resolve_device(setting: str) -> torch.device:
+    """Map ``auto``/``cpu``/``cuda``/``cuda:N`` to a usable :class:`torch.device`.
+
+    ``auto`` falls back to the CPU with a warning when CUDA is unavailable; an explicit CUDA
+    request fails instead, because silently running 20x slower is worse than not starting.
+    """
+    if setting == 'cpu':
+        return torch.device('cpu')
+    available = torch.cuda.is_available()
+    if setting == 'auto':
+        if available:
+            return torch.device('cuda')
+        _LOG.warning('CUDA is not available; running CenterTrack on the CPU')
+        return torch.device('cpu')
+    if not available:
+        raise DeviceError(f'device {setting!r} requested but CUDA is not available '
+                          f'(torch {torch.__version__}); use device:=auto or cpu')
+    device = torch.device(setting)
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise DeviceError(f'device {setting!r} requested but only {torch.cuda.device_count()} '
+                          'CUDA device(s) exist')
+    return device
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable device name for logs and benchmark reports."""
+    if device.type == 'cuda':
+        return f'{device} ({torch.cuda.get_device_name(device)})'
+    import platform
+    return f'cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)'

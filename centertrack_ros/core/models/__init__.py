@@ -1,0 +1,1 @@
+"""Official CenterTrack network architectures with the official parameter names."""

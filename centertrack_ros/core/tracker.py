@@ -1,0 +1,122 @@
+"""Association of detections with the previous frame's tracks (CenterTrack's tracker).
+
+Each detection carries the network's predicted displacement to the previous frame; the
+displaced centre ``ct + tracking`` is matched to previous centres by squared distance. A pair
+is admissible only when the distance is below both boxes' areas and the classes agree.
+Matching is greedy in detection-score order (the paper's default) or optimal (Hungarian).
+Unmatched detections above ``new_thresh`` start tracks; unmatched tracks coast for
+``max_age`` frames (never, with the default -1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .config import TrackerConfig
+from .tracks import Track
+
+_INVALID = 1e18
+_MATCHABLE = 1e16
+
+
+def _areas(tracks: list[Track]) -> np.ndarray:
+    return np.array([(t.bbox[2] - t.bbox[0]) * (t.bbox[3] - t.bbox[1]) for t in tracks],
+                    dtype=np.float32)
+
+
+def association_costs(detections: list[Track], tracks: list[Track]) -> np.ndarray:
+    """``N x M`` squared distances, inadmissible pairs raised by 1e18 (float64)."""
+    n, m = len(detections), len(tracks)
+    displaced = np.array([d.ct + d.tracking for d in detections], dtype=np.float32).reshape(n, 2)
+    previous = np.array([t.ct for t in tracks], dtype=np.float32).reshape(m, 2)
+    dist = ((previous.reshape(1, m, 2) - displaced.reshape(n, 1, 2)) ** 2).sum(axis=2)
+    det_classes = np.array([d.class_id for d in detections], dtype=np.int32).reshape(n, 1)
+    track_classes = np.array([t.class_id for t in tracks], dtype=np.int32).reshape(1, m)
+    invalid = ((dist > _areas(tracks).reshape(1, m)) | (dist > _areas(detections).reshape(n, 1))
+               | (det_classes != track_classes))
+    return dist + invalid * _INVALID
+
+
+def greedy_match(costs: np.ndarray) -> np.ndarray:
+    """Match each detection in order to its nearest still-free track; ``K x 2`` pairs."""
+    costs = costs.copy()
+    pairs = []
+    if costs.shape[1] > 0:
+        for i in range(costs.shape[0]):
+            j = int(costs[i].argmin())
+            if costs[i, j] < _MATCHABLE:
+                costs[:, j] = _INVALID
+                pairs.append((i, j))
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2)
+
+
+def hungarian_match(costs: np.ndarray) -> tuple[np.ndarray, list[int], list[int]]:
+    """Optimal assignment; returns admissible pairs and the inadmissible rows/columns it used."""
+    rows, cols = linear_sum_assignment(np.minimum(costs, _INVALID))
+    admissible = costs[rows, cols] <= _MATCHABLE
+    pairs = np.stack([rows[admissible], cols[admissible]], axis=1).astype(np.int64)
+    return pairs, rows[~admissible].tolist(), cols[~admissible].tolist()
+
+
+class TrackManager:
+    """Holds the tracks between frames and assigns persistent ids."""
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.config = config
+        self.tracks: list[Track] = []
+        self._last_id = 0
+
+    def reset(self) -> None:
+        """Forget all tracks and restart ids at 1."""
+        self.tracks = []
+        self._last_id = 0
+
+    def _new_id(self) -> int:
+        self._last_id += 1
+        return self._last_id
+
+    def update(self, detections: list[Track]) -> list[Track]:
+        """Associate this frame's detections (best first) and return the new track list.
+
+        The list holds matched tracks, then newborn tracks, then coasting (inactive) ones.
+        Detections are updated in place with their ids; earlier results are never modified.
+        """
+        costs = association_costs(detections, self.tracks)
+        if self.config.hungarian:
+            pairs, lost_dets, lost_tracks = hungarian_match(costs)
+        else:
+            pairs, lost_dets, lost_tracks = greedy_match(costs), [], []
+        matched_dets = set(pairs[:, 0].tolist())
+        matched_tracks = set(pairs[:, 1].tolist())
+        # Order matters for id assignment: the original lists never-assigned detections first,
+        # then the ones the Hungarian solver paired inadmissibly.
+        unmatched_dets = [i for i in range(len(detections)) if i not in matched_dets
+                          and i not in lost_dets] + lost_dets
+        unmatched_tracks = [j for j in range(len(self.tracks)) if j not in matched_tracks
+                            and j not in lost_tracks] + lost_tracks
+
+        result = []
+        for i, j in pairs.tolist():
+            det, previous = detections[i], self.tracks[j]
+            det.track_id = previous.track_id
+            det.age = 1
+            det.active = previous.active + 1
+            result.append(det)
+        new_thresh = self.config.effective_new_thresh
+        for i in unmatched_dets:
+            det = detections[i]
+            if det.score > new_thresh:
+                det.track_id = self._new_id()
+                det.age = 1
+                det.active = 1
+                result.append(det)
+        for j in unmatched_tracks:
+            track = self.tracks[j]
+            if track.age < self.config.max_age:
+                # A new record, so lists returned for earlier frames stay as they were.
+                result.append(replace(track, age=track.age + 1, active=0))
+        self.tracks = result
+        return result
