@@ -13,12 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import infer_model_config, load_state_dict_strict, read_checkpoint
 from .config import CenterTrackConfig, TrackerConfig
 from .decode import decode_tensors, to_raw_detections
 from .device import resolve_device
 from .geometry import FrameGeometry, frame_geometry
-from .models.networks import build_network
 from .postprocess import detections_to_image
 from .preprocess import preprocess
 from .prior import render_prior_heatmap
@@ -26,22 +24,6 @@ from .tracker import TrackManager
 from .tracks import Track
 
 COLOR_ORDERS = ('bgr', 'rgb')
-
-
-def load_network(path: str, config: CenterTrackConfig,
-                 infer: bool = False) -> tuple[nn.Module, CenterTrackConfig]:
-    """Build the network for ``config`` and load the checkpoint at ``path`` into it.
-
-    With ``infer`` the architecture fields of ``config.model`` are first replaced by what the
-    checkpoint holds (useful when only a path is given). Returns the network (eval mode, CPU)
-    and the configuration actually used.
-    """
-    checkpoint = read_checkpoint(path)
-    if infer:
-        config = config.replace(model=infer_model_config(checkpoint.state_dict, config.model))
-    network = build_network(config.model)
-    load_state_dict_strict(network, checkpoint.state_dict, config.model, source=path)
-    return network.eval(), config
 
 
 def track_outputs(outputs: dict[str, torch.Tensor], geometry: FrameGeometry,
@@ -56,7 +38,8 @@ class CenterTracker:
     """CenterTrack on a stream of frames from one camera.
 
     Args:
-        network: a CenterTrack network (see :func:`build_network`), weights loaded.
+        network: a CenterTrack network with its weights loaded (``load_tracker`` in
+            :mod:`centertrack_ros.core.model_spec` builds both from a checkpoint).
         config: the configuration the network was built from plus input/tracker/runtime.
 
     Call :meth:`step` once per frame in order; :meth:`reset` starts a new sequence.
@@ -70,14 +53,6 @@ class CenterTracker:
         self._pre_images: Optional[torch.Tensor] = None
         self._geometry: Optional[FrameGeometry] = None
         self.frames_processed = 0
-
-    @classmethod
-    def from_checkpoint(cls, path: str, config: Optional[CenterTrackConfig] = None,
-                        infer: bool = False) -> 'CenterTracker':
-        """Load a checkpoint in the official format; see :func:`load_network`."""
-        config = config or CenterTrackConfig()
-        network, config = load_network(path, config, infer=infer)
-        return cls(network, config)
 
     @property
     def tracks(self) -> list[Track]:

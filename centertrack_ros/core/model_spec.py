@@ -1,0 +1,162 @@
+"""Turning what a user asks for (path, preset, overrides) into a loaded tracker.
+
+Resolution order for every model/input field: explicit override > preset > the metadata our
+own checkpoints carry > what the weights themselves reveal (architecture, class count, heads)
+> library defaults. The ROS node and every tool go through :func:`load_tracker` so a model
+behaves the same everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from .checkpoint import (Checkpoint, CheckpointError, infer_model_config, load_state_dict_strict,
+                         read_checkpoint)
+from .config import CenterTrackConfig, ConfigError, InputConfig, ModelConfig, RuntimeConfig, \
+    TrackerConfig
+from .models.networks import build_network
+from .pipeline import CenterTracker
+from .presets import preset as named_preset
+
+METADATA_KEY = 'centertrack_ros'
+DEFAULT_MODEL_FILE = 'centertrack_synthetic.pth'
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A user's description of the model; empty/zero fields mean "not specified"."""
+
+    path: str = ''
+    preset: str = ''
+    arch: str = ''
+    backbone: str = ''
+    neck: str = ''
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+    ltrb_amodal: Optional[bool] = None
+    input_width: int = 0
+    input_height: int = 0
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+
+def default_model_path() -> str:
+    """Path of the bundled default model (installed share dir, else the source tree)."""
+    candidates = []
+    try:
+        from ament_index_python.packages import (PackageNotFoundError,
+                                                 get_package_share_directory)
+        try:
+            candidates.append(Path(get_package_share_directory('centertrack_ros')) / 'models')
+        except (PackageNotFoundError, OSError):  # OSError: no AMENT_PREFIX_PATH at all
+            pass
+    except ImportError:
+        pass
+    candidates.append(Path(__file__).resolve().parents[2] / 'models')
+    for directory in candidates:
+        if (directory / DEFAULT_MODEL_FILE).is_file():
+            return str(directory / DEFAULT_MODEL_FILE)
+    searched = ', '.join(str(d) for d in candidates)
+    raise CheckpointError(f'bundled default model {DEFAULT_MODEL_FILE} not found (looked in '
+                          f'{searched}); set model.path to a checkpoint')
+
+
+def config_metadata(config: CenterTrackConfig) -> dict[str, Any]:
+    """The self-description stored in our checkpoints (model, input and tracker sections)."""
+    data = config.to_dict()
+    data.pop('runtime', None)
+    return data
+
+
+def _metadata_config(checkpoint: Checkpoint) -> Optional[CenterTrackConfig]:
+    data = (checkpoint.extra or {}).get(METADATA_KEY)
+    if not isinstance(data, Mapping):
+        return None
+    try:
+        model = dict(data.get('model', {}))
+        model['class_names'] = tuple(model.get('class_names', ()))
+        inp = dict(data.get('input', {}))
+        for key in ('mean', 'std'):
+            if key in inp:
+                inp[key] = tuple(inp[key])
+        return CenterTrackConfig(model=ModelConfig(**model), input=InputConfig(**inp),
+                                 tracker=TrackerConfig(**data.get('tracker', {})))
+    except (TypeError, ConfigError) as exc:
+        raise CheckpointError(f'checkpoint metadata is invalid: {exc}') from exc
+
+
+def _overrides(spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    model: dict[str, Any] = {}
+    for name in ('arch', 'backbone', 'neck'):
+        if getattr(spec, name):
+            model[name] = getattr(spec, name)
+    if spec.num_classes:
+        model['num_classes'] = spec.num_classes
+    if spec.class_names:
+        model['class_names'] = tuple(spec.class_names)
+    if spec.ltrb_amodal is not None:
+        model['ltrb_amodal'] = spec.ltrb_amodal
+    inp: dict[str, Any] = {}
+    if spec.input_width:
+        inp['width'] = spec.input_width
+    if spec.input_height:
+        inp['height'] = spec.input_height
+    if spec.mean:
+        inp['mean'] = tuple(spec.mean)
+    if spec.std:
+        inp['std'] = tuple(spec.std)
+    return model, inp
+
+
+def resolve_config(spec: ModelSpec, checkpoint: Checkpoint,
+                   tracker: Optional[TrackerConfig] = None,
+                   runtime: Optional[RuntimeConfig] = None) -> CenterTrackConfig:
+    """The configuration to build for ``checkpoint`` under ``spec`` (see module docstring).
+
+    ``tracker`` replaces the preset's/metadata's tracker section when given.
+    """
+    base = _metadata_config(checkpoint)
+    if spec.preset:
+        base = named_preset(spec.preset)
+    if base is None:
+        base = CenterTrackConfig()
+    model_overrides, input_overrides = _overrides(spec)
+    try:  # ConfigError (a ValueError) propagates with its own precise message
+        explicit_arch = {k: v for k, v in model_overrides.items()
+                         if k in ('arch', 'backbone', 'neck')}
+        model = replace(base.model, **explicit_arch) if explicit_arch else base.model
+        if not spec.preset:
+            model = infer_model_config(checkpoint.state_dict, model)
+        overrides = dict(model_overrides)
+        if 'num_classes' in overrides and 'class_names' not in overrides and \
+                len(model.class_names) != overrides['num_classes']:
+            overrides['class_names'] = ()
+        if 'class_names' in overrides and 'num_classes' not in overrides:
+            overrides['num_classes'] = len(overrides['class_names'])
+        model = replace(model, **overrides)
+        inp = replace(base.input, **input_overrides)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from exc
+    return CenterTrackConfig(model=model, input=inp, tracker=tracker or base.tracker,
+                             runtime=runtime or RuntimeConfig())
+
+
+def load_tracker(spec: ModelSpec, tracker: Optional[TrackerConfig] = None,
+                 runtime: Optional[RuntimeConfig] = None) -> CenterTracker:
+    """Read the checkpoint ``spec`` names (or the bundled default), build and load the network.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable or does not fit the configuration.
+        ConfigError: the resulting configuration is invalid.
+        DeviceError: the requested device cannot be used.
+
+    """
+    path = os.path.expanduser(spec.path) if spec.path else default_model_path()
+    checkpoint = read_checkpoint(path)
+    config = resolve_config(spec, checkpoint, tracker, runtime)
+    network = build_network(config.model)
+    load_state_dict_strict(network, checkpoint.state_dict, config.model, source=path)
+    return CenterTracker(network.eval(), config)
