@@ -1,13 +1,14 @@
-"""The stateful CenterTrack tracker: one frame in, the current tracks out.
+"""The stateful CenterTrack tracker: frames in, the current tracks out.
 
-Between calls it keeps the previous network input (on the network's device) and the tracks of
-the previous frame, from which the prior heatmap of the next frame is rendered. This is the
-seam the ROS node and the tools use.
+Between calls it keeps, per camera, the previous network input (inside the engine, on the
+network's device) and the tracks of the previous frame, from which the prior heatmap of the
+next frame is rendered. :class:`CenterTracker` (one camera) is the seam the ROS node and the
+tools use; :class:`MultiCameraTracker` runs several cameras through one network call.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -16,10 +17,10 @@ from torch import nn
 from .config import CenterTrackConfig, TrackerConfig
 from .decode import decode_tensors, to_raw_detections
 from .device import resolve_device
+from .engines import FrameRequest, InferenceEngine, make_engine
 from .geometry import FrameGeometry, frame_geometry
 from .postprocess import detections_to_image
-from .preprocess import preprocess
-from .prior import render_prior_heatmap
+from .prior import prior_peaks
 from .tracker import TrackManager
 from .tracks import Track
 
@@ -32,78 +33,6 @@ def track_outputs(outputs: dict[str, torch.Tensor], geometry: FrameGeometry,
     config = manager.config
     raw = to_raw_detections(decode_tensors(outputs, config.K))[0]
     return manager.update(detections_to_image(raw, geometry, config.effective_out_thresh))
-
-
-class CenterTracker:
-    """CenterTrack on a stream of frames from one camera.
-
-    Args:
-        network: a CenterTrack network with its weights loaded (``load_tracker`` in
-            :mod:`centertrack_ros.core.model_spec` builds both from a checkpoint).
-        config: the configuration the network was built from plus input/tracker/runtime.
-
-    Call :meth:`step` once per frame in order; :meth:`reset` starts a new sequence.
-    """
-
-    def __init__(self, network: nn.Module, config: CenterTrackConfig) -> None:
-        self.config = config
-        self.device = resolve_device(config.runtime.device)
-        self.network = network.to(self.device).eval()
-        self.manager = TrackManager(config.tracker)
-        self._pre_images: Optional[torch.Tensor] = None
-        self._geometry: Optional[FrameGeometry] = None
-        self.frames_processed = 0
-
-    @property
-    def tracks(self) -> list[Track]:
-        """Tracks after the last frame, including coasting (inactive) ones."""
-        return self.manager.tracks
-
-    def reset(self) -> None:
-        """Forget the previous frame and all tracks; ids restart at 1."""
-        self.manager.reset()
-        self._pre_images = None
-        self._geometry = None
-
-    def set_tracker_config(self, tracker: TrackerConfig) -> None:
-        """Change thresholds/association between frames without losing the tracks."""
-        self.config = self.config.replace(tracker=tracker)
-        self.manager.config = tracker
-
-    def _network_input(self, image: np.ndarray, geometry: FrameGeometry) -> torch.Tensor:
-        return torch.from_numpy(preprocess(image, geometry, self.config.input)).to(self.device)
-
-    def _prior_heatmap(self, geometry: FrameGeometry) -> Optional[torch.Tensor]:
-        if not self.config.model.pre_hm:
-            return None
-        tracks = self.manager.tracks if self.config.tracker.pre_hm else []
-        heatmap = render_prior_heatmap(tracks, geometry, self.config.tracker.effective_pre_thresh)
-        return torch.from_numpy(heatmap).to(self.device)
-
-    @torch.no_grad()
-    def infer(self, images: torch.Tensor, pre_images: torch.Tensor,
-              pre_hm: Optional[torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Run the network; returns head outputs with the heatmap passed through a sigmoid."""
-        outputs = self.network(images, pre_images if self.config.model.pre_img else None,
-                               pre_hm)
-        outputs['hm'] = outputs['hm'].sigmoid()
-        return outputs
-
-    def step(self, image: np.ndarray, color_order: str = 'bgr') -> list[Track]:
-        """Track one ``HxWx3`` uint8 frame; returns all current tracks (see :class:`Track`)."""
-        image = validate_frame(image, color_order)
-        geometry = frame_geometry(image.shape[1], image.shape[0], self.config.input)
-        if self._geometry is not None and geometry is not self._geometry:
-            self.reset()  # a new image size cannot be compared with the old previous frame
-        self._geometry = geometry
-        images = self._network_input(image, geometry)
-        if self._pre_images is None:
-            self._pre_images = images
-        outputs = self.infer(images, self._pre_images, self._prior_heatmap(geometry))
-        tracks = track_outputs(outputs, geometry, self.manager)
-        self._pre_images = images
-        self.frames_processed += 1
-        return tracks
 
 
 def validate_frame(image: np.ndarray, color_order: str = 'bgr') -> np.ndarray:
@@ -127,3 +56,137 @@ def validate_frame(image: np.ndarray, color_order: str = 'bgr') -> np.ndarray:
         image = image[:, :, ::-1]
     return np.ascontiguousarray(image)
 
+
+class MultiCameraTracker:
+    """CenterTrack for several cameras, each with its own state, through one network call.
+
+    Args:
+        network: a CenterTrack network with its weights loaded (``load_tracker`` in
+            :mod:`centertrack_ros.core.model_spec` builds one from a checkpoint).
+        config: the configuration the network was built from plus input/tracker/runtime.
+        num_cameras: how many frames each :meth:`step` takes.
+        engine: ``auto`` (fast path on CUDA, reference path on the CPU), ``reference`` or
+            ``torch`` (see :mod:`centertrack_ros.core.engines`).
+
+    """
+
+    def __init__(self, network: nn.Module, config: CenterTrackConfig, num_cameras: int = 1,
+                 engine: str = 'auto') -> None:
+        self.config = config
+        self.device = resolve_device(config.runtime.device)
+        self.engine: InferenceEngine = make_engine(engine, network.to(self.device).eval(),
+                                                   config, self.device, num_cameras)
+        self.managers = [TrackManager(config.tracker) for _ in range(num_cameras)]
+        self._geometries: list[Optional[FrameGeometry]] = [None] * num_cameras
+        self.frames_processed = 0
+
+    @property
+    def network(self) -> nn.Module:
+        """The network as the engine runs it (device, dtype, memory format)."""
+        return self.engine.network
+
+    @property
+    def num_cameras(self) -> int:
+        """Number of cameras served."""
+        return self.engine.num_cameras
+
+    def reset(self, camera: Optional[int] = None) -> None:
+        """Forget previous frames and tracks of one camera (or all); ids restart at 1."""
+        for index in range(self.num_cameras) if camera is None else [camera]:
+            self.managers[index].reset()
+            self._geometries[index] = None
+            self.engine.reset(index)
+
+    def set_tracker_config(self, tracker: TrackerConfig) -> None:
+        """Change thresholds/association between frames without losing the tracks."""
+        self.config = self.config.replace(tracker=tracker)
+        self.engine.config = self.config
+        for manager in self.managers:
+            manager.config = tracker
+
+    def step_all(self, images: Sequence[np.ndarray],
+                 color_order: str = 'bgr') -> list[list[Track]]:
+        """Track one frame per camera; returns each camera's tracks (see :class:`Track`).
+
+        A camera whose image size changed starts a new sequence (its previous frame cannot be
+        compared with the new one).
+        """
+        if len(images) != self.num_cameras:
+            raise ValueError(f'expected {self.num_cameras} frames, got {len(images)}')
+        tracker = self.config.tracker
+        requests = []
+        for index, image in enumerate(images):
+            image = validate_frame(image, color_order)
+            geometry = frame_geometry(image.shape[1], image.shape[0], self.config.input)
+            if self._geometries[index] is not None and geometry is not self._geometries[index]:
+                self.reset(index)
+            self._geometries[index] = geometry
+            tracks = self.managers[index].tracks if tracker.pre_hm else []
+            peaks = prior_peaks(tracks, geometry, tracker.effective_pre_thresh)
+            requests.append(FrameRequest(image, geometry, peaks))
+        results = []
+        for request, raw, manager in zip(requests, self.engine.run(requests), self.managers):
+            detections = detections_to_image(raw, request.geometry,
+                                             tracker.effective_out_thresh)
+            results.append(manager.update(detections))
+        self.frames_processed += 1
+        return results
+
+
+class CenterTracker:
+    """CenterTrack on a stream of frames from one camera.
+
+    Call :meth:`step` once per frame in order; :meth:`reset` starts a new sequence. The
+    arguments are those of :class:`MultiCameraTracker` with one camera.
+    """
+
+    def __init__(self, network: nn.Module, config: CenterTrackConfig,
+                 engine: str = 'auto') -> None:
+        self._cameras = MultiCameraTracker(network, config, 1, engine)
+
+    @property
+    def config(self) -> CenterTrackConfig:
+        """The configuration in use (tracker section changes with :meth:`set_tracker_config`)."""
+        return self._cameras.config
+
+    @property
+    def device(self) -> torch.device:
+        """The device the network runs on."""
+        return self._cameras.device
+
+    @property
+    def network(self) -> nn.Module:
+        """The network as the engine runs it."""
+        return self._cameras.network
+
+    @property
+    def engine(self) -> InferenceEngine:
+        """The inference engine (reference or fast path)."""
+        return self._cameras.engine
+
+    @property
+    def manager(self) -> TrackManager:
+        """The track manager holding the tracks between frames."""
+        return self._cameras.managers[0]
+
+    @property
+    def tracks(self) -> list[Track]:
+        """Tracks after the last frame, including coasting (inactive) ones."""
+        return self.manager.tracks
+
+    @property
+    def frames_processed(self) -> int:
+        """Frames processed since construction."""
+        return self._cameras.frames_processed
+
+    def reset(self) -> None:
+        """Forget the previous frame and all tracks; ids restart at 1."""
+        self._cameras.reset()
+
+    def set_tracker_config(self, tracker: TrackerConfig) -> None:
+        """Change thresholds/association between frames without losing the tracks."""
+        self._cameras.set_tracker_config(tracker)
+
+    def step(self, image: np.ndarray, color_order: str = 'bgr') -> list[Track]:
+        """Track one ``HxWx3`` uint8 frame; returns all current tracks (see :class:`Track`)."""
+        return self._cameras.step_all([image], color_order)[0]

@@ -72,10 +72,16 @@ def prior_peaks(tracks: Iterable[Track], geometry: FrameGeometry,
     return peaks
 
 
+def draw_peaks(peaks: Iterable[tuple[int, int, int]], height: int, width: int) -> np.ndarray:
+    """Render ``(x, y, radius)`` peaks into an ``H x W`` float32 heatmap."""
+    heatmap = np.zeros((height, width), dtype=np.float32)
+    for cx, cy, radius in peaks:
+        draw_gaussian(heatmap, (cx, cy), radius)
+    return heatmap
+
+
 def render_prior_heatmap(tracks: Iterable[Track], geometry: FrameGeometry,
                          pre_thresh: float) -> np.ndarray:
     """Render the ``1x1xHxW`` float32 prior heatmap in network input pixels."""
-    heatmap = np.zeros((geometry.input_height, geometry.input_width), dtype=np.float32)
-    for cx, cy, radius in prior_peaks(tracks, geometry, pre_thresh):
-        draw_gaussian(heatmap, (cx, cy), radius)
-    return heatmap[np.newaxis, np.newaxis]
+    peaks = prior_peaks(tracks, geometry, pre_thresh)
+    return draw_peaks(peaks, geometry.input_height, geometry.input_width)[np.newaxis, np.newaxis]

@@ -1,0 +1,137 @@
+"""Pre-processing, prior rendering and result packing as torch ops (GPU fast path).
+
+These compute on the network's device what :mod:`preprocess` and :mod:`prior` compute with
+numpy/OpenCV on the host: the warp uses the same fixed-point source coordinates and integer
+weights as :mod:`warp`, so the warped pixels are bit-identical; only normalisation and the
+Gaussians are evaluated in float32 instead of float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .decode import RawDetections
+from .geometry import FrameGeometry
+from .warp import COEF_BITS, INTER_TAB_SIZE, warp_maps
+
+PACKED_FIELDS = 10  # score, class, ct x/y, x1, y1, x2, y2, tracking x/y
+PRIOR_CHUNK = 16  # peaks rendered per dense pass: bounds the temporary to 16 x H x W
+
+
+@dataclass(frozen=True, eq=False)
+class DeviceWarp:
+    """The separable fixed-point warp of one geometry, as device tensors.
+
+    CenterTrack's transform has no rotation, so a source column depends only on the output
+    column and a source row only on the output row; the 2-D maps collapse to vectors.
+    """
+
+    cols: torch.Tensor      # (w,) int64 left tap, clamped into the image
+    rows: torch.Tensor      # (h,) int64 top tap, clamped
+    wx: torch.Tensor        # (2, w) int32 weights of left/right taps (0 where outside)
+    wy: torch.Tensor        # (2, h) int32 weights of top/bottom taps (0 where outside)
+    cols_next: torch.Tensor  # (w,) int64 right tap, clamped
+    rows_next: torch.Tensor  # (h,) int64 bottom tap, clamped
+
+
+def device_warp(geometry: FrameGeometry, device: torch.device) -> DeviceWarp:
+    """Build the device-side warp for ``geometry`` (call once per image size)."""
+    maps = warp_maps(geometry)
+    src_x, src_y = maps.src_x[0], maps.src_y[:, 0]
+    if not (np.all(maps.src_x == src_x) and np.all(maps.src_y == src_y[:, None])):
+        raise ValueError('the input transform is not separable (rotation is unsupported)')
+    frac_x, frac_y = maps.frac_x[0], maps.frac_y[:, 0]
+
+    def taps(src: np.ndarray, frac: np.ndarray, size: int) -> tuple:
+        first, second = src, src + 1
+        w_first = (INTER_TAB_SIZE - frac) * ((first >= 0) & (first < size))
+        w_second = frac * ((second >= 0) & (second < size))
+        return (torch.from_numpy(np.clip(first, 0, size - 1).astype(np.int64)).to(device),
+                torch.from_numpy(np.clip(second, 0, size - 1).astype(np.int64)).to(device),
+                torch.from_numpy(np.stack([w_first, w_second]).astype(np.int32)).to(device))
+
+    cols, cols_next, wx = taps(src_x, frac_x, geometry.image_width)
+    rows, rows_next, wy = taps(src_y, frac_y, geometry.image_height)
+    return DeviceWarp(cols=cols, rows=rows, wx=wx, wy=wy, cols_next=cols_next,
+                      rows_next=rows_next)
+
+
+def warp_uint8(image: torch.Tensor, warp: DeviceWarp) -> torch.Tensor:
+    """Warp an ``H x W x 3`` uint8 device image to ``h x w x 3`` int32 pixel values (0..255).
+
+    Weights are products of the 1/32-step tap weights, scaled to 2**15 as OpenCV's table is;
+    rounding and shift match OpenCV's fixed-point bilinear exactly.
+    """
+    img = image.to(torch.int32)
+    top = img.index_select(0, warp.rows)
+    bottom = img.index_select(0, warp.rows_next)
+    acc = None
+    for vertical, row_weight in ((top, warp.wy[0]), (bottom, warp.wy[1])):
+        left = vertical.index_select(1, warp.cols)
+        right = vertical.index_select(1, warp.cols_next)
+        # 32 * wy * wx sums to 2**15 over the four taps, as OpenCV's interpolation table does.
+        horizontal = left * warp.wx[0][None, :, None] + right * warp.wx[1][None, :, None]
+        term = horizontal * (row_weight * (1 << (COEF_BITS - 2 * 5)))[:, None, None]
+        acc = term if acc is None else acc + term
+    return (acc + (1 << (COEF_BITS - 1))) >> COEF_BITS
+
+
+def normalise_chw(pixels: torch.Tensor, mean: torch.Tensor, inv_std: torch.Tensor,
+                  dtype: torch.dtype) -> torch.Tensor:
+    """``h x w x 3`` pixel values → ``3 x h x w`` normalised network input in ``dtype``."""
+    scaled = pixels.to(torch.float32).permute(2, 0, 1) / 255.0
+    return ((scaled - mean[:, None, None]) * inv_std[:, None, None]).to(dtype)
+
+
+def peaks_tensor(peaks: Sequence[tuple[int, int, int]], device: torch.device) -> torch.Tensor:
+    """Pack ``(x, y, radius)`` peaks into an ``N x 3`` float32 tensor on ``device``."""
+    data = np.asarray(peaks, dtype=np.float32).reshape(-1, 3)
+    return torch.from_numpy(data).to(device, non_blocking=True)
+
+
+def render_prior(peaks: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Render ``N x 3`` (x, y, radius) peaks as max-blended Gaussians into ``H x W`` float32.
+
+    Each Gaussian is separable and is zero outside its ``(2r+1)^2`` window, so it is the outer
+    product of two windowed 1-D profiles; peaks are blended in chunks to bound memory.
+    """
+    heat = torch.zeros(height, width, dtype=torch.float32, device=peaks.device)
+    if peaks.shape[0] == 0:
+        return heat
+    xs = torch.arange(width, dtype=torch.float32, device=peaks.device)
+    ys = torch.arange(height, dtype=torch.float32, device=peaks.device)
+    for start in range(0, peaks.shape[0], PRIOR_CHUNK):
+        chunk = peaks[start:start + PRIOR_CHUNK]
+        cx, cy, radius = chunk[:, 0:1], chunk[:, 1:2], chunk[:, 2:3]
+        two_sigma_sq = 2 * ((2 * radius + 1) / 6) ** 2
+        dx, dy = xs[None, :] - cx, ys[None, :] - cy
+        profile_x = torch.exp(-dx * dx / two_sigma_sq) * (dx.abs() <= radius)
+        profile_y = torch.exp(-dy * dy / two_sigma_sq) * (dy.abs() <= radius)
+        blended = (profile_y[:, :, None] * profile_x[:, None, :]).amax(dim=0)
+        heat = torch.maximum(heat, blended)
+    return heat
+
+
+def pack_detections(decoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Pack decoded ``B x K`` tensors into one ``B x K x 10`` float32 tensor (one copy back)."""
+    batch, k = decoded['scores'].shape
+    tracking = decoded.get('tracking')
+    if tracking is None:
+        tracking = decoded['scores'].new_zeros(batch, k, 2)
+    return torch.cat([
+        decoded['scores'].float()[..., None], decoded['classes'].float()[..., None],
+        decoded['cts'].float(), decoded['bboxes'].float(), tracking.float(),
+    ], dim=2)
+
+
+def unpack_detections(packed: np.ndarray, has_tracking: bool = True) -> list[RawDetections]:
+    """Inverse of :func:`pack_detections` on the host."""
+    return [
+        RawDetections(scores=rows[:, 0], classes=rows[:, 1].astype(np.int64), cts=rows[:, 2:4],
+                      bboxes=rows[:, 4:8], tracking=rows[:, 8:10] if has_tracking else None)
+        for rows in packed
+    ]
