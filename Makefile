@@ -1,0 +1,33 @@
+# centertrack_ros developer entry points. `make demo` and `make test` set the environment up
+# themselves (scripts/setup_env.sh is idempotent and takes seconds once done).
+SHELL := /bin/bash
+VENV  ?= .venv
+PY    := $(VENV)/bin/python
+PYTEST_ARGS ?=
+DEMO_ARGS ?=
+LINT_PATHS := centertrack_ros test launch scripts
+
+.PHONY: help setup test demo lint clean
+
+help:
+	@echo "make demo   run the tracker demo (sets the environment up when needed)"
+	@echo "make test   run the test suite   (sets the environment up when needed)"
+	@echo "make setup  create/update $(VENV): pinned packages, vision_msgs fallback, this package"
+	@echo "make lint   ruff over $(LINT_PATHS)"
+	@echo "make clean  remove $(VENV) and build/test caches"
+
+setup:
+	@CENTERTRACK_VENV="$(abspath $(VENV))" scripts/setup_env.sh
+
+test: setup
+	$(PY) -m pytest test $(PYTEST_ARGS)
+
+demo: setup
+	$(VENV)/bin/centertrack_demo $(DEMO_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+
+clean:
+	rm -rf $(VENV) build install log .pytest_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -not -path './.git/*' -exec rm -rf {} +

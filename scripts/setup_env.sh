@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Create or update the development environment of centertrack_ros in <repo>/.venv.
+#
+# Idempotent: every step records a stamp (a hash of its inputs) under .venv/.setup/ and is
+# skipped while that stamp is current, so a second run takes a few seconds and changes nothing.
+#
+# Steps
+#   1. venv        create .venv with python3 (3.10 .. 3.13; the ROS wheels exist for those)
+#   2. packages    pip install -r scripts/requirements.txt (pinned, locked by constraints.txt)
+#   3. cmake fix   point the ROS wheels' exported CMake files at this machine's Python/numpy
+#   4. ament path  a .pth hook puts .venv on AMENT_PREFIX_PATH for every venv interpreter
+#   5. msg         build msg/ (vision_msgs) into .venv, only if `import vision_msgs.msg` fails
+#   6. package     editable install of centertrack_ros (console scripts in .venv/bin) and its
+#                  share directory (launch/, config/, models/, package.xml, ament index marker)
+#                  linked into .venv/share, like `colcon build --symlink-install`
+#
+# Environment
+#   PYTHON=python3.x          interpreter used to create the venv (default: python3)
+#   CENTERTRACK_VENV=<dir>    venv location (default: <repo>/.venv)
+#   CENTERTRACK_FORCE=1       ignore the stamps and redo every step
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${CENTERTRACK_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+STAMPS="$VENV/.setup"
+REQ="$ROOT/scripts/requirements.txt"
+LOCK="$ROOT/scripts/constraints.txt"
+MSG_DIR="$ROOT/msg"
+T0=$SECONDS
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+hash_of() {  # hash_of <file-or-string>...: one sha256 over the contents of files / the strings
+  local x
+  for x in "$@"; do
+    if [[ -f "$x" ]]; then cat -- "$x"; else printf '%s\n' "$x"; fi
+  done | sha256sum | cut -d' ' -f1
+}
+stamp_ok() { [[ -z "${CENTERTRACK_FORCE:-}" && -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
+stamp_set() { mkdir -p "$STAMPS"; printf '%s\n' "$2" > "$STAMPS/$1"; }
+
+# --- 1. venv -----------------------------------------------------------------------------------
+if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c '' 2>/dev/null; then
+  command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON=python3.11 or similar)"
+  "$PYTHON" - <<'EOF' || die "Python 3.10 to 3.13 is required (the ros-* wheels exist for those)"
+import sys
+sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 13) else 1)
+EOF
+  log "creating $VENV with $("$PYTHON" -c 'import sys; print(sys.executable, sys.version.split()[0])')"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+VPY="$VENV/bin/python"
+# Interpreter facts. (Not with -S: the venv's own prefix and site-packages are known only once
+# site.py has run.) _ROS_WHEELS_BOOTSTRAP_COMPLETE=1 skips the ROS hook's re-exec; not needed here.
+read -r PYVER PURELIB < <(_ROS_WHEELS_BOOTSTRAP_COMPLETE=1 "$VPY" -c '
+import sys, sysconfig
+print("%d.%d" % sys.version_info[:2], sysconfig.get_paths()["purelib"])')
+[[ "$PURELIB" == "$VENV"/* ]] || die "unexpected site-packages $PURELIB for the venv $VENV"
+
+# --- 2. packages -------------------------------------------------------------------------------
+PKG_HASH="$(hash_of "$REQ" "$LOCK" "python=$PYVER")"
+if ! stamp_ok packages "$PKG_HASH"; then
+  log "installing pinned packages from scripts/requirements.txt (first time: about 2 minutes)"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet -r "$REQ"
+  rm -f "$STAMPS/cmake-fix"   # freshly (re)installed wheels bring the unpatched CMake files back
+  stamp_set packages "$PKG_HASH"
+fi
+
+# --- 3. cmake fix ------------------------------------------------------------------------------
+# The ROS wheels were built against /opt/python/cp3XY-cp3XY; their exported CMake targets name
+# that interpreter's include directory and numpy's. Rewrite both to this venv's values, once.
+CMAKE_HASH="$PKG_HASH"
+if ! stamp_ok cmake-fix "$CMAKE_HASH"; then
+  read -r PY_INC NP_INC < <(_ROS_WHEELS_BOOTSTRAP_COMPLETE=1 "$VPY" -c '
+import sysconfig, numpy
+print(sysconfig.get_paths()["include"], numpy.get_include())')
+  TAG="cp${PYVER/./}"
+  OLD_PY_INC="/opt/python/$TAG-$TAG/include/python$PYVER"
+  OLD_NP_INC="/opt/python/$TAG-$TAG/lib/python$PYVER/site-packages/numpy/_core/include"
+  mapfile -t files < <(grep -lsF -e "$OLD_PY_INC" -e "$OLD_NP_INC" "$VENV"/share/*/cmake/*.cmake || true)
+  if ((${#files[@]})); then
+    log "rewriting build-machine Python paths in ${#files[@]} CMake file(s)"
+    sed -i -e "s|$OLD_NP_INC|$NP_INC|g" -e "s|$OLD_PY_INC|$PY_INC|g" "${files[@]}"
+  fi
+  stamp_set cmake-fix "$CMAKE_HASH"
+fi
+
+# --- 4. ament path -----------------------------------------------------------------------------
+# ament_index_python looks packages up on AMENT_PREFIX_PATH. This hook (run by site.py at every
+# start of a venv interpreter, before ros_wheels_bootstrapper.pth re-executes it with
+# LD_LIBRARY_PATH, hence the name sorting first) prepends the venv prefix, so console scripts,
+# `.venv/bin/python` and `.venv/bin/pytest` work without activating anything.
+PTH="$PURELIB/centertrack_ros_ament_prefix.pth"
+PTH_LINE="import os, sys; _p = [x for x in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if x]; sys.prefix in _p or os.environ.__setitem__('AMENT_PREFIX_PATH', os.pathsep.join([sys.prefix] + _p))"
+if [[ ! -f "$PTH" || "$(cat "$PTH")" != "$PTH_LINE" ]]; then
+  printf '%s\n' "$PTH_LINE" > "$PTH"
+fi
+
+# --- 5. msg (vision_msgs fallback) -------------------------------------------------------------
+MSG_HASH="$(hash_of "$MSG_DIR"/CMakeLists.txt "$MSG_DIR"/package.xml "$MSG_DIR"/*.msg "$PKG_HASH")"
+build_msgs=0
+if [[ -f "$STAMPS/msgs" ]]; then
+  # We built it before: rebuild when msg/ or the toolchain changed, or when it went missing.
+  stamp_ok msgs "$MSG_HASH" && "$VPY" -c 'import vision_msgs.msg' 2>/dev/null || build_msgs=1
+elif ! "$VPY" -c 'import vision_msgs.msg' 2>/dev/null; then
+  build_msgs=1
+else
+  log "vision_msgs is importable already; not building msg/"
+fi
+if ((build_msgs)); then
+  log "building msg/ (vision_msgs) into the venv (about 1 minute)"
+  BUILD="$VENV/.build/vision_msgs"
+  rm -rf "$BUILD"
+  mkdir -p "$BUILD"
+  (
+    cd "$BUILD"
+    export CMAKE_PREFIX_PATH="$VENV" AMENT_PREFIX_PATH="$VENV"
+    cmake "$MSG_DIR" -DCMAKE_INSTALL_PREFIX="$VENV" -DCMAKE_BUILD_TYPE=Release \
+      -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VPY" > cmake.log 2>&1 \
+      || { tail -40 cmake.log >&2; exit 1; }
+    make -j"$(nproc)" install > make.log 2>&1 || { tail -60 make.log >&2; exit 1; }
+  ) || die "building msg/ failed (logs in $BUILD)"
+  "$VPY" -c 'import vision_msgs.msg' || die "vision_msgs was built but cannot be imported"
+  stamp_set msgs "$MSG_HASH"
+fi
+
+# --- 6. package --------------------------------------------------------------------------------
+INSTALL_HASH="$(hash_of "$ROOT/setup.py" "$ROOT/setup.cfg" "$ROOT" "$PKG_HASH")"
+if ! stamp_ok package "$INSTALL_HASH"; then
+  log "installing centertrack_ros (editable) into the venv"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet --no-deps --no-build-isolation \
+    --editable "$ROOT"
+  stamp_set package "$INSTALL_HASH"
+fi
+# Share directory: symlinks into the source tree, so edits and new files need no reinstall.
+link() {  # link <target> <link name>: create or correct a symlink, touching nothing otherwise
+  [[ -L "$2" && "$(readlink "$2")" == "$1" ]] && return 0
+  rm -rf "$2"
+  ln -s "$1" "$2"
+}
+SHARE="$VENV/share/centertrack_ros"
+INDEX="$VENV/share/ament_index/resource_index/packages"
+mkdir -p "$SHARE" "$INDEX"
+for item in package.xml launch config models; do
+  link "$ROOT/$item" "$SHARE/$item"
+done
+link "$ROOT/resource/centertrack_ros" "$INDEX/centertrack_ros"
+
+log "environment ready in $VENV ($((SECONDS - T0)) s)"
