@@ -118,6 +118,9 @@ def test_ground_truth_invariants(long_sequences):
                 assert 0.0 <= o.x1 < o.x2 <= cfg.width
                 assert 0.0 <= o.y1 < o.y2 <= cfg.height
                 assert 0.0 <= o.visibility <= 1.0
+                ax1, ay1, ax2, ay2 = o.amodal_box
+                assert ax1 <= o.x1 and ay1 <= o.y1 and o.x2 <= ax2 and o.y2 <= ay2
+                assert o.visibility <= (o.width * o.height) / ((ax2 - ax1) * (ay2 - ay1)) + 1e-9
                 expected = (o.visibility >= cfg.min_visibility and o.height >= cfg.min_size
                             and o.width >= cfg.min_size / 2)
                 assert o.consider == expected
@@ -212,6 +215,8 @@ def test_images_change_over_time_and_with_lighting():
 
 def test_config_validation():
     """Invalid configuration values raise ValueError naming the field."""
+    assert SceneConfig(car_speed=[1.0, 2.0]).car_speed == (1.0, 2.0)
+    hash(SceneConfig(ego_speed=[0.0, 1.0]))
     with pytest.raises(ValueError, match='num_frames'):
         SceneConfig(num_frames=0)
     with pytest.raises(ValueError, match='ego_speed'):

@@ -18,6 +18,8 @@ Ground truth (:class:`GroundTruthObject`), one entry per object whose box overla
 
 - ``x1, y1, x2, y2``: the object's full (amodal) box clipped to the image. Occlusion does not
   shrink the box, as in MOTChallenge; ``visibility`` says how much of it can be seen.
+- ``amodal_box``: the full box, not clipped to the image (for CenterTrack's ``ltrb_amodal``
+  regression of objects cut by the border).
 - ``visibility``: the part of the *unclipped* box that is inside the image and not covered by the
   box of anything nearer (other objects, roadside poles and trees), over the unclipped box area.
   Occluders are approximated by their boxes, like MOTChallenge's visibility ratio.
@@ -87,6 +89,9 @@ class SceneConfig:
 
     def __post_init__(self) -> None:
         """Reject values outside their valid ranges with a ValueError naming the field."""
+        for name in ('initial_objects', 'car_speed', 'pedestrian_speed', 'ego_speed'):
+            # Lists from YAML or the command line would make the frozen config unhashable.
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
         def positive_range(name: str, value: tuple[float, float]) -> None:
             if len(value) != 2 or not 0 <= value[0] <= value[1]:
@@ -133,6 +138,7 @@ class GroundTruthObject:
     y2: float
     visibility: float
     consider: bool
+    amodal_box: tuple[float, float, float, float] | None = None
 
     @property
     def width(self) -> float:
@@ -686,19 +692,22 @@ class _Planner:
     def _far_depth(self, height: float) -> float:
         return self.lay.focal * height / (MIN_OBJECT_PIXELS * 1.05)
 
-    def _crossing_depth(self, speed: float, half_span: float, inside: bool) -> float | None:
-        """Depth at which a crossing object clears our path before the camera reaches it."""
+    def _crossing_depth(self, speed: float, extra: float) -> float | None:
+        """Draw a depth at which a crossing object clears our path before we reach it.
+
+        The object starts at most ``extra`` metres beyond the edge of the view, which is wider
+        the farther away it is, so the time it needs to cross grows with depth too.
+        """
         lay, ego = self.lay, self.lay.ego_speed
         k = lay.view_half_width(1.0)
         lo = 8.0
         if ego > 0:
             if speed <= 0:
                 return None
-            # Distance to clear grows with depth (the view is wider farther away).
-            a = 1.0 - ego * (0.0 if inside else k) / speed
+            a = 1.0 - ego * k / speed
             if a <= 0.05:
                 return None
-            lo = max(lo, (_CROSS_CLEARANCE + ego * (half_span + 1.5) / speed) / a)
+            lo = max(lo, (_CROSS_CLEARANCE + ego * (extra + 1.5) / speed) / a)
         hi = 70.0
         if lo >= hi:
             return None
@@ -719,7 +728,7 @@ class _Planner:
         if role == 'crossing':
             speed = rng.uniform(*self.cfg.car_speed) * 0.7
             direction = 1.0 if rng.random() < 0.5 else -1.0
-            z0 = self._crossing_depth(speed, length / 2, inside)
+            z0 = self._crossing_depth(speed, 1.1 * length)
             if z0 is None:
                 return None
             if inside:
@@ -765,7 +774,7 @@ class _Planner:
         if rng.random() < 0.3 and speed > 0:
             direction = 1.0 if rng.random() < 0.5 else -1.0
             half = max(abs(lay.road_left), abs(lay.paved_right)) + lay.sidewalk
-            z0 = self._crossing_depth(speed, half, inside)
+            z0 = self._crossing_depth(speed, half)
             if z0 is not None:
                 if inside:
                     x0 = rng.uniform(-0.8, 0.8) * min(lay.view_half_width(z0), half)
@@ -1080,8 +1089,10 @@ class SyntheticSequence:
             vis, c = _visible_fraction(tr.boxes[j], nearer, cfg.width, cfg.height)
             consider = bool(vis >= cfg.min_visibility and c[3] - c[1] >= cfg.min_size
                             and c[2] - c[0] >= cfg.min_size / 2)
+            b = tr.boxes[j]
             out.append(GroundTruthObject(tr.track_id, tr.class_id, float(c[0]), float(c[1]),
-                                         float(c[2]), float(c[3]), vis, consider))
+                                         float(c[2]), float(c[3]), vis, consider,
+                                         (float(b[0]), float(b[1]), float(b[2]), float(b[3]))))
         return sorted(out, key=lambda o: o.track_id)
 
     def _render(self, i: int, items: list[_RoadsideItem]) -> np.ndarray:
