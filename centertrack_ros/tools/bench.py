@@ -1,0 +1,326 @@
+"""``centertrack_bench``: per-stage and end-to-end timings of the tracker, side by side.
+
+For every configuration (architecture x input size x precision x CUDA graph x batch) it
+times, in the same process on the same device and frames:
+
+* ``original``: the original implementation's structure -- OpenCV warp and float64
+  normalisation on the host, prior heatmap drawn with numpy, both uploaded, eager float32
+  network, decoding on the device, every decoded field copied back separately, Python
+  post-processing and association (our reference engine's arithmetic, timed stage by stage);
+* ``fast``: the tracker as shipped (``CenterTracker`` with the torch engine: one upload,
+  everything on the device, fp16/channels-last/CUDA graph when asked, one copy back).
+
+Timings are wall-clock with device synchronisation, reported as p50/p99 in milliseconds with
+the device name; ``--json`` writes them for ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import platform
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..core.config import CenterTrackConfig, InputConfig, ModelConfig, RuntimeConfig, \
+    TrackerConfig
+from ..core.decode import decode_tensors, to_raw_detections
+from ..core.device import device_name, resolve_device
+from ..core.geometry import frame_geometry
+from ..core.models.networks import build_network
+from ..core.pipeline import CenterTracker
+from ..core.postprocess import detections_to_image
+from ..core.preprocess import preprocess
+from ..core.prior import draw_peaks, prior_peaks
+from ..core.tracker import TrackManager
+
+STAGES = ('pre', 'prior', 'network', 'decode', 'post_track')
+
+
+@dataclass
+class Timing:
+    """Percentiles of one measured quantity in milliseconds."""
+
+    p50: float
+    p99: float
+    mean: float
+
+    @classmethod
+    def of(cls, seconds: Sequence[float]) -> 'Timing':
+        """Summarise samples given in seconds."""
+        ms = np.asarray(seconds, dtype=np.float64) * 1e3
+        return cls(float(np.percentile(ms, 50)), float(np.percentile(ms, 99)), float(ms.mean()))
+
+
+@dataclass
+class Result:
+    """One benchmarked configuration."""
+
+    arch: str
+    input_size: str
+    image_size: str
+    precision: str
+    cuda_graph: bool
+    batch: int
+    device: str
+    original: dict[str, Timing] = field(default_factory=dict)
+    fast: Optional[Timing] = None
+    detections: float = 0.0
+    peak_gpu_mib: Optional[float] = None
+
+    @property
+    def speedup(self) -> Optional[float]:
+        """Original end-to-end p50 over fast end-to-end p50 (per frame)."""
+        if self.fast is None or 'total' not in self.original:
+            return None
+        return self.original['total'].p50 / self.fast.p50
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def synthetic_frames(width: int, height: int, count: int, seed: int = 0) -> list[np.ndarray]:
+    """Frames with real structure (a synthetic drive resized to the benchmark size)."""
+    import cv2
+
+    from ..core.synthetic import SceneConfig, generate_sequence
+    sequence = generate_sequence(SceneConfig(num_frames=count, seed=seed))
+    return [cv2.resize(sequence.image(i), (width, height), interpolation=cv2.INTER_LINEAR)
+            for i in range(count)]
+
+
+def calibrate_threshold(tracker: CenterTracker, frame: np.ndarray, detections: int) -> float:
+    """Score threshold letting about ``detections`` peaks through on ``frame``.
+
+    Random weights put all scores near the prior; timing the tracker with zero or K
+    detections would misrepresent post-processing, so the bench picks a realistic count.
+    """
+    config = tracker.config
+    geometry = frame_geometry(frame.shape[1], frame.shape[0], config.input)
+    image = torch.from_numpy(preprocess(frame, geometry, config.input)).to(tracker.device)
+    network = tracker.network
+    dtype = next(network.parameters()).dtype
+    image = image.to(dtype)
+    prior = torch.zeros_like(image[:, :1]) if config.model.pre_hm else None
+    with torch.no_grad():
+        outputs = network(image, image if config.model.pre_img else None, prior)
+    outputs = {name: value.float() for name, value in outputs.items()}
+    outputs['hm'] = outputs['hm'].sigmoid()
+    scores = to_raw_detections(decode_tensors(outputs, config.tracker.K))[0].scores
+    index = min(detections, len(scores)) - 1
+    return float(np.clip(scores[index] - 1e-6, 0.0, 1.0))
+
+
+def time_original(network: torch.nn.Module, config: CenterTrackConfig, frames: list,
+                  device: torch.device, iterations: int, warmup: int) -> dict[str, Timing]:
+    """Time the original-style step stage by stage (see module docstring)."""
+    manager = TrackManager(config.tracker)
+    samples: dict[str, list[float]] = {name: [] for name in STAGES + ('total',)}
+    previous = None
+    network = network.float()
+    for index in range(warmup + iterations):
+        frame = frames[index % len(frames)]
+        stamps = [time.perf_counter()]
+        geometry = frame_geometry(frame.shape[1], frame.shape[0], config.input)
+        image = torch.from_numpy(preprocess(frame, geometry, config.input)).to(device)
+        _sync(device)
+        stamps.append(time.perf_counter())
+        peaks = prior_peaks(manager.tracks, geometry, config.tracker.effective_pre_thresh)
+        prior = torch.from_numpy(
+            draw_peaks(peaks, geometry.input_height, geometry.input_width)[None, None]
+        ).to(device)
+        previous = image if previous is None else previous
+        _sync(device)
+        stamps.append(time.perf_counter())
+        with torch.no_grad():
+            outputs = network(image, previous, prior if config.model.pre_hm else None)
+            outputs['hm'] = outputs['hm'].sigmoid()
+        _sync(device)
+        stamps.append(time.perf_counter())
+        # Like the original, every decoded field is copied back on its own.
+        raw = to_raw_detections(decode_tensors(outputs, config.tracker.K))[0]
+        stamps.append(time.perf_counter())
+        manager.update(detections_to_image(raw, geometry, config.tracker.effective_out_thresh))
+        previous = image
+        stamps.append(time.perf_counter())
+        if index >= warmup:
+            for name, start, end in zip(STAGES, stamps, stamps[1:]):
+                samples[name].append(end - start)
+            samples['total'].append(stamps[-1] - stamps[0])
+    return {name: Timing.of(values) for name, values in samples.items()}
+
+
+def time_fast(tracker: CenterTracker, frames: list, iterations: int,
+              warmup: int) -> tuple[Timing, float]:
+    """Time ``CenterTracker.step`` end to end; also return the mean number of active tracks."""
+    samples, counts = [], []
+    for index in range(warmup + iterations):
+        frame = frames[index % len(frames)]
+        start = time.perf_counter()
+        tracks = tracker.step(frame)
+        elapsed = time.perf_counter() - start
+        if index >= warmup:
+            samples.append(elapsed)
+            counts.append(sum(1 for t in tracks if t.active))
+    return Timing.of(samples), float(statistics.mean(counts)) if counts else 0.0
+
+
+def time_batched(network: torch.nn.Module, config: CenterTrackConfig, frames: list,
+                 batch: int, iterations: int, warmup: int) -> Timing:
+    """Time one ``MultiCameraTracker.step_all`` over ``batch`` cameras, per camera-frame."""
+    from ..core.pipeline import MultiCameraTracker
+    tracker = MultiCameraTracker(network, config, num_cameras=batch, engine='torch')
+    samples = []
+    for index in range(warmup + iterations):
+        views = [frames[(index + cam) % len(frames)] for cam in range(batch)]
+        start = time.perf_counter()
+        tracker.step_all(views)
+        if index >= warmup:
+            samples.append((time.perf_counter() - start) / batch)
+    return Timing.of(samples)
+
+
+def run_config(arch: str, input_size: tuple[int, int], image_size: tuple[int, int],
+               device: torch.device, half: bool, graph: bool, batch: int, iterations: int,
+               warmup: int, detections: int, frames: list,
+               baseline: bool = True) -> Result:
+    """Benchmark one configuration; see :func:`main` for the meaning of the arguments."""
+    width, height = input_size
+    model = ModelConfig(arch=arch, backbone='mobilenet', num_classes=1, ltrb_amodal=True)
+    config = CenterTrackConfig(
+        model=model, input=InputConfig(width=width, height=height),
+        tracker=TrackerConfig(track_thresh=0.3),
+        runtime=RuntimeConfig(device=str(device), half=half, cuda_graph=graph,
+                              channels_last=device.type == 'cuda'))
+    torch.manual_seed(0)
+    network = build_network(model).eval()
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    probe = CenterTracker(network, config, engine='torch')
+    threshold = calibrate_threshold(probe, frames[0], detections)
+    tracker_config = TrackerConfig(track_thresh=threshold, pre_thresh=threshold,
+                                   new_thresh=threshold)
+    config = config.replace(tracker=tracker_config)
+    result = Result(arch=arch, input_size=f'{width}x{height}',
+                    image_size=f'{image_size[0]}x{image_size[1]}',
+                    precision='fp16' if half and device.type == 'cuda' else 'fp32',
+                    cuda_graph=graph and device.type == 'cuda', batch=batch,
+                    device=device_name(device))
+    if batch == 1:
+        fast = CenterTracker(network, config, engine='torch')
+        result.fast, result.detections = time_fast(fast, frames, iterations, warmup)
+        del fast
+    else:
+        result.fast = time_batched(network, config, frames, batch, iterations, warmup)
+    if baseline and batch == 1 and not half:
+        baseline_net = build_network(model).to(device).eval()
+        baseline_net.load_state_dict(network.state_dict())
+        result.original = time_original(baseline_net, config, frames, device, iterations, warmup)
+    if device.type == 'cuda':
+        result.peak_gpu_mib = torch.cuda.max_memory_allocated(device) / 2 ** 20
+    del probe
+    gc.collect()
+    return result
+
+
+def format_results(results: list[Result]) -> str:
+    """Readable table of results."""
+    lines = [f'{"arch":7} {"input":9} {"image":9} {"prec":4} {"graph":5} {"B":>2} '
+             f'{"fast p50":>9} {"p99":>8} {"orig p50":>9} {"p99":>8} {"x":>6}  '
+             + ' '.join(f'{s:>9}' for s in STAGES)]
+    for r in results:
+        orig = r.original.get('total')
+        stages = ' '.join(f'{r.original[s].p50:9.2f}' if s in r.original else f'{"-":>9}'
+                          for s in STAGES)
+        lines.append(
+            f'{r.arch:7} {r.input_size:9} {r.image_size:9} {r.precision:4} '
+            f'{str(r.cuda_graph):5} {r.batch:2d} {r.fast.p50:9.2f} {r.fast.p99:8.2f} '
+            + (f'{orig.p50:9.2f} {orig.p99:8.2f} {r.speedup:6.1f}  ' if orig else
+               f'{"-":>9} {"-":>8} {"-":>6}  ') + stages)
+    return '\n'.join(lines)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
+    return width, height
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface."""
+    parser = argparse.ArgumentParser(prog='centertrack_bench', description=__doc__.split('\n')[0])
+    parser.add_argument('--arch', nargs='+', default=['dla_34', 'generic'],
+                        choices=['dla_34', 'generic'])
+    parser.add_argument('--input-size', nargs='+', type=_size, default=[(960, 544)],
+                        help='network input sizes WIDTHxHEIGHT (default 960x544)')
+    parser.add_argument('--image-size', type=_size, default=(1920, 1080),
+                        help='camera frame size (default 1920x1080)')
+    parser.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N'")
+    parser.add_argument('--precision', nargs='+', default=['fp32', 'fp16'],
+                        choices=['fp32', 'fp16'], help='fp16 runs only on CUDA')
+    parser.add_argument('--graph', nargs='+', default=['on', 'off'], choices=['on', 'off'],
+                        help='CUDA graph replay (CUDA only)')
+    parser.add_argument('--batch', nargs='+', type=int, default=[1])
+    parser.add_argument('--iterations', type=int, default=100)
+    parser.add_argument('--warmup', type=int, default=10)
+    parser.add_argument('--detections', type=int, default=20,
+                        help='tracks per frame to calibrate thresholds for (default 20)')
+    parser.add_argument('--no-baseline', action='store_true',
+                        help='skip the original-style baseline')
+    parser.add_argument('--json', help='write results to this JSON file')
+    parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0 = default)')
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = print) -> int:
+    """Entry point of ``centertrack_bench``."""
+    args = build_parser().parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    on_cuda = device.type == 'cuda'
+    precisions = [p for p in args.precision if on_cuda or p == 'fp32']
+    graphs = [g == 'on' for g in args.graph if on_cuda or g == 'off']
+    frames = synthetic_frames(*args.image_size, count=16)
+    out(f'device: {device_name(device)}; torch {torch.__version__}; '
+        f'python {platform.python_version()}; frames {args.image_size[0]}x{args.image_size[1]}')
+    results = []
+    for arch in args.arch:
+        for input_size in args.input_size:
+            for precision in precisions:
+                for graph in graphs:
+                    for batch in args.batch:
+                        result = run_config(arch, input_size, args.image_size, device,
+                                            precision == 'fp16', graph, batch, args.iterations,
+                                            args.warmup, args.detections, frames,
+                                            baseline=not args.no_baseline)
+                        results.append(result)
+                        out(format_results([result]).splitlines()[-1])
+                        sys.stdout.flush()
+    out('')
+    out(format_results(results))
+    if args.json:
+        payload = {
+            'device': device_name(device), 'torch': torch.__version__,
+            'python': platform.python_version(), 'machine': platform.machine(),
+            'results': [dict(asdict(r), speedup=r.speedup) for r in results],
+        }
+        with open(args.json, 'w', encoding='utf-8') as handle:
+            json.dump(payload, handle, indent=2)
+        out(f'wrote {args.json}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
