@@ -28,8 +28,16 @@ from .decode import RawDetections, decode_tensors, to_raw_detections
 from .geometry import FrameGeometry
 from .preprocess import preprocess
 from .prior import draw_peaks
-from .torch_ops import (DeviceWarp, device_warp, normalise_chw, pack_detections, peaks_tensor,
-                        render_prior, unpack_detections, warp_uint8)
+from .torch_ops import (
+    DeviceWarp,
+    device_warp,
+    normalise_chw,
+    pack_detections,
+    peaks_tensor,
+    render_prior,
+    unpack_detections,
+    warp_uint8,
+)
 
 _LOG = logging.getLogger(__name__)
 ENGINES = ('auto', 'reference', 'torch')

@@ -13,10 +13,21 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from .checkpoint import (Checkpoint, CheckpointError, infer_model_config, load_state_dict_strict,
-                         read_checkpoint)
-from .config import CenterTrackConfig, ConfigError, InputConfig, ModelConfig, RuntimeConfig, \
-    TrackerConfig
+from .checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    infer_model_config,
+    load_state_dict_strict,
+    read_checkpoint,
+)
+from .config import (
+    CenterTrackConfig,
+    ConfigError,
+    InputConfig,
+    ModelConfig,
+    RuntimeConfig,
+    TrackerConfig,
+)
 from .models.networks import build_network
 from .pipeline import CenterTracker
 from .presets import preset as named_preset
@@ -47,8 +58,7 @@ def default_model_path() -> str:
     """Path of the bundled default model (installed share dir, else the source tree)."""
     candidates = []
     try:
-        from ament_index_python.packages import (PackageNotFoundError,
-                                                 get_package_share_directory)
+        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
         try:
             candidates.append(Path(get_package_share_directory('centertrack_ros')) / 'models')
         except (PackageNotFoundError, OSError):  # OSError: no AMENT_PREFIX_PATH at all
@@ -65,7 +75,7 @@ def default_model_path() -> str:
 
 
 def config_metadata(config: CenterTrackConfig) -> dict[str, Any]:
-    """The self-description stored in our checkpoints (model, input and tracker sections)."""
+    """Return the self-description stored in our checkpoints (model, input, tracker)."""
     data = config.to_dict()
     data.pop('runtime', None)
     return data
@@ -114,7 +124,7 @@ def _overrides(spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:
 def resolve_config(spec: ModelSpec, checkpoint: Checkpoint,
                    tracker: Optional[TrackerConfig] = None,
                    runtime: Optional[RuntimeConfig] = None) -> CenterTrackConfig:
-    """The configuration to build for ``checkpoint`` under ``spec`` (see module docstring).
+    """Return the configuration to build for ``checkpoint`` under ``spec`` (module doc).
 
     ``tracker`` replaces the preset's/metadata's tracker section when given.
     """

@@ -11,7 +11,7 @@ from .tracks import Track
 
 def detections_to_image(raw: RawDetections, geometry: FrameGeometry,
                         out_thresh: float) -> list[Track]:
-    """Detections scoring strictly above ``out_thresh``, in image pixels, best first.
+    """Return detections scoring strictly above ``out_thresh``, in image pixels, best first.
 
     The original stops at the first score below the threshold and later keeps only scores
     above it; together that is "strictly above", which is what is applied here.

@@ -29,8 +29,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 import torch
 
-from ..core.config import CenterTrackConfig, InputConfig, ModelConfig, RuntimeConfig, \
-    TrackerConfig
+from ..core.config import CenterTrackConfig, InputConfig, ModelConfig, RuntimeConfig, TrackerConfig
 from ..core.decode import decode_tensors, to_raw_detections
 from ..core.device import device_name, resolve_device
 from ..core.geometry import frame_geometry

@@ -1,0 +1,141 @@
+"""``centertrack_export``: the network as ONNX or TorchScript for deployment runtimes.
+
+The exported graph is the network only -- inputs ``image``, ``pre_image``, ``pre_hm``
+(normalised NCHW float32, the prior at input resolution), outputs the raw heads (``hm`` as
+logits). Pre-processing, decoding and tracking stay in this package. Deformable convolutions
+become the standard ONNX ``DeformConv`` operator (opset 19), so no custom plugin is needed by
+runtimes that implement it; the export is checked against PyTorch with onnxruntime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..core.checkpoint import CheckpointError
+from ..core.config import ConfigError, RuntimeConfig
+from ..core.model_spec import ModelSpec, load_tracker
+
+ONNX_OPSET = 19  # the first opset with DeformConv
+INPUT_NAMES = ('image', 'pre_image', 'pre_hm')
+
+
+class HeadsAsTuple(nn.Module):
+    """Wrap a CenterTrack network so it returns a tuple of heads in a fixed order."""
+
+    def __init__(self, network: nn.Module, heads: Sequence[str]) -> None:
+        super().__init__()
+        self.network = network
+        self.heads = tuple(heads)
+
+    def forward(self, image: torch.Tensor, pre_image: torch.Tensor,
+                pre_hm: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Run the network; heads in ``self.heads`` order."""
+        outputs = self.network(image, pre_image, pre_hm)
+        return tuple(outputs[name] for name in self.heads)
+
+
+def example_inputs(width: int, height: int, batch: int = 1,
+                   seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """Random inputs of the exported signature."""
+    generator = torch.Generator().manual_seed(seed)
+    image = torch.randn(batch, 3, height, width, generator=generator)
+    pre_image = torch.randn(batch, 3, height, width, generator=generator)
+    pre_hm = torch.rand(batch, 1, height, width, generator=generator)
+    return image, pre_image, pre_hm
+
+
+def export_onnx(module: HeadsAsTuple, inputs: tuple[torch.Tensor, ...], path: str) -> None:
+    """Export with the torch.export-based ONNX exporter (maps deform_conv2d to DeformConv)."""
+    torch.onnx.export(module, inputs, path, opset_version=ONNX_OPSET, dynamo=True,
+                      input_names=list(INPUT_NAMES), output_names=list(module.heads),
+                      external_data=False, verbose=False)
+
+
+def export_torchscript(module: HeadsAsTuple, inputs: tuple[torch.Tensor, ...],
+                       path: str) -> None:
+    """Trace to TorchScript (shapes are static: export one file per input size)."""
+    traced = torch.jit.trace(module, inputs, check_trace=False)
+    traced.save(path)
+
+
+def max_deviation(module: HeadsAsTuple, inputs: tuple[torch.Tensor, ...], path: str,
+                  kind: str) -> float:
+    """Largest absolute difference between PyTorch and the exported file on ``inputs``."""
+    with torch.no_grad():
+        expected = [t.numpy() for t in module(*inputs)]
+    if kind == 'onnx':
+        import onnxruntime
+        session = onnxruntime.InferenceSession(path, providers=['CPUExecutionProvider'])
+        got = session.run(None, {name: t.numpy() for name, t in zip(INPUT_NAMES, inputs)})
+    else:
+        with torch.no_grad():
+            got = [t.numpy() for t in torch.jit.load(path)(*inputs)]
+    return max(float(np.abs(a - b).max()) for a, b in zip(got, expected))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line interface."""
+    parser = argparse.ArgumentParser(prog='centertrack_export',
+                                     description=__doc__.split('\n')[0])
+    parser.add_argument('--model', default='', help='checkpoint (default: the bundled model)')
+    parser.add_argument('--preset', default='', help='model-zoo preset name')
+    parser.add_argument('--input-size', default='',
+                        help='WIDTHxHEIGHT of the network input (default: from the model)')
+    parser.add_argument('--format', choices=['onnx', 'torchscript'], default='onnx')
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--output', required=True, help='file to write')
+    parser.add_argument('--no-check', action='store_true',
+                        help='skip comparing the export with PyTorch')
+    parser.add_argument('--tolerance', type=float, default=1e-3,
+                        help='largest accepted deviation from PyTorch (default 1e-3)')
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``centertrack_export``."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
+    width = height = 0
+    if args.input_size:
+        try:
+            width, height = (int(v) for v in args.input_size.lower().split('x'))
+        except ValueError:
+            print(f'error: --input-size must be WIDTHxHEIGHT, got {args.input_size!r}',
+                  file=sys.stderr)
+            return 2
+    spec = ModelSpec(path=args.model, preset=args.preset, input_width=width,
+                     input_height=height)
+    try:
+        tracker = load_tracker(spec, runtime=RuntimeConfig(device='cpu'))
+    except (CheckpointError, ConfigError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    config = tracker.config
+    module = HeadsAsTuple(tracker.network.float().eval(), list(config.model.heads)).eval()
+    inputs = example_inputs(config.input.width, config.input.height, args.batch)
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    if args.format == 'onnx':
+        export_onnx(module, inputs, args.output)
+    else:
+        export_torchscript(module, inputs, args.output)
+    print(f'wrote {args.output} ({args.format}, input {config.input.width}x'
+          f'{config.input.height}, batch {args.batch}, heads {", ".join(module.heads)})')
+    if not args.no_check:
+        deviation = max_deviation(module, inputs, args.output, args.format)
+        print(f'largest deviation from PyTorch: {deviation:.3g}')
+        if deviation > args.tolerance:
+            print(f'error: deviation above {args.tolerance}', file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
