@@ -1,0 +1,313 @@
+"""Message conversions between ROS 2 and the ROS-free core.
+
+Incoming frames (``sensor_msgs/Image`` and ``sensor_msgs/CompressedImage``) become contiguous
+BGR ``uint8`` arrays; tracks become ``vision_msgs/Detection2DArray``; the class map becomes
+``vision_msgs/LabelInfo``. Every malformed frame raises :class:`ConversionError` whose
+``reason`` is a short, stable key (counted per reason in the diagnostics) and whose message
+says exactly what is wrong with the frame.
+
+Raw images are validated here before any conversion, whichever converter then runs: cv_bridge
+where the ROS distribution ships it, our own numpy/OpenCV conversion otherwise. Both produce
+the same BGR pixels for every supported encoding (cv_bridge's ``imgmsg_to_cv2(msg, 'bgr8')``
+semantics: 16-bit values scaled by 255/65535 and rounded, big-endian data byte-swapped,
+``step`` padding dropped, cv_bridge's OpenCV codes for YUV 4:2:2 and Bayer patterns).
+"""
+
+from __future__ import annotations
+
+import array
+import colorsys
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+import cv2
+import numpy as np
+
+# Reasons a frame is rejected; these keys appear in the diagnostics as ``rejected.<reason>``.
+UNKNOWN_ENCODING = 'unknown_encoding'
+BAD_SIZE = 'bad_size'
+BAD_STEP = 'bad_step'
+BAD_DATA_LENGTH = 'bad_data_length'
+UNSUPPORTED_FORMAT = 'unsupported_format'
+CORRUPT_COMPRESSED = 'corrupt_compressed'
+CONVERSION_FAILED = 'conversion_failed'
+
+# 16384 x 16384: far beyond any camera; a larger declared size is an error, not an image.
+MAX_PIXELS = 1 << 28
+
+
+class ConversionError(ValueError):
+    """A frame that cannot become a BGR image; ``reason`` is a short key for counting."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """Memory layout of a ``sensor_msgs/Image`` encoding and how it becomes BGR.
+
+    Attributes:
+        channels: values per pixel.
+        itemsize: bytes per value (1 or 2).
+        to_bgr: OpenCV colour-conversion code, or None when the data is BGR already.
+
+    """
+
+    channels: int
+    itemsize: int
+    to_bgr: Optional[int]
+
+
+ENCODINGS: dict[str, Encoding] = {
+    'bgr8': Encoding(3, 1, None),
+    'rgb8': Encoding(3, 1, cv2.COLOR_RGB2BGR),
+    'mono8': Encoding(1, 1, cv2.COLOR_GRAY2BGR),
+    'bgra8': Encoding(4, 1, cv2.COLOR_BGRA2BGR),
+    'rgba8': Encoding(4, 1, cv2.COLOR_RGBA2BGR),
+    'bgr16': Encoding(3, 2, None),
+    'rgb16': Encoding(3, 2, cv2.COLOR_RGB2BGR),
+    'mono16': Encoding(1, 2, cv2.COLOR_GRAY2BGR),
+    'bgra16': Encoding(4, 2, cv2.COLOR_BGRA2BGR),
+    'rgba16': Encoding(4, 2, cv2.COLOR_RGBA2BGR),
+    # ROS names the byte order (UYVY / YUYV); OpenCV's codes are named after the same orders.
+    'yuv422': Encoding(2, 1, cv2.COLOR_YUV2BGR_UYVY),
+    'yuv422_yuy2': Encoding(2, 1, cv2.COLOR_YUV2BGR_YUY2),
+    # OpenCV names Bayer patterns by the second row's first two pixels, hence the swap.
+    'bayer_rggb8': Encoding(1, 1, cv2.COLOR_BayerBG2BGR),
+    'bayer_bggr8': Encoding(1, 1, cv2.COLOR_BayerRG2BGR),
+    'bayer_gbrg8': Encoding(1, 1, cv2.COLOR_BayerGR2BGR),
+    'bayer_grbg8': Encoding(1, 1, cv2.COLOR_BayerGB2BGR),
+}
+SUPPORTED_ENCODINGS = tuple(ENCODINGS)
+
+
+def _byte_view(data: Any) -> np.ndarray:
+    """Zero-copy uint8 view of a message's ``data`` (array.array, bytes or a list)."""
+    if isinstance(data, (array.array, bytes, bytearray, memoryview)):
+        return np.frombuffer(data, dtype=np.uint8)
+    return np.asarray(data, dtype=np.uint8)
+
+
+def check_image(msg: Any) -> Encoding:
+    """Validate a ``sensor_msgs/Image``'s header fields against its data.
+
+    Returns:
+        The message's :class:`Encoding`.
+
+    Raises:
+        ConversionError: with the first problem found.
+
+    """
+    encoding = ENCODINGS.get(msg.encoding)
+    if encoding is None:
+        if not msg.encoding:
+            detail = 'the encoding field is empty'
+        else:
+            detail = f'encoding {msg.encoding!r} is not supported'
+        raise ConversionError(UNKNOWN_ENCODING,
+                              f'{detail}; supported: {", ".join(SUPPORTED_ENCODINGS)}')
+    width, height, step = int(msg.width), int(msg.height), int(msg.step)
+    if width < 2 or height < 2:
+        raise ConversionError(BAD_SIZE, f'image is {width}x{height}; at least 2x2 is needed')
+    if width * height > MAX_PIXELS:
+        raise ConversionError(BAD_SIZE, f'image declares {width}x{height} pixels, more than '
+                                        f'the {MAX_PIXELS} this node accepts')
+    if encoding.channels == 2 and width % 2:
+        raise ConversionError(BAD_SIZE, f'{msg.encoding} packs two pixels per 4 bytes; width '
+                                        f'{width} is odd')
+    row_bytes = width * encoding.channels * encoding.itemsize
+    if step < row_bytes:
+        raise ConversionError(BAD_STEP, f'step {step} is shorter than a row of {width} '
+                                        f'{msg.encoding} pixels ({row_bytes} bytes)')
+    if step % encoding.itemsize:
+        raise ConversionError(BAD_STEP, f'step {step} is not a multiple of the '
+                                        f'{encoding.itemsize}-byte sample size of {msg.encoding}')
+    expected = step * height
+    size = len(msg.data)
+    if size != expected:
+        raise ConversionError(BAD_DATA_LENGTH, f'data has {size} bytes but step x height = '
+                                               f'{step} x {height} = {expected}')
+    return encoding
+
+
+def _native_bgr(msg: Any, encoding: Encoding) -> np.ndarray:
+    """Our conversion of a validated raw image (cv_bridge's ``bgr8`` semantics)."""
+    width, height, step = int(msg.width), int(msg.height), int(msg.step)
+    dtype = np.dtype(np.uint8 if encoding.itemsize == 1 else np.uint16)
+    if encoding.itemsize > 1:
+        dtype = dtype.newbyteorder('>' if msg.is_bigendian else '<')
+    rows = _byte_view(msg.data).reshape(height, step)[:, :width * encoding.channels *
+                                                      encoding.itemsize]
+    pixels = rows.view(dtype).reshape(height, width, encoding.channels)
+    if encoding.itemsize > 1:
+        # Exact round(v * 255 / 65535): v / 257 is never halfway between integers.
+        pixels = ((pixels.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if encoding.to_bgr is None:
+        return np.ascontiguousarray(pixels)
+    # Single-channel sources (mono, Bayer) must reach cvtColor as 2-D arrays.
+    source = pixels[:, :, 0] if encoding.channels == 1 else pixels
+    return cv2.cvtColor(np.ascontiguousarray(source), encoding.to_bgr)
+
+
+def load_cv_bridge() -> Optional[Any]:
+    """Return a ``cv_bridge.CvBridge`` when the ROS distribution provides one, else None."""
+    try:
+        from cv_bridge import CvBridge
+    except ImportError:
+        return None
+    return CvBridge()
+
+
+def image_to_bgr(msg: Any, bridge: Optional[Any] = None) -> np.ndarray:
+    """Convert a ``sensor_msgs/Image`` to a contiguous BGR ``uint8`` ``HxWx3`` array.
+
+    Args:
+        msg: the image message.
+        bridge: a ``cv_bridge.CvBridge`` to convert with (after our validation), or None
+            for our own equivalent conversion.
+
+    Raises:
+        ConversionError: the message is malformed or its encoding unsupported.
+
+    """
+    encoding = check_image(msg)
+    if bridge is None:
+        return _native_bgr(msg, encoding)
+    try:
+        image = bridge.imgmsg_to_cv2(msg, desired_encoding='bgr8')
+    except Exception as exc:  # CvBridgeError and whatever OpenCV raises underneath it
+        raise ConversionError(CONVERSION_FAILED,
+                              f'cv_bridge could not convert {msg.encoding}: {exc}') from exc
+    return np.ascontiguousarray(image)
+
+
+def compressed_to_bgr(msg: Any) -> np.ndarray:
+    """Decode a ``sensor_msgs/CompressedImage`` (JPEG, PNG, ...) to BGR ``uint8``.
+
+    ``cv2.imdecode`` reads the codec from the data itself, so the ``format`` field is only
+    used to refuse depth streams (``compressedDepth``), whose payload is not a camera image.
+    cv_bridge is not used here: it decodes with ``IMREAD_UNCHANGED`` and would hand back a
+    single-channel array for a grayscale JPEG; ``IMREAD_COLOR`` always yields BGR.
+
+    Raises:
+        ConversionError: the data is empty, corrupt, or not a colour/grayscale image.
+
+    """
+    if 'compresseddepth' in msg.format.lower():
+        raise ConversionError(UNSUPPORTED_FORMAT, f'format {msg.format!r} is a compressed depth '
+                                                  'image, not a camera image')
+    data = _byte_view(msg.data)
+    if data.size == 0:
+        raise ConversionError(CORRUPT_COMPRESSED, 'compressed image has no data')
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ConversionError(CORRUPT_COMPRESSED, f'cannot decode {data.size} bytes of '
+                                                  f'{msg.format or "compressed"} data: {exc}')
+    if image is None:
+        raise ConversionError(CORRUPT_COMPRESSED, f'cannot decode {data.size} bytes of '
+                                                  f'{msg.format or "unspecified format"} data '
+                                                  '(corrupt or unknown codec)')
+    if image.shape[0] < 2 or image.shape[1] < 2:
+        raise ConversionError(BAD_SIZE, f'image is {image.shape[1]}x{image.shape[0]}; at least '
+                                        '2x2 is needed')
+    return image
+
+
+def bgr_to_image_msg(image: np.ndarray, header: Any) -> Any:
+    """Wrap a BGR ``uint8`` array in a ``sensor_msgs/Image`` (bgr8, no row padding)."""
+    from sensor_msgs.msg import Image
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
+    msg.encoding = 'bgr8'
+    msg.is_bigendian = sys.byteorder == 'big'
+    msg.step = int(image.shape[1]) * 3
+    msg.data = array.array('B', np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+    return msg
+
+
+def tracks_to_detections(tracks: Iterable[Any], header: Any,
+                         class_name: Callable[[int], str]) -> Any:
+    """Build a ``vision_msgs/Detection2DArray`` with one ``Detection2D`` per active track.
+
+    Coasting tracks (``active == 0``) are left out, as the original's outputs leave them out.
+    Boxes are not clipped to the image: amodal boxes may extend past its border.
+
+    Args:
+        tracks: :class:`~centertrack_ros.core.tracks.Track` objects of one frame.
+        header: the input image's header, copied to the array and to every detection.
+        class_name: maps a 1-based class id to its label.
+
+    """
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+    out = Detection2DArray()
+    out.header = header
+    for track in tracks:
+        if track.active <= 0:
+            continue
+        x1, y1, x2, y2 = (float(v) for v in track.bbox)
+        detection = Detection2D()
+        detection.header = header
+        detection.id = str(int(track.track_id))
+        detection.bbox.center.position.x = (x1 + x2) / 2.0
+        detection.bbox.center.position.y = (y1 + y2) / 2.0
+        detection.bbox.size_x = x2 - x1
+        detection.bbox.size_y = y2 - y1
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = class_name(int(track.class_id))
+        hypothesis.hypothesis.score = float(track.score)
+        detection.results.append(hypothesis)
+        out.detections.append(detection)
+    return out
+
+
+def label_info(class_names: Sequence[str], num_classes: int, threshold: float,
+               header: Any) -> Any:
+    """Build a ``vision_msgs/LabelInfo`` mapping 1-based class ids to the detections' labels.
+
+    Classes without a name are listed under their id as text, which is also what the
+    detections carry for them.
+    """
+    from vision_msgs.msg import LabelInfo, VisionClass
+    msg = LabelInfo()
+    msg.header = header
+    for class_id in range(1, num_classes + 1):
+        entry = VisionClass()
+        entry.class_id = class_id
+        entry.class_name = class_names[class_id - 1] if class_id <= len(class_names) \
+            else str(class_id)
+        msg.class_map.append(entry)
+    msg.threshold = float(threshold)
+    return msg
+
+
+def track_color(track_id: int) -> tuple[int, int, int]:
+    """Return a stable, well separated BGR colour for a track id."""
+    hue = (track_id * 0.618033988749895) % 1.0  # golden-ratio steps spread consecutive ids
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return int(b * 255), int(g * 255), int(r * 255)
+
+
+def draw_tracks(image: np.ndarray, tracks: Iterable[Any],
+                class_name: Callable[[int], str]) -> np.ndarray:
+    """Draw the active tracks' boxes, ids, classes and scores on a copy of a BGR frame."""
+    canvas = image.copy()
+    thickness = max(1, round(max(image.shape[:2]) / 500))
+    scale = max(0.4, max(image.shape[:2]) / 1500)
+    for track in tracks:
+        if track.active <= 0:
+            continue
+        color = track_color(int(track.track_id))
+        x1, y1, x2, y2 = (int(round(float(v))) for v in track.bbox)
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness)
+        label = f'{track.track_id} {class_name(int(track.class_id))} {track.score:.2f}'
+        (tw, th), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        top = max(y1, th + baseline)
+        cv2.rectangle(canvas, (x1, top - th - baseline), (x1 + tw, top), color, -1)
+        cv2.putText(canvas, label, (x1, top - baseline), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas
