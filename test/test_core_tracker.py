@@ -24,7 +24,7 @@ from centertrack_ros.core.tracks import Track
 
 
 def det(x, y, score=0.9, cls=1, size=20.0, tracking=(0.0, 0.0), height=None):
-    """Detection centred at (x, y) with a ``size`` x ``height`` box."""
+    """Make a detection centred at (x, y) with a ``size`` x ``height`` box."""
     height = size if height is None else height
     return Track(score=score, class_id=cls, ct=np.array([x, y], dtype=np.float32),
                  tracking=np.array(tracking, dtype=np.float32),
