@@ -18,7 +18,18 @@
 #   PYTHON=python3.x          interpreter used to create the venv (default: python3)
 #   CENTERTRACK_VENV=<dir>    venv location (default: <repo>/.venv)
 #   CENTERTRACK_FORCE=1       ignore the stamps and redo every step
+#
+# Usage: scripts/setup_env.sh [--check]
+#   --check   change nothing; exit 0 when the environment is complete and current, 1 (listing
+#             the stale steps) otherwise
 set -euo pipefail
+
+CHECK=0
+case "${1:-}" in
+  --check) CHECK=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${CENTERTRACK_VENV:-$ROOT/.venv}"
@@ -40,9 +51,14 @@ hash_of() {  # hash_of <file-or-string>...: one sha256 over the contents of file
 }
 stamp_ok() { [[ -z "${CENTERTRACK_FORCE:-}" && -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
 stamp_set() { mkdir -p "$STAMPS"; printf '%s\n' "$2" > "$STAMPS/$1"; }
+STALE=()
+todo() {  # todo <step>: true when the step must run; in --check mode records it and is false
+  if ((CHECK)); then STALE+=("$1"); return 1; fi
+}
 
 # --- 1. venv -----------------------------------------------------------------------------------
 if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c '' 2>/dev/null; then
+  ((CHECK)) && { log "stale: venv ($VENV missing or broken)"; exit 1; }
   command -v "$PYTHON" >/dev/null || die "$PYTHON not found (set PYTHON=python3.11 or similar)"
   "$PYTHON" - <<'EOF' || die "Python 3.10 to 3.13 is required (the ros-* wheels exist for those)"
 import sys
@@ -62,7 +78,7 @@ print("%d.%d" % sys.version_info[:2], sysconfig.get_paths()["purelib"])')
 
 # --- 2. packages -------------------------------------------------------------------------------
 PKG_HASH="$(hash_of "$REQ" "$LOCK" "python=$PYVER")"
-if ! stamp_ok packages "$PKG_HASH"; then
+if ! stamp_ok packages "$PKG_HASH" && todo packages; then
   log "installing pinned packages from scripts/requirements.txt (first time: about 2 minutes)"
   PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet -r "$REQ"
   rm -f "$STAMPS/cmake-fix"   # freshly (re)installed wheels bring the unpatched CMake files back
@@ -73,7 +89,7 @@ fi
 # The ROS wheels were built against /opt/python/cp3XY-cp3XY; their exported CMake targets name
 # that interpreter's include directory and numpy's. Rewrite both to this venv's values, once.
 CMAKE_HASH="$PKG_HASH"
-if ! stamp_ok cmake-fix "$CMAKE_HASH"; then
+if ! stamp_ok cmake-fix "$CMAKE_HASH" && todo cmake-fix; then
   read -r PY_INC NP_INC < <(_ROS_WHEELS_BOOTSTRAP_COMPLETE=1 "$VPY" -c '
 import sysconfig, numpy
 print(sysconfig.get_paths()["include"], numpy.get_include())')
@@ -95,7 +111,7 @@ fi
 # `.venv/bin/python` and `.venv/bin/pytest` work without activating anything.
 PTH="$PURELIB/centertrack_ros_ament_prefix.pth"
 PTH_LINE="import os, sys; _p = [x for x in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if x]; sys.prefix in _p or os.environ.__setitem__('AMENT_PREFIX_PATH', os.pathsep.join([sys.prefix] + _p))"
-if [[ ! -f "$PTH" || "$(cat "$PTH")" != "$PTH_LINE" ]]; then
+if [[ ! -f "$PTH" || "$(cat "$PTH")" != "$PTH_LINE" ]] && todo ament-path; then
   printf '%s\n' "$PTH_LINE" > "$PTH"
 fi
 
@@ -110,7 +126,7 @@ elif ! "$VPY" -c 'import vision_msgs.msg' 2>/dev/null; then
 else
   log "vision_msgs is importable already; not building msg/"
 fi
-if ((build_msgs)); then
+if ((build_msgs)) && todo msgs; then
   log "building msg/ (vision_msgs) into the venv (about 1 minute)"
   BUILD="$VENV/.build/vision_msgs"
   rm -rf "$BUILD"
@@ -129,7 +145,7 @@ fi
 
 # --- 6. package --------------------------------------------------------------------------------
 INSTALL_HASH="$(hash_of "$ROOT/setup.py" "$ROOT/setup.cfg" "$ROOT" "$PKG_HASH")"
-if ! stamp_ok package "$INSTALL_HASH"; then
+if ! stamp_ok package "$INSTALL_HASH" && todo package; then
   log "installing centertrack_ros (editable) into the venv"
   PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet --no-deps --no-build-isolation \
     --editable "$ROOT"
@@ -138,15 +154,22 @@ fi
 # Share directory: symlinks into the source tree, so edits and new files need no reinstall.
 link() {  # link <target> <link name>: create or correct a symlink, touching nothing otherwise
   [[ -L "$2" && "$(readlink "$2")" == "$1" ]] && return 0
+  todo "share:${2#"$VENV/"}" || return 0
   rm -rf "$2"
   ln -s "$1" "$2"
 }
 SHARE="$VENV/share/centertrack_ros"
 INDEX="$VENV/share/ament_index/resource_index/packages"
-mkdir -p "$SHARE" "$INDEX"
+((CHECK)) || mkdir -p "$SHARE" "$INDEX"
 for item in package.xml launch config models; do
-  link "$ROOT/$item" "$SHARE/$item"
+  # (launch/, config/, models/ exist only once they hold a tracked file.)
+  if [[ -e "$ROOT/$item" ]]; then link "$ROOT/$item" "$SHARE/$item"; fi
 done
 link "$ROOT/resource/centertrack_ros" "$INDEX/centertrack_ros"
 
+if ((CHECK)); then
+  if ((${#STALE[@]})); then log "stale: ${STALE[*]}"; exit 1; fi
+  log "environment in $VENV is complete and current"
+  exit 0
+fi
 log "environment ready in $VENV ($((SECONDS - T0)) s)"

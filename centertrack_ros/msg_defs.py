@@ -1,0 +1,91 @@
+"""Text of the vision_msgs interface definitions, for tools that work without ROS (rosbags).
+
+The definitions come from the ``msg/`` directory of a source checkout (the vision_msgs fallback
+package of this repository) or, when the package is installed without its sources (colcon on a
+ROS distribution), from the ``share/vision_msgs/msg`` directory of the vision_msgs package found
+through the ament index. Both hold the vision_msgs 4.x field declarations.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE = 'vision_msgs'
+
+# ROS 2 type hashes (RIHS01) of the real vision_msgs 4.1.1 messages. Computed once from the
+# upstream .msg files (ros-perception/vision_msgs, tag 4.1.1): they were built with
+# rosidl_generate_interfaces (target vision_msgs__rosidl_generator_type_description, Kilted
+# generators from the ros-* wheels) and the hashes read from the generated
+# vision_msgs/msg/<Type>.json "type_hashes". rosbags' Typestore.hash_rihs01 gives the same values.
+# Publishers advertise these hashes over DDS; subscribers on a ROS distribution compare them.
+VISION_MSGS_TYPE_HASHES = {
+    'BoundingBox2D': 'RIHS01_008eacbb0cf8f26e83795547bed013eec3675485ef386ec056d80eaaf1c1ce2f',
+    'BoundingBox2DArray':
+        'RIHS01_2464e82838009386d371b523211c21c91d74d313fcdd6788223c531d621cf691',
+    'BoundingBox3D': 'RIHS01_bbb73a65c163d7f9bb29009c7bde9f7faa576bd2d23299c4511d19230dab4698',
+    'BoundingBox3DArray':
+        'RIHS01_a81938db9576b10c2eecd7c5a5da3eac496efd00221b25ed051dfbc81fb56da6',
+    'Classification': 'RIHS01_f74db28d0eaef3afb78f48bf2161cd709a1383a0309d3454383b25be11345143',
+    'Detection2D': 'RIHS01_0d12b69df5c593b3455b7346fac8205437a7d4bcb09b9e0e0b2dde787ded38ea',
+    'Detection2DArray': 'RIHS01_214274120007f4a683866481336b70310268cfa107aebe9d594a6acf75bda968',
+    'Detection3D': 'RIHS01_ddd703be132ab0b69d33121f1bb034132bfbb3b0ac5f9fb1516005ba1c8a265b',
+    'Detection3DArray': 'RIHS01_793f5eab9595ac1c0da07873cc859db42eae51f0ee76056db8562515d830e018',
+    'LabelInfo': 'RIHS01_3d37df4015cdf660cc851c51897f2acd957e1ca6205ba0a99aebffb9406b0783',
+    'ObjectHypothesis': 'RIHS01_51da43cec11c01957a64d1e05a24acd18aae7745ec30b74348ad5f6d634f7f90',
+    'ObjectHypothesisWithPose':
+        'RIHS01_41c12344c0396c48b81df12467c192d99b2a0eb1463c5c37194e4223251c80bc',
+    'Point2D': 'RIHS01_eab0e83f44ab4de92ceaf76dd7d0e7638f2bdd1d16ffbe16c7a136c48e407247',
+    'Pose2D': 'RIHS01_b0b5d1d7b4c20dd4fcde3ed1d4b289a919290572007d67a97043814db25d3648',
+    'VisionClass': 'RIHS01_1e4a11f0fed50b5623cb8ff26ca0e37952a48a9c074d16f804b44e9164c2037a',
+    'VisionInfo': 'RIHS01_95d3116a17484ad91c9a2686e1d54890bbfc3ff6c6a2de137738c4950d45d284',
+}
+_SOURCE_MSG_DIR = Path(__file__).resolve().parents[1] / 'msg'
+
+
+def msg_directory() -> Path:
+    """Return the directory holding the vision_msgs ``.msg`` files.
+
+    The repository's ``msg/`` is preferred; otherwise the installed vision_msgs share directory.
+    Raises FileNotFoundError when neither exists.
+    """
+    if any(_SOURCE_MSG_DIR.glob('*.msg')):
+        return _SOURCE_MSG_DIR
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        share = Path(get_package_share_directory(PACKAGE)) / 'msg'
+    except (ImportError, LookupError, OSError) as exc:
+        raise FileNotFoundError(
+            f'no vision_msgs .msg files: {_SOURCE_MSG_DIR} is empty and the ament index has '
+            f'no {PACKAGE} ({exc})') from exc
+    if not any(share.glob('*.msg')):
+        raise FileNotFoundError(f'no .msg files in {share}')
+    return share
+
+
+def vision_msgs_definitions(directory: str | os.PathLike | None = None) -> dict[str, str]:
+    """Return ``{'vision_msgs/msg/<Type>': <.msg text>}`` for every definition.
+
+    ``directory`` overrides where the ``.msg`` files are read from (default: msg_directory()).
+    """
+    root = Path(directory) if directory is not None else msg_directory()
+    return {
+        f'{PACKAGE}/msg/{path.stem}': path.read_text(encoding='utf-8')
+        for path in sorted(root.glob('*.msg'))
+    }
+
+
+def register_vision_msgs(typestore, directory: str | os.PathLike | None = None):
+    """Register the vision_msgs types in a ``rosbags`` typestore and return the typestore.
+
+    Types the store already knows are left as they are. Needs the ``rosbags`` package.
+    """
+    from rosbags.typesys import get_types_from_msg
+
+    types = {}
+    for name, text in vision_msgs_definitions(directory).items():
+        if name not in typestore.fielddefs:
+            types.update(get_types_from_msg(text, name))
+    typestore.register(types)
+    return typestore

@@ -1,0 +1,228 @@
+"""Session-wide test setup for centertrack_ros.
+
+DDS isolation
+    At import time (before any test module can import rclpy) this file gives the session its own
+    ``ROS_DOMAIN_ID`` and sets ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``, in ``os.environ`` so
+    that every subprocess inherits them. The id is reserved with an exclusive file lock under the
+    temporary directory, so concurrent test sessions on one machine never share a domain.
+    ``CENTERTRACK_TEST_ROS_DOMAIN_ID=<n>`` forces a particular id.
+
+Markers
+    ``reference``  compares against outputs of the official CenterTrack implementation
+    ``ros``        needs rclpy and DDS (real processes talking over loopback)
+    ``gpu``        needs CUDA; skipped automatically when ``torch.cuda.is_available()`` is False
+    ``slow``       takes more than a few seconds; deselect with ``-m "not slow"``
+
+Fixtures
+    ``run_python``  start Python subprocesses with this interpreter and environment::
+
+        def test_node(run_python):
+            proc = run_python(module='centertrack_ros.ros.node', args=['--ros-args', ...])
+            proc.wait_for(r'ready', timeout=30)          # regex on merged stdout/stderr
+            ...
+            assert proc.stop() == 0                       # SIGINT, then SIGTERM/SIGKILL
+
+        proc = run_python('import rclpy; print("hi")')   # code string instead of a module
+
+    Every process the fixture started is stopped at the end of the test. ``PythonProcess`` (the
+    returned object, a ``subprocess.Popen``) reads the merged output on a background thread:
+    use ``wait_for``, ``output`` and ``stop`` rather than ``stdout``/``communicate``.
+
+Hypothesis
+    A ``centertrack`` profile without per-example deadlines is loaded (first calls into torch or
+    DDS are slow on small CI machines); ``--hypothesis-profile`` still overrides it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Fast DDS derives its UDP ports from the domain id; ids 0..101 are safe on Linux. 0 (the
+# default every ROS user shares) is avoided.
+_DOMAIN_IDS = range(1, 102)
+_domain_lock_file = None  # kept open (and locked) for the whole session
+
+
+def _reserve_domain_id() -> int:
+    """Pick a ROS domain id that no other running test session holds, and hold it."""
+    global _domain_lock_file
+    forced = os.environ.get('CENTERTRACK_TEST_ROS_DOMAIN_ID')
+    if forced:
+        return int(forced)
+    lock_dir = Path(tempfile.gettempdir()) / 'centertrack_ros_test_domains'
+    lock_dir.mkdir(exist_ok=True)
+    start = os.getpid() % len(_DOMAIN_IDS)
+    for i in range(len(_DOMAIN_IDS)):
+        domain = _DOMAIN_IDS[(start + i) % len(_DOMAIN_IDS)]
+        handle = open(lock_dir / f'{domain}.lock', 'a')
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        _domain_lock_file = handle
+        return domain
+    raise RuntimeError(f'all ROS domain ids {_DOMAIN_IDS} are held by other test sessions')
+
+
+ROS_DOMAIN_ID = _reserve_domain_id()
+os.environ['ROS_DOMAIN_ID'] = str(ROS_DOMAIN_ID)
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.pop('ROS_STATIC_PEERS', None)
+os.environ.pop('ROS_LOCALHOST_ONLY', None)  # deprecated spelling; would conflict with the above
+
+
+MARKERS = {
+    'reference': 'fidelity against outputs of the official CenterTrack implementation',
+    'ros': 'needs rclpy and DDS (real processes over loopback)',
+    'gpu': 'needs CUDA; skipped automatically without a CUDA device',
+    'slow': 'takes more than a few seconds',
+}
+
+
+def pytest_configure(config):
+    """Register the project's markers and the hypothesis profile."""
+    for name, text in MARKERS.items():
+        config.addinivalue_line('markers', f'{name}: {text}')
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    settings.register_profile('centertrack', deadline=None)
+    if not config.getoption('hypothesis_profile', None):
+        settings.load_profile('centertrack')
+
+
+def pytest_report_header(config):
+    """Show the DDS isolation settings in the session header."""
+    return (f'ROS_DOMAIN_ID={ROS_DOMAIN_ID} '
+            f'ROS_AUTOMATIC_DISCOVERY_RANGE={os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"]}')
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip ``gpu`` tests when there is no CUDA device."""
+    gpu_items = [item for item in items if item.get_closest_marker('gpu')]
+    if gpu_items and not _cuda_available():
+        skip = pytest.mark.skip(reason='needs CUDA (torch.cuda.is_available() is False)')
+        for item in gpu_items:
+            item.add_marker(skip)
+
+
+class PythonProcess(subprocess.Popen):
+    """A Python subprocess whose merged stdout/stderr is collected on a background thread."""
+
+    def __init__(self, argv, **kwargs):
+        super().__init__(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         bufsize=1, errors='replace', **kwargs)
+        self._lines: list[str] = []
+        self._cond = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.stdout:
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._lines.append('')  # end-of-output sentinel
+            self._cond.notify_all()
+
+    def output(self) -> str:
+        """Return everything the process has written so far (stdout and stderr merged)."""
+        with self._cond:
+            return ''.join(self._lines)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match:
+        """Wait until the output matches the regex ``pattern``; return the match.
+
+        Raises TimeoutError (with the output so far) on timeout, or when the process ends
+        without producing a match.
+        """
+        regex = re.compile(pattern, re.MULTILINE)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                match = regex.search(''.join(self._lines))
+                if match:
+                    return match
+                finished = bool(self._lines) and self._lines[-1] == ''
+                remaining = deadline - time.monotonic()
+                if finished or remaining <= 0:
+                    why = 'process ended' if finished else f'timed out after {timeout:.0f} s'
+                    raise TimeoutError(
+                        f'{why} waiting for {pattern!r} (exit code {self.poll()}); output:\n'
+                        + ''.join(self._lines))
+                self._cond.wait(remaining)
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """Stop the process (SIGINT, then SIGTERM, then SIGKILL) and return its exit code."""
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            if self.poll() is not None:
+                break
+            self.send_signal(sig)
+            try:
+                self.wait(timeout)
+            except subprocess.TimeoutExpired:
+                continue
+        code = self.wait()
+        self._reader.join(timeout)
+        return code
+
+
+def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Return the environment for a Python subprocess: this process's, plus ``extra``.
+
+    The DDS isolation variables and the ROS library paths set up by the venv come along.
+    """
+    env = dict(os.environ)
+    env['PYTHONUNBUFFERED'] = '1'
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def run_python():
+    """Start Python subprocesses with the venv interpreter; stop them after the test.
+
+    ``run_python(code=None, *, module=None, args=(), env=None, cwd=None, **popen_kwargs)``
+    runs ``python -c code`` or ``python -m module``, with ``args`` appended, in ``cwd``
+    (default: the repository root) and the session environment updated with ``env``.
+    Returns a PythonProcess.
+    """
+    started: list[PythonProcess] = []
+
+    def start(code: str | None = None, *, module: str | None = None, args=(),
+              env: dict[str, str] | None = None, cwd=None, **popen_kwargs) -> PythonProcess:
+        if (code is None) == (module is None):
+            raise ValueError('give exactly one of code or module')
+        argv = [sys.executable] + (['-c', code] if code is not None else ['-m', module])
+        proc = PythonProcess(argv + [str(a) for a in args], env=python_env(env),
+                             cwd=str(cwd or REPO), **popen_kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.stop()
