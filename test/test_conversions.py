@@ -17,9 +17,15 @@ from std_msgs.msg import Header
 
 from centertrack_ros.core.tracks import Track
 from centertrack_ros.ros import conversions
-from centertrack_ros.ros.conversions import (ConversionError, bgr_to_image_msg,
-                                             compressed_to_bgr, draw_tracks, image_to_bgr,
-                                             label_info, tracks_to_detections)
+from centertrack_ros.ros.conversions import (
+    ConversionError,
+    bgr_to_image_msg,
+    compressed_to_bgr,
+    draw_tracks,
+    image_to_bgr,
+    label_info,
+    tracks_to_detections,
+)
 
 RNG = np.random.default_rng(7)
 BGR = RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)
@@ -27,7 +33,7 @@ BGR = RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)
 
 def raw_msg(pixels: np.ndarray, encoding: str, padding: int = 0,
             big_endian: bool = False) -> Image:
-    """An Image message of ``pixels`` (HxW or HxWxC, uint8 or uint16) with row padding."""
+    """Build an Image of ``pixels`` (HxW or HxWxC, uint8 or uint16) with row padding."""
     height = pixels.shape[0]
     if pixels.dtype == np.uint16:
         pixels = pixels.astype('>u2' if big_endian else '<u2')
@@ -120,7 +126,7 @@ def test_yuv422_byte_orders():
 
 
 def make_bad(**changes) -> Image:
-    """A valid 6x8 bgr8 image with some header fields changed."""
+    """Build a valid 6x8 bgr8 image, then change some header fields."""
     msg = raw_msg(BGR, 'bgr8')
     for name, value in changes.items():
         setattr(msg, name, value)
@@ -150,7 +156,7 @@ def test_malformed_images_are_rejected_with_a_reason(msg, reason, words):
 
 
 def compressed(data: bytes, fmt: str = 'jpeg') -> CompressedImage:
-    """A CompressedImage of ``data``."""
+    """Build a CompressedImage of ``data``."""
     msg = CompressedImage()
     msg.format = fmt
     msg.data = array.array('B', data)
@@ -218,7 +224,7 @@ def test_bgr_image_message_round_trip():
 
 
 def make_track(track_id, class_id, bbox, score=0.8, active=1):
-    """A core Track with a box."""
+    """Build a core Track with a box."""
     return Track(score=score, class_id=class_id, bbox=np.array(bbox, np.float32),
                  track_id=track_id, active=active)
 

@@ -1,0 +1,158 @@
+"""Counters, latency percentiles and the ``/diagnostics`` status of the node.
+
+Everything here is updated from two threads (the executor's subscription callback and the
+inference worker) and read by the diagnostics timer, so all state sits behind one lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from typing import Callable, Mapping, Optional
+
+import numpy as np
+
+WINDOW = 1000  # latency samples kept for the percentiles (about a minute at 15 Hz)
+
+
+class NodeStats:
+    """Frame counters, rates and latencies of one node."""
+
+    def __init__(self, window: int = WINDOW) -> None:
+        self._lock = threading.Lock()
+        self.received = 0
+        self.processed = 0
+        self.published_detections = 0
+        self.debug_images = 0
+        self.rejected: Counter[str] = Counter()
+        self.resets: Counter[str] = Counter()
+        self.last_reset_reason = ''
+        self.active_tracks = 0
+        self._latency: deque[float] = deque(maxlen=window)
+        self._processing: deque[float] = deque(maxlen=window)
+        self._rate_mark = (time.monotonic(), 0, 0)
+
+    def count_received(self) -> None:
+        """Count a message that arrived on the input topic."""
+        with self._lock:
+            self.received += 1
+
+    def count_rejected(self, reason: str) -> None:
+        """Count a frame dropped because of ``reason`` (a malformed message, an error)."""
+        with self._lock:
+            self.rejected[reason] += 1
+
+    def count_reset(self, kind: str, reason: str) -> None:
+        """Count a reset of the tracks; ``kind`` groups the count, ``reason`` is kept verbatim."""
+        with self._lock:
+            self.resets[kind] += 1
+            self.last_reset_reason = reason
+
+    def count_debug_image(self) -> None:
+        """Count a debug image that was rendered and published."""
+        with self._lock:
+            self.debug_images += 1
+
+    def record_output(self, latency: float, processing: float, active_tracks: int) -> None:
+        """Record a published Detection2DArray.
+
+        Args:
+            latency: seconds from the input's header stamp to publication.
+            processing: seconds from taking the frame to publication.
+            active_tracks: number of detections in it.
+
+        """
+        with self._lock:
+            self.processed += 1
+            self.published_detections += 1
+            self.active_tracks = active_tracks
+            self._latency.append(latency)
+            self._processing.append(processing)
+
+    def snapshot(self, dropped: int) -> dict[str, str]:
+        """Return key/value pairs for a DiagnosticStatus; rates are since the previous call."""
+        with self._lock:
+            now = time.monotonic()
+            mark_time, mark_received, mark_processed = self._rate_mark
+            elapsed = max(now - mark_time, 1e-9)
+            values = {
+                'input_rate_hz': f'{(self.received - mark_received) / elapsed:.2f}',
+                'output_rate_hz': f'{(self.processed - mark_processed) / elapsed:.2f}',
+                'frames_received': str(self.received),
+                'frames_processed': str(self.processed),
+                'frames_dropped': str(dropped),
+                'frames_rejected': str(sum(self.rejected.values())),
+                'resets': str(sum(self.resets.values())),
+                'last_reset_reason': self.last_reset_reason,
+                'active_tracks': str(self.active_tracks),
+                'debug_images': str(self.debug_images),
+            }
+            for reason, count in sorted(self.rejected.items()):
+                values[f'rejected.{reason}'] = str(count)
+            for kind, count in sorted(self.resets.items()):
+                values[f'resets.{kind}'] = str(count)
+            for name, samples in (('latency', self._latency), ('processing', self._processing)):
+                for label, value in percentiles(samples).items():
+                    values[f'{name}_{label}_ms'] = f'{value * 1e3:.1f}'
+            self._rate_mark = (now, self.received, self.processed)
+            return values
+
+    def latencies(self) -> tuple[list[float], list[float]]:
+        """Return copies of the retained stamp-to-publish and processing latencies (s)."""
+        with self._lock:
+            return list(self._latency), list(self._processing)
+
+
+def percentiles(samples: deque[float] | list[float]) -> dict[str, float]:
+    """Return p50/p90/p99 of ``samples`` (empty when there are none)."""
+    if not samples:
+        return {}
+    values = np.percentile(np.asarray(samples, dtype=np.float64), (50, 90, 99))
+    return {'p50': float(values[0]), 'p90': float(values[1]), 'p99': float(values[2])}
+
+
+class ReasonThrottle:
+    """Rate-limits log messages per reason, reporting how many were suppressed.
+
+    rclpy's own throttling is keyed by the call site, so one ``warn`` for all rejections
+    would hide every reason but the first; this keeps one message per reason and period.
+    """
+
+    def __init__(self, period: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.period = period
+        self._clock = clock
+        self._last: dict[str, float] = {}
+        self._suppressed: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, reason: str, message: str) -> Optional[str]:
+        """Return the message to log now for ``reason`` (with a suppressed count), or None."""
+        with self._lock:
+            now = self._clock()
+            last = self._last.get(reason)
+            if last is not None and now - last < self.period:
+                self._suppressed[reason] += 1
+                return None
+            self._last[reason] = now
+            suppressed = self._suppressed.pop(reason, 0)
+        if suppressed:
+            message += f' ({suppressed} more like this in the last {self.period:g} s)'
+        return message
+
+
+def status_level(state: str, configure_error: str, values: Mapping[str, str],
+                 previous: Optional[Mapping[str, str]]) -> tuple[int, str]:
+    """Return the diagnostic level (0 OK, 1 WARN, 2 ERROR) and a summary of the node's state.
+
+    ERROR: the last configure failed. WARN: not active, or frames were rejected (malformed
+    input, inference errors) since the previous report. Dropped frames are not a warning:
+    skipping to the newest frame is how the node keeps up with a faster camera.
+    """
+    if configure_error:
+        return 2, f'configure failed: {configure_error}'
+    if state != 'active':
+        return 1, f'{state}: not processing frames'
+    if previous is not None and values.get('frames_rejected') != previous.get('frames_rejected'):
+        return 1, 'active; frames rejected since the last report'
+    return 0, 'active'

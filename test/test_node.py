@@ -1,0 +1,426 @@
+"""The centertrack node as users run it: a separate process talking DDS with this one.
+
+One node process serves the whole module (starting torch costs seconds on CI). It runs the
+"sensitive" checkpoint (see ``node_harness.make_sensitive_checkpoint``): every frame yields
+100 detections whose selection depends on the faintest pixel differences, and a frame with no
+previous state yields exactly the track ids 1..100 while a continuing one assigns ids above
+100 — which makes resets observable in the published ids.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import cv2
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.srv import GetState
+from node_harness import (
+    LATCHED,
+    RELIABLE,
+    REPO,
+    SENSITIVE_CLASSES,
+    TIMEOUT,
+    NodeUnderTest,
+    RosClient,
+    assert_rows_equal,
+    detection_rows,
+    diagnostics_values,
+    header_ns,
+    image_msg,
+    make_sensitive_checkpoint,
+    reference_frames,
+    track_rows,
+)
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import GetParameters, SetParameters
+from sensor_msgs.msg import Image
+from std_srvs.srv import Trigger
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from centertrack_ros.core.config import RuntimeConfig
+from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+NAMESPACE = '/test_cam'
+FRESH_IDS = set(range(1, 101))  # the ids of a first frame: all 100 detections are births
+FRAME_STEP_NS = 100_000_000
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp('models') / 'sensitive.pth'
+    make_sensitive_checkpoint(path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def frames():
+    return reference_frames()[1]
+
+
+@pytest.fixture(scope='module')
+def client():
+    ros = RosClient()
+    yield ros
+    ros.close()
+
+
+def wait_active(client: RosClient, node: NodeUnderTest) -> None:
+    """Wait for the node to report the lifecycle state ``active``."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        assert node.process.poll() is None, f'node exited:\n{node.output()}'
+        state = client.call(GetState, node.name('~/get_state'), GetState.Request())
+        if state.current_state.label == 'active':
+            return
+        assert time.monotonic() < deadline, f'node not active:\n{node.output()}'
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope='module')
+def node(checkpoint, client):
+    proc = NodeUnderTest(NAMESPACE, {
+        'model.path': str(checkpoint),
+        'device': 'cpu',
+        'qos.reliability': 'reliable',
+        'qos.depth': 10,
+    }, params_file=REPO / 'config' / 'centertrack.yaml')
+    try:
+        wait_active(client, proc)
+        yield proc
+    finally:
+        code = proc.stop()
+    assert code == 0, f'node did not exit cleanly ({code}):\n{proc.output()}'
+
+
+class Camera:
+    """Publishes frames to the node and waits for the detections of each."""
+
+    latest_stamp = 0
+
+    def __init__(self, client: RosClient, node: NodeUnderTest) -> None:
+        self.client, self.node = client, node
+        self.publisher = client.node.create_publisher(Image, node.name('image'), RELIABLE)
+        self.detections = client.subscribe(Detection2DArray, node.name('detections'))
+        # Stamps only ever increase across tests, so that no test sees an unintended jump back.
+        self.stamp = max(client.now_ns(), Camera.latest_stamp)
+        client.wait_until(lambda: self.publisher.get_subscription_count() > 0 and
+                          self.detections.subscription.get_publisher_count() > 0,
+                          'matching with the node')
+
+    def close(self) -> None:
+        """Destroy the publisher and subscription."""
+        self.client.node.destroy_publisher(self.publisher)
+        self.client.unsubscribe(self.detections)
+
+    def send(self, msg: Image) -> int:
+        """Publish a prepared message; returns its stamp."""
+        self.publisher.publish(msg)
+        return header_ns(msg.header)
+
+    def next_stamp(self, step_ns: int = FRAME_STEP_NS) -> int:
+        """Return a stamp ``step_ns`` after the previous one."""
+        self.stamp += step_ns
+        Camera.latest_stamp = max(Camera.latest_stamp, self.stamp)
+        return self.stamp
+
+    def frame(self, image: np.ndarray, stamp: int | None = None, encoding: str = 'bgr8',
+              frame_id: str = 'camera') -> int:
+        """Publish a frame; returns its stamp."""
+        stamp = self.next_stamp() if stamp is None else stamp
+        return self.send(image_msg(image, stamp, frame_id, encoding))
+
+    def result(self, stamp: int) -> Detection2DArray:
+        """Wait for the detections of the frame with ``stamp``."""
+        return self.detections.wait_for(lambda m: header_ns(m.header) == stamp,
+                                        what=f'detections for stamp {stamp}')
+
+    def track(self, image: np.ndarray, **kwargs) -> Detection2DArray:
+        """Publish a frame and wait for its detections."""
+        return self.result(self.frame(image, **kwargs))
+
+    def ids(self, image: np.ndarray, **kwargs) -> set[int]:
+        """Publish a frame and return the track ids published for it."""
+        return {int(d.id) for d in self.track(image, **kwargs).detections}
+
+    def reset(self) -> None:
+        """Call ``~/reset`` and check that it succeeded."""
+        response = self.client.call(Trigger, self.node.name('~/reset'), Trigger.Request())
+        assert response.success, response.message
+
+
+@pytest.fixture
+def camera(client, node):
+    cam = Camera(client, node)
+    yield cam
+    cam.close()
+
+
+@pytest.fixture(scope='module')
+def diagnostics(client, node):
+    return client.subscribe(DiagnosticArray, '/diagnostics')
+
+
+def set_params(client: RosClient, node: NodeUnderTest, **values) -> list:
+    """Set parameters (``tracker__track_thresh`` for ``tracker.track_thresh``); return results."""
+    request = SetParameters.Request()
+    for key, value in values.items():
+        param = Parameter(name=key.replace('__', '.'))
+        if isinstance(value, bool):
+            param.value = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
+        elif isinstance(value, int):
+            param.value = ParameterValue(type=ParameterType.PARAMETER_INTEGER,
+                                         integer_value=value)
+        elif isinstance(value, float):
+            param.value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
+        elif isinstance(value, str):
+            param.value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+        else:
+            param.value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY,
+                                         double_array_value=list(value))
+        request.parameters.append(param)
+    return client.call(SetParameters, node.name('~/set_parameters'), request).results
+
+
+def get_param(client: RosClient, node: NodeUnderTest, name: str) -> ParameterValue | None:
+    """Read one parameter of the node (None for one declared without a value)."""
+    request = GetParameters.Request(names=[name])
+    values = client.call(GetParameters, node.name('~/get_parameters'), request).values
+    return values[0] if values else None
+
+
+def next_diagnostics(diagnostics, predicate=lambda values: True) -> dict[str, str]:
+    """Return the node's values from the next report (from now on) satisfying ``predicate``."""
+    found = {}
+
+    def matches(msg) -> bool:
+        values = diagnostics_values(msg, f'{NAMESPACE}/centertrack')
+        if values is not None and predicate(values):
+            found.update(values)
+            return True
+        return False
+
+    diagnostics.wait_for(matches, start=diagnostics.count(), what='a diagnostics report')
+    return found
+
+
+def test_output_equals_the_core_frame_by_frame(camera, checkpoint, frames):
+    core = load_tracker(ModelSpec(path=str(checkpoint)), runtime=RuntimeConfig(device='cpu'))
+    camera.reset()
+    round_trips = []
+    for index, frame in enumerate(frames):
+        stamp = camera.next_stamp()
+        sent = time.monotonic()
+        msg = camera.track(frame, stamp=stamp, frame_id='front_camera_optical')
+        round_trips.append(time.monotonic() - sent)
+        expected = track_rows(core.step(frame), core.config.model.class_name)
+        assert len(expected) == 100
+        assert_rows_equal(detection_rows(msg), expected, f'frame {index}')
+        # The header is the input's, on the array and on every detection.
+        assert header_ns(msg.header) == stamp
+        assert msg.header.frame_id == 'front_camera_optical'
+        assert all(header_ns(d.header) == stamp and d.header.frame_id == 'front_camera_optical'
+                   for d in msg.detections)
+    assert {d.results[0].hypothesis.class_id for d in msg.detections} <= set(SENSITIVE_CLASSES)
+    print(f'publish -> detections round trip, 768x576 bgr8 frames, 224x128 model: median '
+          f'{np.median(round_trips) * 1e3:.0f} ms, max {max(round_trips) * 1e3:.0f} ms')
+
+
+def test_reset_service_restarts_the_ids(camera, frames):
+    camera.ids(frames[0])
+    assert camera.ids(frames[1]) - FRESH_IDS, 'a continuing frame assigns new ids above 100'
+    camera.reset()
+    assert camera.ids(frames[2]) == FRESH_IDS
+
+
+def test_stamp_going_back_resets(camera, frames, diagnostics):
+    camera.ids(frames[0])
+    assert camera.ids(frames[1]) - FRESH_IDS
+    assert camera.ids(frames[2], stamp=camera.stamp - 5_000_000_000) == FRESH_IDS
+    values = next_diagnostics(diagnostics, lambda v: int(v.get('resets.time_jump', 0)) >= 1)
+    assert int(values['resets']) >= int(values['resets.time_jump'])
+    assert 'tracks reset: stamp jumped back by 5.000 s' in camera.node.output()
+    assert camera.ids(frames[3]) - FRESH_IDS, 'and continues from the frame after the jump'
+
+
+def test_frame_gap_resets_only_when_enabled(client, node, camera, frames):
+    camera.ids(frames[0])
+    assert camera.ids(frames[1], stamp=camera.next_stamp(100_000_000_000)) - FRESH_IDS, \
+        'max_frame_gap 0 means a long gap continues'
+    results = set_params(client, node, max_frame_gap=2.5)
+    assert results[0].successful, results[0].reason
+    try:
+        assert camera.ids(frames[2], stamp=camera.next_stamp(2_000_000_000)) - FRESH_IDS
+        assert camera.ids(frames[3], stamp=camera.next_stamp(3_000_000_000)) == FRESH_IDS
+    finally:
+        assert set_params(client, node, max_frame_gap=0.0)[0].successful
+    assert re.search(r'tracks reset: gap of 3\.000 s between frames exceeds max_frame_gap 2\.5 s',
+                     node.output())
+
+
+def test_image_size_or_encoding_change_resets(camera, frames):
+    camera.ids(frames[0])
+    assert camera.ids(frames[1]) - FRESH_IDS
+    # Identical pixels, but announced as another encoding: treated as another stream.
+    assert camera.ids(frames[2], encoding='rgb8') == FRESH_IDS
+    assert camera.ids(frames[3], encoding='rgb8') - FRESH_IDS
+    small = cv2.resize(frames[4], (384, 288))
+    assert camera.ids(small, encoding='rgb8') == FRESH_IDS
+    assert camera.ids(frames[5]) == FRESH_IDS
+
+
+def test_tracker_thresholds_change_at_runtime(client, node, camera, frames):
+    camera.ids(frames[0])
+    results = set_params(client, node, tracker__track_thresh=0.9)
+    assert results[0].successful, results[0].reason
+    try:
+        empty = camera.track(frames[1])
+        assert len(empty.detections) == 0, 'nothing scores 0.9: an empty array is published'
+    finally:
+        assert set_params(client, node, tracker__track_thresh=-1.0)[0].successful
+    ids = camera.ids(frames[2])
+    assert len(ids) == 100 and min(ids) > 100, 'new tracks, and the id counter was kept'
+    assert get_param(client, node, 'tracker.track_thresh').double_value == -1.0
+
+
+@pytest.mark.parametrize(('name', 'value', 'reason'), [
+    ('tracker.track_thresh', -0.5, 'must be in [0, 1] or -1'),
+    ('tracker.new_thresh', 1.5, 'tracker.new_thresh'),  # outside the declared range
+    ('tracker.max_age', -3, 'tracker.max_age'),
+    ('device', 'gpu', "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    ('qos.reliability', 'sometimes', 'must be one of best_effort, reliable'),
+    ('model.arch', 'resnet', 'model.arch must be one of'),
+    ('model.preset', 'mot42', 'model.preset must be one of'),
+    ('model.input_width', 100, 'model.input_width'),
+    ('model.mean', (0.1, 0.2), 'needs exactly 3 values'),
+    ('model.ltrb_amodal', 'maybe', 'must be true, false or auto'),
+    ('autostart', False, 'read-only'),
+    ('tracker.track_thresh', 'high', 'type'),
+])
+def test_invalid_parameter_changes_are_rejected_with_a_reason(client, node, name, value,
+                                                              reason):
+    before = get_param(client, node, name)
+    result = set_params(client, node, **{name.replace('.', '__'): value})[0]
+    assert not result.successful
+    assert reason.lower() in result.reason.lower(), result.reason
+    assert get_param(client, node, name) == before
+
+
+def test_configure_time_parameters_are_accepted_and_deferred(client, node, camera, frames):
+    assert set_params(client, node, model__ltrb_amodal=True)[0].successful  # bool or string
+    assert set_params(client, node, model__ltrb_amodal='auto')[0].successful
+    assert set_params(client, node, model__input_width=320)[0].successful
+    try:
+        assert len(camera.ids(frames[0])) == 100, 'the running model is unchanged'
+        assert 'model.input_width changed; takes effect on the next configure' in node.output()
+    finally:
+        assert set_params(client, node, model__input_width=0)[0].successful
+
+
+BAD_INPUTS = [
+    # (reason key, message fields, words the log must contain)
+    ('bad_data_length', {'data_len': 100}, 'data has 100 bytes but step x height'),
+    ('unknown_encoding', {'encoding': 'float_garbage'}, "encoding 'float_garbage' is not"),
+    ('bad_size', {'width': 0, 'height': 0, 'step': 0, 'data_len': 0}, 'image is 0x0'),
+    ('bad_data_length', {'width': 10_000, 'height': 10_000, 'step': 30_000, 'data_len': 7},
+     'data has 7 bytes but step x height = 30000 x 10000'),
+    ('bad_step', {'step': 11}, 'step 11 is shorter than a row'),
+]
+
+
+def test_bad_inputs_are_rejected_counted_and_logged(camera, node, frames, diagnostics):
+    camera.ids(frames[0])
+    counts = {}
+    for reason, fields, words in BAD_INPUTS:
+        msg = image_msg(frames[1], camera.next_stamp())
+        fields = dict(fields)
+        data_len = fields.pop('data_len', None)
+        for key, value in fields.items():
+            setattr(msg, key, value)
+        if data_len is not None:
+            msg.data = msg.data[:data_len]
+        camera.send(msg)
+        # Wait until the node has taken this message, so that the next one cannot replace it
+        # in the latest-frame slot: a reason's first rejection is logged at once, repeats
+        # within 5 s are throttled and only show in the diagnostics.
+        counts[reason] = counts.get(reason, 0) + 1
+        if counts[reason] == 1:
+            node.process.wait_for(re.escape(words), timeout=TIMEOUT)
+        else:
+            next_diagnostics(diagnostics, lambda v, r=reason, n=counts[reason]:
+                             int(v.get(f'rejected.{r}', 0)) >= n)
+        assert len(camera.ids(frames[2])) == 100, f'good frames keep working after {reason}'
+    values = next_diagnostics(diagnostics, lambda v: int(v.get('rejected.bad_step', 0)) >= 1)
+    assert int(values['rejected.bad_data_length']) >= 2
+    for reason in ('unknown_encoding', 'bad_size', 'bad_step'):
+        assert int(values[f'rejected.{reason}']) >= 1
+    assert int(values['frames_rejected']) >= 5
+    assert re.search(r'\[WARN\].*rejected frame \(stamp \d+\.\d{9}, frame_id \'camera\'\)',
+                     node.output())
+    assert node.process.poll() is None
+
+
+def test_debug_image_only_rendered_while_subscribed(client, camera, frames, diagnostics):
+    camera.ids(frames[0])
+    assert next_diagnostics(diagnostics)['debug_images'] == '0'
+    debug = client.subscribe(Image, camera.node.name('~/debug_image'))
+    try:
+        client.wait_until(lambda: debug.subscription.get_publisher_count() > 0,
+                          'debug image publisher matched')
+        deadline = time.monotonic() + TIMEOUT
+        while not debug.messages:  # the node may see the new subscriber a little later
+            assert time.monotonic() < deadline, 'no debug image'
+            stamp = camera.frame(frames[1])
+            camera.result(stamp)
+            time.sleep(0.05)
+        image = debug.wait_for(lambda m: True)
+        assert (image.encoding, image.width, image.height) == ('bgr8', 768, 576)
+        pixels = np.frombuffer(image.data, np.uint8).reshape(576, 768, 3)
+        assert (pixels != frames[1]).any(), 'boxes and labels are drawn'
+    finally:
+        client.unsubscribe(debug)
+
+
+def test_label_info_is_latched(client, node):
+    labels = client.subscribe(LabelInfo, node.name('label_info'), LATCHED)
+    try:
+        msg = labels.wait_for(lambda m: True, what='label_info')
+        assert [(c.class_id, c.class_name) for c in msg.class_map] == [(1, 'car'),
+                                                                       (2, 'pedestrian')]
+        assert msg.threshold == pytest.approx(0.4)
+    finally:
+        client.unsubscribe(labels)
+
+
+def test_latest_frame_wins_and_drops_are_counted(camera, frames, diagnostics):
+    camera.ids(frames[0])
+    stamps = [camera.frame(frames[i % len(frames)]) for i in range(30)]
+    camera.result(stamps[-1])  # the newest frame is always processed
+    seen = [header_ns(m.header) for m in camera.detections.messages
+            if header_ns(m.header) in stamps]
+    assert seen == sorted(seen) and len(seen) < len(stamps)
+    # Every frame the node received is accounted for once it is idle again (DDS itself may
+    # also discard some of a burst: the publisher keeps only its last 10 samples).
+    values = next_diagnostics(diagnostics, lambda v: int(v['frames_dropped']) > 0)
+    assert int(values['frames_received']) == (int(values['frames_processed']) +
+                                              int(values['frames_dropped']) +
+                                              int(values['frames_rejected']))
+
+
+def test_diagnostics_describe_the_node(checkpoint, camera, frames, diagnostics):
+    camera.ids(frames[0])
+    values = next_diagnostics(diagnostics, lambda v: 'latency_p50_ms' in v)
+    assert values['lifecycle_state'] == 'active'
+    assert values['device'].startswith('cpu')
+    assert values['model_path'] == str(checkpoint)
+    assert values['model_arch'] == 'generic'
+    assert values['classes'] == 'car, pedestrian'
+    assert values['input_size'] == '224x128'
+    for key in ('input_rate_hz', 'output_rate_hz', 'frames_dropped', 'resets',
+                'latency_p90_ms', 'latency_p99_ms', 'processing_p50_ms', 'processing_p99_ms'):
+        assert key in values
+    assert 0 < float(values['processing_p50_ms']) <= float(values['processing_p99_ms'])
