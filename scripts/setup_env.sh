@@ -85,10 +85,13 @@ if ! stamp_ok packages "$PKG_HASH" && todo packages; then
   stamp_set packages "$PKG_HASH"
 fi
 
+# What is installed (name and version of every distribution but ours), for the steps below.
+DISTS_HASH="$(hash_of "$(cd "$PURELIB" && ls -d -- *.dist-info | grep -v '^centertrack_ros-' | sort)")"
+
 # --- 3. cmake fix ------------------------------------------------------------------------------
 # The ROS wheels were built against /opt/python/cp3XY-cp3XY; their exported CMake targets name
 # that interpreter's include directory and numpy's. Rewrite both to this venv's values, once.
-CMAKE_HASH="$PKG_HASH"
+CMAKE_HASH="$DISTS_HASH"
 if ! stamp_ok cmake-fix "$CMAKE_HASH" && todo cmake-fix; then
   read -r PY_INC NP_INC < <(_ROS_WHEELS_BOOTSTRAP_COMPLETE=1 "$VPY" -c '
 import sysconfig, numpy
@@ -116,7 +119,8 @@ if [[ ! -f "$PTH" || "$(cat "$PTH")" != "$PTH_LINE" ]] && todo ament-path; then
 fi
 
 # --- 5. msg (vision_msgs fallback) -------------------------------------------------------------
-MSG_HASH="$(hash_of "$MSG_DIR"/CMakeLists.txt "$MSG_DIR"/package.xml "$MSG_DIR"/*.msg "$PKG_HASH")"
+MSG_HASH="$(hash_of "$MSG_DIR"/CMakeLists.txt "$MSG_DIR"/package.xml "$MSG_DIR"/*.msg \
+  "$DISTS_HASH")"
 build_msgs=0
 if [[ -f "$STAMPS/msgs" ]]; then
   # We built it before: rebuild when msg/ or the toolchain changed, or when it went missing.
