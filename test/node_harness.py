@@ -213,6 +213,19 @@ class RosClient:
         return self.node.get_clock().now().nanoseconds
 
 
+def wait_active(client: RosClient, node: NodeUnderTest) -> None:
+    """Wait for the node to report the lifecycle state ``active`` (fails if it exits)."""
+    from lifecycle_msgs.srv import GetState
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        assert node.process.poll() is None, f'node exited:\n{node.output()}'
+        state = client.call(GetState, node.name('~/get_state'), GetState.Request())
+        if state.current_state.label == 'active':
+            return
+        assert time.monotonic() < deadline, f'node not active:\n{node.output()}'
+        time.sleep(0.2)
+
+
 def set_stamp(header: Any, stamp_ns: int, frame_id: str) -> None:
     """Fill a header's stamp and frame_id."""
     header.stamp.sec, header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)

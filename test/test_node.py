@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from lifecycle_msgs.srv import GetState
 from node_harness import (
     LATCHED,
     RELIABLE,
@@ -33,6 +32,7 @@ from node_harness import (
     make_sensitive_checkpoint,
     reference_frames,
     track_rows,
+    wait_active,
 )
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
@@ -67,18 +67,6 @@ def client():
     ros = RosClient()
     yield ros
     ros.close()
-
-
-def wait_active(client: RosClient, node: NodeUnderTest) -> None:
-    """Wait for the node to report the lifecycle state ``active``."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        assert node.process.poll() is None, f'node exited:\n{node.output()}'
-        state = client.call(GetState, node.name('~/get_state'), GetState.Request())
-        if state.current_state.label == 'active':
-            return
-        assert time.monotonic() < deadline, f'node not active:\n{node.output()}'
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope='module')

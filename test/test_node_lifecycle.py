@@ -1,0 +1,185 @@
+"""Lifecycle of the centertrack node, driven over DDS through the lifecycle_msgs services.
+
+One process walks the whole life of a node started with ``autostart: false``: a configure that
+fails on a missing checkpoint, a successful one after fixing ``model.path``, activation with raw
+images, re-activation on compressed images (JPEG/PNG, corrupt data rejected), deactivation,
+cleanup and the shutdown transition, after which the process exits by itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+import cv2
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from node_harness import (
+    LATCHED,
+    RELIABLE,
+    TIMEOUT,
+    NodeUnderTest,
+    RosClient,
+    assert_rows_equal,
+    compressed_msg,
+    detection_rows,
+    diagnostics_values,
+    header_ns,
+    image_msg,
+    make_sensitive_checkpoint,
+    reference_frames,
+    track_rows,
+)
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from sensor_msgs.msg import CompressedImage, Image
+from std_srvs.srv import Trigger
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from centertrack_ros.core.config import RuntimeConfig
+from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+NAMESPACE = '/test_lifecycle'
+MISSING = '/nonexistent/centertrack_model.pth'
+
+
+class Lifecycle:
+    """Lifecycle services of one node."""
+
+    def __init__(self, client: RosClient, node: NodeUnderTest) -> None:
+        self.client, self.node = client, node
+
+    def state(self) -> str:
+        """Return the current state's label."""
+        response = self.client.call(GetState, self.node.name('~/get_state'), GetState.Request())
+        return response.current_state.label
+
+    def change(self, transition: int) -> bool:
+        """Request a transition; True when it succeeded."""
+        request = ChangeState.Request()
+        request.transition.id = transition
+        return self.client.call(ChangeState, self.node.name('~/change_state'), request).success
+
+    def set(self, name: str, value: ParameterValue) -> None:
+        """Set one parameter and check that the node accepted it."""
+        request = SetParameters.Request(parameters=[Parameter(name=name, value=value)])
+        result = self.client.call(SetParameters, self.node.name('~/set_parameters'),
+                                  request).results[0]
+        assert result.successful, result.reason
+
+
+def count_subscribers(client: RosClient, topic: str) -> int:
+    """Return how many subscriptions the graph knows on ``topic``."""
+    return client.node.count_subscribers(topic)
+
+
+def test_full_lifecycle_with_raw_and_compressed_input(tmp_path):
+    checkpoint = tmp_path / 'sensitive.pth'
+    make_sensitive_checkpoint(checkpoint)
+    _, frames = reference_frames()
+    client = RosClient('centertrack_lifecycle_client')
+    node = NodeUnderTest(NAMESPACE, {'autostart': False, 'model.path': MISSING,
+                                     'device': 'cpu', 'qos.reliability': 'reliable'})
+    try:
+        life = Lifecycle(client, node)
+        image_topic = node.name('image')
+        compressed_topic = node.name('image/compressed')
+        diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
+        detections = client.subscribe(Detection2DArray, node.name('detections'))
+
+        # Unconfigured; a configure with a missing checkpoint fails and says why.
+        assert life.state() == 'unconfigured'
+        assert not life.change(Transition.TRANSITION_CONFIGURE)
+        assert life.state() == 'unconfigured'
+        node.process.wait_for(f'configure failed: checkpoint not found: {MISSING}')
+        report = diagnostics.wait_for(
+            lambda m: (diagnostics_values(m, f'{NAMESPACE}/centertrack') or {}).get(
+                'configure_error', '').startswith('checkpoint not found'),
+            what='a diagnostics report with the configure error')
+        values = diagnostics_values(report, f'{NAMESPACE}/centertrack')
+        assert values['_level'] == '2' and values['lifecycle_state'] == 'unconfigured'
+        reset = client.call(Trigger, node.name('~/reset'), Trigger.Request())
+        assert not reset.success and 'not configured' in reset.message
+
+        # Fixed model path: configure succeeds; inactive means not subscribed yet.
+        life.set('model.path', ParameterValue(type=ParameterType.PARAMETER_STRING,
+                                              string_value=str(checkpoint)))
+        assert life.change(Transition.TRANSITION_CONFIGURE)
+        assert life.state() == 'inactive'
+        assert count_subscribers(client, image_topic) == 0
+
+        # Active: raw images in, detections out, the class map latched.
+        assert life.change(Transition.TRANSITION_ACTIVATE)
+        assert life.state() == 'active'
+        raw = client.node.create_publisher(Image, image_topic, RELIABLE)
+        client.wait_until(lambda: raw.get_subscription_count() > 0 and
+                          detections.subscription.get_publisher_count() > 0, 'matching')
+        stamp = client.now_ns()
+        raw.publish(image_msg(frames[0], stamp))
+        first = detections.wait_for(lambda m: header_ns(m.header) == stamp)
+        assert len(first.detections) == 100
+        labels = client.subscribe(LabelInfo, node.name('label_info'), LATCHED)
+        assert [c.class_name for c in labels.wait_for(lambda m: True).class_map] == [
+            'car', 'pedestrian']
+
+        # Deactivated: the subscription goes away; the model stays loaded.
+        assert life.change(Transition.TRANSITION_DEACTIVATE)
+        assert life.state() == 'inactive'
+        client.wait_until(lambda: count_subscribers(client, image_topic) == 0, 'unsubscribe')
+
+        # use_compressed is read on activation: now image/compressed, not image.
+        life.set('use_compressed', ParameterValue(type=ParameterType.PARAMETER_BOOL,
+                                                  bool_value=True))
+        assert life.change(Transition.TRANSITION_ACTIVATE)
+        packed = client.node.create_publisher(CompressedImage, compressed_topic, RELIABLE)
+        client.wait_until(lambda: packed.get_subscription_count() > 0, 'compressed matching')
+        assert count_subscribers(client, image_topic) == 0
+        core = load_tracker(ModelSpec(path=str(checkpoint)),
+                            runtime=RuntimeConfig(device='cpu'))
+        previous_format = None
+        for index, (ext, fmt) in enumerate([('.png', 'bgr8; png compressed bgr8'),
+                                            ('.png', 'bgr8; png compressed bgr8'),
+                                            ('.jpg', 'jpeg'), ('.jpg', 'jpeg')]):
+            ok, data = cv2.imencode(ext, frames[index])
+            assert ok
+            stamp += 100_000_000
+            packed.publish(compressed_msg(data.tobytes(), stamp, fmt))
+            got = detections.wait_for(lambda m, s=stamp: header_ns(m.header) == s)
+            # The node decodes exactly what OpenCV decodes. Activation started a new sequence,
+            # and so does a change of the compressed format (another stream).
+            decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+            if previous_format not in (None, fmt):
+                core.reset()
+            previous_format = fmt
+            expected = track_rows(core.step(decoded), core.config.model.class_name)
+            assert_rows_equal(detection_rows(got), expected, f'compressed frame {index}')
+            if ext == '.png':
+                np.testing.assert_array_equal(decoded, frames[index])  # lossless
+
+        # Corrupt compressed data is rejected with a reason; the next good frame still works.
+        corrupt = compressed_msg(b'\xff\xd8\xff\xe0 truncated', stamp + 1, 'jpeg')
+        packed.publish(corrupt)
+        node.process.wait_for(r'rejected frame .*cannot decode \d+ bytes of jpeg data')
+        ok, data = cv2.imencode('.jpg', frames[4])
+        stamp += 100_000_000
+        packed.publish(compressed_msg(data.tobytes(), stamp, 'jpeg'))
+        assert len(detections.wait_for(lambda m: header_ns(m.header) == stamp).detections) == 100
+
+        # Deactivate, clean up (model released), shut down: the process ends by itself.
+        assert life.change(Transition.TRANSITION_DEACTIVATE)
+        assert life.change(Transition.TRANSITION_CLEANUP)
+        assert life.state() == 'unconfigured'
+        node.process.wait_for('unconfigured: model released')
+        assert life.change(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+        deadline = time.monotonic() + TIMEOUT
+        while node.process.poll() is None:
+            assert time.monotonic() < deadline, 'node did not exit after shutdown'
+            time.sleep(0.1)
+        assert node.process.returncode == 0, node.output()
+    finally:
+        node.stop()
+        client.close()
