@@ -149,6 +149,13 @@ def load_state_dict_strict(network: nn.Module, state_dict: Mapping[str, torch.Te
         raise CheckpointError(
             f'{source} does not fit the configured network ({_describe(config)}): '
             + '; '.join(problems) + hint)
+    # NaN/Inf weights (a diverged run, an fp16 overflow) would not just give garbage: NaN
+    # offsets make torchvision's CPU deform_conv2d read out of bounds and crash the process.
+    non_finite = sorted(name for name, tensor in state_dict.items()
+                        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()))
+    if non_finite:
+        raise CheckpointError(f'{source} holds NaN or infinite values: '
+                              + _listing('tensors', non_finite))
     network.load_state_dict(state_dict, strict=True)
 
 
