@@ -92,8 +92,9 @@ def _check_class_names(value: Any) -> Optional[str]:
 
 
 def _check_ltrb_amodal(value: Any) -> Optional[str]:
+    # An empty string means "from the checkpoint" like the other model strings.
     if isinstance(value, bool) or (isinstance(value, str) and
-                                   value.strip().lower() in LTRB_AMODAL_VALUES):
+                                   value.strip().lower() in LTRB_AMODAL_VALUES + ('',)):
         return None
     return f'must be true, false or auto; got {value!r}'
 

@@ -1,0 +1,209 @@
+"""The node's ROS-free parts without DDS: parameter mapping, stream plumbing, diagnostics."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import yaml
+from node_harness import REPO
+from rcl_interfaces.msg import ParameterType
+
+from centertrack_ros.core.config import ConfigError, TrackerConfig
+from centertrack_ros.core.model_spec import ModelSpec
+from centertrack_ros.ros import parameters
+from centertrack_ros.ros.diagnostics import NodeStats, ReasonThrottle, percentiles, status_level
+from centertrack_ros.ros.stream import LatestSlot, StreamWatch
+
+CONTRACT = {  # the parameter names users and launch files rely on
+    'model.preset', 'model.path', 'model.arch', 'model.backbone', 'model.neck',
+    'model.num_classes', 'model.class_names', 'model.ltrb_amodal', 'model.input_width',
+    'model.input_height', 'model.mean', 'model.std', 'tracker.track_thresh',
+    'tracker.pre_thresh', 'tracker.new_thresh', 'tracker.max_age', 'tracker.hungarian',
+    'tracker.pre_hm', 'device', 'half', 'use_compressed', 'qos.reliability', 'qos.depth',
+    'max_frame_gap', 'autostart',
+}
+
+
+def defaults() -> dict:
+    """Return every parameter's default value (None where declared without one)."""
+    return {spec.name: spec.default for spec in parameters.PARAMETERS}
+
+
+def test_the_parameter_contract_is_declared():
+    assert set(parameters.SPECS) == CONTRACT
+    for spec in parameters.PARAMETERS:
+        descriptor = spec.descriptor()
+        assert descriptor.description, spec.name
+        assert descriptor.read_only == (spec.name == 'autostart')
+    assert parameters.SPECS['tracker.track_thresh'].descriptor().floating_point_range[0] \
+        .to_value == 1.0
+    assert parameters.SPECS['model.input_width'].descriptor().integer_range[0].step == 32
+
+
+def test_the_yaml_file_lists_every_parameter_with_its_default():
+    text = (REPO / 'config' / 'centertrack.yaml').read_text()
+    values = yaml.safe_load(text)['/**']['ros__parameters']
+    for name, spec in parameters.SPECS.items():
+        if spec.default is None:  # empty arrays cannot be written: present as a comment
+            assert f'# {name}:' in text, name
+            continue
+        assert name in values, name
+        assert values[name] == spec.default, name
+    assert set(values) <= set(parameters.SPECS)
+
+
+def test_defaults_mean_everything_comes_from_the_model():
+    values = defaults()
+    assert parameters.check_all(values) is None
+    assert parameters.model_spec(values) == ModelSpec()
+    model_tracker = TrackerConfig(track_thresh=0.3, pre_thresh=0.35, new_thresh=0.45)
+    assert parameters.tracker_config(model_tracker, values) == model_tracker
+    assert parameters.runtime_config(values).device == 'auto'
+
+
+def test_parameters_map_onto_the_core_configuration():
+    values = defaults() | {
+        'model.path': '~/m.pth', 'model.preset': 'mot17_half', 'model.num_classes': 2,
+        'model.class_names': ['car', 'person'], 'model.ltrb_amodal': 'false',
+        'model.input_width': 640, 'model.mean': [0.1, 0.2, 0.3], 'tracker.track_thresh': 0.25,
+        'tracker.max_age': 5, 'tracker.hungarian': True, 'device': 'cuda:1', 'half': True,
+    }
+    spec = parameters.model_spec(values)
+    assert (spec.path, spec.preset, spec.num_classes, spec.class_names) == (
+        '~/m.pth', 'mot17_half', 2, ('car', 'person'))
+    assert (spec.ltrb_amodal, spec.input_width, spec.input_height, spec.mean) == (
+        False, 640, 0, (0.1, 0.2, 0.3))
+    tracker = parameters.tracker_config(TrackerConfig(pre_thresh=0.6), values)
+    assert (tracker.track_thresh, tracker.pre_thresh, tracker.max_age, tracker.hungarian) == (
+        0.25, 0.6, 5, True)
+    runtime = parameters.runtime_config(values)
+    assert (runtime.device, runtime.half) == ('cuda:1', True)
+
+
+@pytest.mark.parametrize(('value', 'expected'), [
+    ('auto', None), ('', None), ('TRUE', True), ('false', False), (True, True), (False, False)])
+def test_ltrb_amodal_is_a_tri_state(value, expected):
+    assert parameters.check_value('model.ltrb_amodal', value) is None
+    assert parameters.ltrb_amodal(value) is expected
+
+
+@pytest.mark.parametrize(('name', 'value', 'words'), [
+    ('tracker.track_thresh', 1.01, 'must be in [0, 1] or -1'),
+    ('tracker.pre_thresh', -0.2, 'must be in [0, 1] or -1'),
+    ('tracker.max_age', -2, 'must be -1'),
+    ('model.input_height', 100, 'multiple of 32'),
+    ('model.std', [0.2, 0.0, 0.2], 'must be > 0'),
+    ('model.class_names', ['car', ' '], 'must not be empty'),
+    ('model.preset', 'coco', 'model.preset must be one of'),
+    ('model.backbone', 'resnet', 'model.backbone must be one of'),
+    ('device', 'cuda:x', 'device must be'),
+    ('qos.reliability', '', 'must be one of best_effort, reliable'),
+    ('max_frame_gap', -1.0, 'must be >= 0'),
+    ('no.such', 1, 'not a parameter of this node'),
+])
+def test_invalid_values_are_explained(name, value, words):
+    problem = parameters.check_value(name, value)
+    assert problem is not None and words in problem
+    assert parameters.check_all(defaults() | {name: value}) is not None
+
+
+def test_thresholds_accept_the_model_sentinel_and_the_unit_interval():
+    for value in (-1.0, 0.0, 0.5, 1.0):
+        assert parameters.check_value('tracker.new_thresh', value) is None
+    with pytest.raises(ConfigError):
+        parameters.tracker_config(TrackerConfig(), defaults() | {'tracker.max_age': -5})
+
+
+def test_array_parameters_are_declared_without_a_value():
+    for name in ('model.class_names', 'model.mean', 'model.std'):
+        spec = parameters.SPECS[name]
+        assert spec.default is None
+        assert spec.type in (ParameterType.PARAMETER_STRING_ARRAY,
+                             ParameterType.PARAMETER_DOUBLE_ARRAY)
+
+
+def test_latest_slot_keeps_only_the_newest_item():
+    slot = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True and slot.put(3) is True
+    assert slot.dropped == 2
+    assert slot.take(timeout=0) == 3
+    assert slot.take(timeout=0) is None
+    assert slot.dropped == 2
+
+
+def test_latest_slot_wakes_a_waiting_taker_and_closes():
+    slot = LatestSlot()
+    got = []
+    taker = threading.Thread(target=lambda: got.append(slot.take(timeout=30)))
+    taker.start()
+    slot.put('frame')
+    taker.join(30)
+    assert got == ['frame']
+    closer = threading.Thread(target=lambda: got.append(slot.take(timeout=30)))
+    closer.start()
+    slot.close()
+    closer.join(30)
+    assert not closer.is_alive() and got[-1] is None
+    slot.put('late')
+    assert slot.take(timeout=0) is None  # closed
+    slot.open()
+    slot.put('again')
+    assert slot.take(timeout=0) == 'again'
+
+
+def test_stream_watch_reset_reasons():
+    watch = StreamWatch()
+    size = ('640x480', 'bgr8')
+    assert watch.check(10_000_000_000, size, 0.0) is None
+    assert watch.check(10_000_000_000, size, 0.0) is None  # a repeated stamp continues
+    assert watch.check(500_000_000_000, size, 0.0) is None  # gaps continue when 0
+    kind, reason = watch.check(499_000_000_000, size, 0.0)
+    assert kind == 'time_jump' and reason == 'stamp jumped back by 1.000 s'
+    assert watch.check(501_000_000_000, size, 2.0) is None
+    kind, reason = watch.check(503_500_000_000, size, 2.0)
+    assert kind == 'frame_gap' and '2.500 s' in reason and 'max_frame_gap 2 s' in reason
+    kind, reason = watch.check(503_600_000_000, ('320x240', 'bgr8'), 2.0)
+    assert kind == 'format_change' and reason == ('image format changed from 640x480 bgr8 to '
+                                                  '320x240 bgr8')
+    watch.forget()
+    assert watch.check(1, ('320x240', 'rgb8'), 2.0) is None
+
+
+def test_node_stats_snapshot():
+    stats = NodeStats()
+    for _ in range(4):
+        stats.count_received()
+    stats.count_rejected('bad_step')
+    stats.count_reset('time_jump', 'stamp jumped back by 1.000 s')
+    for latency in (0.010, 0.020, 0.030):
+        stats.record_output(latency, latency / 2, 7)
+    values = stats.snapshot(dropped=3)
+    assert values['frames_received'] == '4' and values['frames_processed'] == '3'
+    assert values['frames_dropped'] == '3' and values['rejected.bad_step'] == '1'
+    assert values['resets.time_jump'] == '1' and values['active_tracks'] == '7'
+    assert values['latency_p50_ms'] == '20.0' and values['processing_p50_ms'] == '10.0'
+    assert float(values['input_rate_hz']) > 0
+    assert float(stats.snapshot(dropped=3)['input_rate_hz']) == 0.0  # rates are per report
+    assert percentiles([]) == {}
+
+
+def test_reason_throttle_logs_each_reason_once_per_period():
+    now = [100.0]
+    throttle = ReasonThrottle(period=5.0, clock=lambda: now[0])
+    assert throttle('a', 'first a') == 'first a'
+    assert throttle('b', 'first b') == 'first b'
+    assert throttle('a', 'second a') is None
+    now[0] += 5.0
+    assert throttle('a', 'third a') == 'third a (1 more like this in the last 5 s)'
+
+
+def test_status_levels():
+    assert status_level('unconfigured', 'checkpoint not found', {}, None)[0] == 2
+    assert status_level('inactive', '', {}, None)[0] == 1
+    values = {'frames_rejected': '0', 'frames_dropped': '5'}
+    assert status_level('active', '', values, None) == (0, 'active')
+    assert status_level('active', '', values, {'frames_rejected': '0',
+                                               'frames_dropped': '1'})[0] == 0
+    assert status_level('active', '', {'frames_rejected': '2'}, {'frames_rejected': '1'})[0] == 1
