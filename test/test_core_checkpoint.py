@@ -391,3 +391,18 @@ def test_default_model_path_finds_a_bundled_file():
     except CheckpointError:
         pytest.skip('no bundled default model in this checkout')
     assert os.path.isfile(path) and path.endswith(model_spec.DEFAULT_MODEL_FILE)
+
+
+def test_non_finite_weights_are_refused_before_loading():
+    # NaN offsets crash torchvision's CPU deform_conv2d (SIGSEGV); such files must not load.
+    network = _network(MOBILENET)
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    state = {k: v.clone() for k, v in _network(MOBILENET, seed=1).state_dict().items()}
+    state['neck.ida_up.proj_1.conv.conv_offset_mask.weight'][0, 0, 0, 0] = float('nan')
+    state['hm.2.bias'][0] = float('inf')
+    with pytest.raises(CheckpointError) as info:
+        load_state_dict_strict(network, state, MOBILENET, source='diverged.pth')
+    message = str(info.value)
+    assert message.startswith('diverged.pth holds NaN or infinite values: 2 tensors:')
+    assert 'hm.2.bias' in message and 'conv_offset_mask.weight' in message
+    _assert_same_state(network.state_dict(), before)
