@@ -1,0 +1,215 @@
+"""Building and reading the messages the bag tools store, as ``rosbags`` message objects.
+
+Images are decoded with the ROS adapter's own conversions (which only read message fields, so
+they accept ``rosbags`` messages unchanged). Detection arrays are built here because the
+adapter's builder creates rclpy message objects, which ``rosbags`` cannot serialise; the layout
+is the node's (see :func:`centertrack_ros.ros.conversions.tracks_to_detections`), and a test
+checks that both serialise to identical bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from ..core.motchallenge import MotRow
+from ..ros.conversions import ConversionError, compressed_to_bgr, image_to_bgr
+from .errors import BagError
+from .typestore import COMPRESSED_IMAGE, DETECTION_ARRAY, IMAGE, header, message_class, typestore
+
+COMPRESSED_FORMATS = ('jpeg', 'png')
+
+
+@dataclass(frozen=True)
+class Box:
+    """One labelled box of one image, the content of a ``Detection2D``.
+
+    ``x1, y1, x2, y2`` are image pixels; ``track_id`` is the identity written to
+    ``Detection2D.id``; ``score`` is a detection score, or the consider flag (1/0) for ground
+    truth as in MOTChallenge files.
+    """
+
+    track_id: int
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    class_name: str
+    score: float
+
+
+def image_message(image: np.ndarray, stamp_ns: int, frame_id: str) -> Any:
+    """Build a ``sensor_msgs/Image`` (``bgr8``, rows unpadded) holding a BGR ``uint8`` frame."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    height, width = image.shape[:2]
+    return message_class(IMAGE)(
+        header=header(stamp_ns, frame_id), height=height, width=width, encoding='bgr8',
+        is_bigendian=0, step=width * 3, data=image.reshape(-1))
+
+
+def compressed_message(image: np.ndarray, stamp_ns: int, frame_id: str, fmt: str = 'jpeg',
+                       quality: int = 95) -> Any:
+    """Encode a BGR frame as ``sensor_msgs/CompressedImage`` (``format`` as image_transport).
+
+    Raises:
+        BagError: unknown format or an encoder failure.
+
+    """
+    if fmt not in COMPRESSED_FORMATS:
+        raise BagError(f'unknown compressed format {fmt!r}; use one of '
+                       f'{", ".join(COMPRESSED_FORMATS)}')
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)] if fmt == 'jpeg' else []
+    ok, data = cv2.imencode('.jpg' if fmt == 'jpeg' else '.png', image, params)
+    if not ok:
+        raise BagError(f'OpenCV could not encode a {image.shape[1]}x{image.shape[0]} frame '
+                       f'as {fmt}')
+    return message_class(COMPRESSED_IMAGE)(
+        header=header(stamp_ns, frame_id), format=f'bgr8; {fmt} compressed bgr8',
+        data=data.reshape(-1))
+
+
+def decode_image(msg: Any, msgtype: str, where: str = '') -> np.ndarray:
+    """BGR ``uint8`` pixels of an ``Image``/``CompressedImage`` message.
+
+    Raises:
+        BagError: unknown encoding, corrupt data or inconsistent fields (``where`` says which
+            message, e.g. ``topic @ stamp``).
+
+    """
+    try:
+        if msgtype == IMAGE:
+            return image_to_bgr(msg)
+        if msgtype == COMPRESSED_IMAGE:
+            return compressed_to_bgr(msg)
+    except ConversionError as exc:
+        raise BagError(f'{where + ": " if where else ""}{exc}') from exc
+    raise BagError(f'{where + ": " if where else ""}{msgtype} is not an image type')
+
+
+def boxes_from_tracks(tracks: Iterable[Any], class_name: Callable[[int], str]) -> list[Box]:
+    """Boxes of the active tracks of one frame (coasting tracks are not output, as in the node)."""
+    out = []
+    for track in tracks:
+        if track.active <= 0:
+            continue
+        x1, y1, x2, y2 = (float(v) for v in track.bbox)
+        out.append(Box(int(track.track_id), x1, y1, x2, y2, class_name(int(track.class_id)),
+                       float(track.score)))
+    return out
+
+
+def boxes_from_rows(rows: Iterable[MotRow], class_names: Sequence[str] = ()) -> list[Box]:
+    """Boxes of MOTChallenge rows; class ids become ``class_names[id - 1]`` (else the id)."""
+    out = []
+    for row in rows:
+        out.append(Box(row.track_id, row.x, row.y, row.x + row.w, row.y + row.h,
+                       class_label(row.class_id, class_names), float(row.score)))
+    return out
+
+
+def class_label(class_id: int, class_names: Sequence[str]) -> str:
+    """Return the label of a 1-based class id: its name, its number, or '' when unknown."""
+    if class_id < 0:
+        return ''
+    if 1 <= class_id <= len(class_names):
+        return class_names[class_id - 1]
+    return str(class_id)
+
+
+def detection_array(boxes: Iterable[Box], stamp_ns: int, frame_id: str) -> Any:
+    """Build a ``vision_msgs/Detection2DArray`` laid out exactly as the node publishes it."""
+    types = typestore().types
+    msg_header = header(stamp_ns, frame_id)
+    point = types['geometry_msgs/msg/Point']
+    quaternion = types['geometry_msgs/msg/Quaternion']
+    pose = types['geometry_msgs/msg/Pose']
+    pose_cov = types['geometry_msgs/msg/PoseWithCovariance']
+    detections = []
+    for box in boxes:
+        hypothesis = types['vision_msgs/msg/ObjectHypothesisWithPose'](
+            hypothesis=types['vision_msgs/msg/ObjectHypothesis'](class_id=box.class_name,
+                                                                score=float(box.score)),
+            # rclpy's defaults: identity orientation, zero covariance.
+            pose=pose_cov(pose=pose(position=point(x=0.0, y=0.0, z=0.0),
+                                    orientation=quaternion(x=0.0, y=0.0, z=0.0, w=1.0)),
+                          covariance=np.zeros(36, dtype=np.float64)))
+        bbox = types['vision_msgs/msg/BoundingBox2D'](
+            center=types['vision_msgs/msg/Pose2D'](
+                position=types['vision_msgs/msg/Point2D'](x=(box.x1 + box.x2) / 2.0,
+                                                          y=(box.y1 + box.y2) / 2.0),
+                theta=0.0),
+            size_x=box.x2 - box.x1, size_y=box.y2 - box.y1)
+        detections.append(types['vision_msgs/msg/Detection2D'](
+            header=msg_header, results=[hypothesis], bbox=bbox, id=str(box.track_id)))
+    return types[DETECTION_ARRAY](header=msg_header, detections=detections)
+
+
+def boxes_from_detections(msg: Any, where: str = '') -> list[Box]:
+    """Return the boxes of a ``Detection2DArray`` (rosbags or rclpy message).
+
+    A detection without results has class '' and score 1; ids must be integers (track ids).
+
+    Raises:
+        BagError: a detection id is not an integer (``where`` names the message).
+
+    """
+    out = []
+    for detection in msg.detections:
+        try:
+            track_id = int(detection.id)
+        except ValueError:
+            raise BagError(f'{where + ": " if where else ""}detection id {detection.id!r} is not '
+                           'an integer track id') from None
+        cx, cy = float(detection.bbox.center.position.x), float(detection.bbox.center.position.y)
+        sx, sy = float(detection.bbox.size_x), float(detection.bbox.size_y)
+        if detection.results:
+            best = detection.results[0].hypothesis
+            class_name, score = str(best.class_id), float(best.score)
+        else:
+            class_name, score = '', 1.0
+        out.append(Box(track_id, cx - sx / 2.0, cy - sy / 2.0, cx + sx / 2.0, cy + sy / 2.0,
+                       class_name, score))
+    return out
+
+
+class ClassIds:
+    """Consistent 1-based class ids for class labels, for evaluation.
+
+    Labels found in ``class_names`` get their position + 1 (case-insensitively); numeric labels
+    keep their number; other labels get fresh ids above both; '' is unknown (-1), which the
+    metrics match with any class.
+    """
+
+    def __init__(self, class_names: Sequence[str] = ()) -> None:
+        self.names = tuple(class_names)
+        self._ids: dict[str, int] = {n.lower(): k + 1 for k, n in enumerate(self.names)}
+        self._next = max(len(self.names), 1000) + 1
+
+    def __call__(self, label: str) -> int:
+        """Class id of a label."""
+        if not label:
+            return -1
+        key = label.lower()
+        if key in self._ids:
+            return self._ids[key]
+        if key.lstrip('-').isdigit():
+            return int(key)
+        self._ids[key] = self._next
+        self._next += 1
+        return self._ids[key]
+
+    @property
+    def mapping(self) -> Mapping[str, int]:
+        """Every label seen so far (and the configured names) with its id."""
+        return dict(self._ids)
+
+
+def rows_from_boxes(boxes: Iterable[Box], frame: int, class_ids: Callable[[str], int],
+                    visibility: Optional[float] = None) -> list[MotRow]:
+    """MOTChallenge rows of one frame's boxes."""
+    return [MotRow(frame, b.track_id, b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1, b.score,
+                   class_ids(b.class_name), -1.0 if visibility is None else visibility)
+            for b in boxes]
