@@ -144,13 +144,20 @@ class TorchEngine(InferenceEngine):
         self._prior = torch.zeros((num_cameras, 1, inp.height, inp.width), dtype=self.dtype,
                                   device=device)
         self._first = torch.ones(num_cameras, dtype=torch.bool, device=device)
-        k = min(config.tracker.K, inp.output_height * inp.output_width)
-        self._packed = torch.zeros((num_cameras, k, 10), dtype=torch.float32, device=device)
-        self._host_packed = torch.zeros_like(self._packed, device='cpu',
-                                             pin_memory=on_cuda)
         self._slots: list[Optional[_CameraSlot]] = [None] * num_cameras
         self._graph: Optional[torch.cuda.CUDAGraph] = None
         self.graph_captures = 0
+        self._allocate_results()
+
+    def _allocate_results(self) -> None:
+        """Size the decoded-rows buffers for the configured K (again when K changes)."""
+        inp = self.config.input
+        k = min(self.config.tracker.K, inp.output_height * inp.output_width)
+        self._packed = torch.zeros((self.num_cameras, k, 10), dtype=torch.float32,
+                                   device=self.device)
+        self._host_packed = torch.zeros_like(self._packed, device='cpu',
+                                             pin_memory=self.device.type == 'cuda')
+        self._graph = None  # the captured graph writes into the old buffer
 
     def reset(self, camera: Optional[int] = None) -> None:
         """Forget the previous input of one camera (or of all)."""
@@ -221,6 +228,10 @@ class TorchEngine(InferenceEngine):
     def run(self, requests: Sequence[FrameRequest]) -> list[RawDetections]:
         """Process one frame per camera; returns the decoded top-K rows per camera."""
         self._check(requests)
+        inp = self.config.input
+        if self._packed.shape[1] != min(self.config.tracker.K,
+                                        inp.output_height * inp.output_width):
+            self._allocate_results()  # K changed through set_tracker_config
         first = []
         for index, request in enumerate(requests):
             slot = self._slot(index, request)
