@@ -94,7 +94,10 @@ class FrameGeometry:
         return self.input_height // 4
 
 
-@lru_cache(maxsize=32)
+# Callers (the pipeline, the engines) tell "same image size as last frame" by identity, so
+# an entry must outlive any realistic number of other sizes in between (e.g. many cameras);
+# one entry is a few hundred bytes.
+@lru_cache(maxsize=1024)
 def _geometry(image_width: int, image_height: int, input_width: int,
               input_height: int) -> FrameGeometry:
     center = np.array([image_width / 2.0, image_height / 2.0], dtype=np.float32)
