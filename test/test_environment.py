@@ -338,7 +338,9 @@ def test_shell_scripts_parse():
 
 def test_ruff_lint_is_clean():
     ruff = shutil.which('ruff', path=str(Path(sys.executable).parent)) or shutil.which('ruff')
-    assert ruff, 'ruff is not installed'
+    if not ruff and not MADE_BY_SETUP:
+        pytest.skip('ruff is not installed (outside the venv of scripts/setup_env.sh)')
+    assert ruff, 'ruff is missing from the venv: run `make setup`'
     paths = [p for p in LINT_PATHS if (REPO / p).exists()]
     proc = subprocess.run([ruff, 'check', '--no-cache', *paths], cwd=REPO,
                           capture_output=True, text=True, timeout=300)
