@@ -295,14 +295,6 @@ def test_resolve_uses_embedded_metadata():
     assert 'runtime' not in config_metadata(own)
 
 
-def test_resolve_weights_override_disagreeing_metadata():
-    # Metadata claiming 5 classes on 2-class weights: the weights decide, names dropped.
-    own = CenterTrackConfig(model=ModelConfig(arch='generic', num_classes=5,
-                                              class_names=tuple('abcde')))
-    config = resolve_config(ModelSpec(), _checkpoint(MOBILENET, config_metadata(own)))
-    assert config.model.num_classes == 2 and config.model.class_names == ()
-
-
 def test_resolve_preset_beats_metadata_and_weights():
     own = CenterTrackConfig(input=InputConfig(width=128, height=96),
                             tracker=TrackerConfig(track_thresh=0.9))

@@ -8,6 +8,7 @@ from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import pytest
+import torch
 
 from centertrack_ros.core.config import (
     DEFAULT_MEAN,
@@ -20,6 +21,7 @@ from centertrack_ros.core.config import (
     TrackerConfig,
     section_field_names,
 )
+from centertrack_ros.core.device import DeviceError, resolve_device
 from centertrack_ros.core.presets import COCO_CLASSES, PRESETS, preset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,6 +175,20 @@ def test_runtime_accepts_device_strings(device):
 def test_runtime_rejects_bad_device_strings(device):
     with pytest.raises(ConfigError, match='device'):
         RuntimeConfig(device=device)
+
+
+def test_resolve_device():
+    assert resolve_device('cpu') == torch.device('cpu')
+    if torch.cuda.is_available():
+        assert resolve_device('auto').type == 'cuda'
+        count = torch.cuda.device_count()
+        with pytest.raises(DeviceError, match=f'only {count} CUDA'):
+            resolve_device(f'cuda:{count}')
+    else:
+        assert resolve_device('auto') == torch.device('cpu')  # with a warning
+        for setting in ('cuda', 'cuda:0'):
+            with pytest.raises(DeviceError, match='CUDA is not available'):
+                resolve_device(setting)
 
 
 def test_config_errors_are_value_errors():

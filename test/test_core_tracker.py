@@ -12,6 +12,8 @@ import copy
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from centertrack_ros.core.config import TrackerConfig
 from centertrack_ros.core.tracker import (
@@ -309,3 +311,71 @@ def test_manager_config_can_change_between_frames():
     m.update([det(0, 0)])
     m.config = TrackerConfig(track_thresh=0.3, max_age=3)
     assert ids(m.update([])) == [1]
+
+
+# ------------------------------------------------- property: greedy equals the original's
+
+def _reference_greedy_step(state: dict, frame: list[dict], new_thresh: float,
+                           max_age: int) -> list[dict]:
+    """One frame of the original's greedy tracker on plain dicts (written from its rules)."""
+    previous = state['tracks']
+    taken: set[int] = set()
+    matched_dets: set[int] = set()
+    out = []
+    for i, item in enumerate(frame):
+        shifted = item['ct'] + item['tracking']
+        area_i = np.float32((item['bbox'][2] - item['bbox'][0])
+                            * (item['bbox'][3] - item['bbox'][1]))
+        best = None
+        for j, track in enumerate(previous):
+            if j in taken:
+                continue
+            dist = np.float32(((track['ct'] - shifted) ** 2).sum())
+            area_j = np.float32((track['bbox'][2] - track['bbox'][0])
+                                * (track['bbox'][3] - track['bbox'][1]))
+            if dist > area_j or dist > area_i or item['class'] != track['class']:
+                continue
+            if best is None or dist < best[0]:  # first index wins ties, like argmin
+                best = (dist, j)
+        if best is not None:
+            j = best[1]
+            taken.add(j)
+            matched_dets.add(i)
+            out.append(dict(item, tracking_id=previous[j]['tracking_id'], age=1,
+                            active=previous[j]['active'] + 1))
+    for i, item in enumerate(frame):
+        if i not in matched_dets and item['score'] > new_thresh:
+            state['id_count'] += 1
+            out.append(dict(item, tracking_id=state['id_count'], age=1, active=1))
+    for j, track in enumerate(previous):
+        if j not in taken and track['age'] < max_age:
+            out.append(dict(track, age=track['age'] + 1, active=0))
+    state['tracks'] = out
+    return out
+
+
+_DETECTION = st.tuples(
+    st.integers(0, 8), st.integers(0, 8),           # centre on a coarse grid: collisions
+    st.sampled_from([-6.0, 0.0, 3.0]),             # tracking offset x
+    st.sampled_from([4.0, 8.0, 12.0]),             # box side
+    st.integers(1, 2),                              # class
+    st.floats(0.25, 1.0, width=32),                 # score (some below new_thresh)
+)
+
+
+@settings(max_examples=150, derandomize=True)
+@given(frames=st.lists(st.lists(_DETECTION, max_size=6), min_size=1, max_size=8),
+       new_thresh=st.sampled_from([0.3, 0.5, 0.8]), max_age=st.sampled_from([-1, 1, 2, 4]))
+def test_greedy_tracker_equals_the_original_rules(frames, new_thresh, max_age):
+    m = TrackManager(TrackerConfig(track_thresh=0.3, new_thresh=new_thresh, max_age=max_age))
+    state = {'tracks': [], 'id_count': 0}
+    for raw in frames:
+        raw = sorted(raw, key=lambda d: -d[5])  # detections arrive best first
+        ours = [det(5 * gx, 5 * gy, score, cls, size, (dx, 0.0))
+                for gx, gy, dx, size, cls, score in raw]
+        theirs = [{'ct': t.ct.copy(), 'tracking': t.tracking.copy(), 'bbox': t.bbox.copy(),
+                   'class': t.class_id, 'score': t.score} for t in ours]
+        got = m.update(ours)
+        expected = _reference_greedy_step(state, theirs, new_thresh, max_age)
+        assert [(t.track_id, t.age, t.active, t.ct.tolist()) for t in got] == [
+            (e['tracking_id'], e['age'], e['active'], e['ct'].tolist()) for e in expected]
