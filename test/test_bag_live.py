@@ -6,6 +6,7 @@ domain id from conftest). The node runs the random-weight test model on the CPU.
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -108,3 +109,19 @@ def test_record_stops_cleanly_on_sigint_with_nothing_published(tmp_path, run_pyt
     with BagReader(recorded) as bag:  # closed properly: metadata.yaml written
         assert bag.message_count == 0
     assert (recorded / 'metadata.yaml').is_file()
+
+
+def test_play_loops_until_interrupted(tmp_path, run_python):
+    source = convert(tmp_path / 'short', frames=3)
+    recorded = tmp_path / 'looped'
+    recorder = bag_process(run_python, 'record', '/camera/image_raw', '-o', recorded, '--count',
+                           7, '-q')
+    player = bag_process(run_python, 'play', source, '--loop', '--rate', '4',
+                         '--wait-for-subscribers', '30', '-q')
+    recorder.wait_for(r'wrote .*looped: 7 on /camera/image_raw', timeout=60)
+    assert player.poll() is None  # still looping
+    assert player.stop() == 0
+    assert re.search(r'published \d+ /camera/image_raw \(interrupted\)', player.output())
+    stamps = [s for s, _, _ in stamps_of(recorded, '/camera/image_raw')]
+    first_pass = [s for s, _, _ in stamps_of(source, '/camera/image_raw')]
+    assert stamps[:6] == first_pass * 2  # the recording's own stamps, again on each loop

@@ -348,7 +348,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             else default_model_path()
         config = resolve_config(ModelSpec(path=model), read_checkpoint(model))
     except (CheckpointError, ValueError) as exc:
-        print(f'{PROG}: error: {exc}', file=sys.stderr)
+        hint = '' if args.model else ' (or pass --model PATH)'
+        print(f'{PROG}: error: {exc}{hint}', file=sys.stderr)
         return 2
     sequence = generate_sequence(SceneConfig(seed=args.seed, num_frames=args.frames))
     output = Path(args.output)
