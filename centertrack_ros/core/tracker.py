@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from .config import TrackerConfig
 from .tracks import Track
@@ -53,9 +52,78 @@ def greedy_match(costs: np.ndarray) -> np.ndarray:
     return np.array(pairs, dtype=np.int64).reshape(-1, 2)
 
 
+def munkres(costs: np.ndarray) -> np.ndarray:
+    """Kuhn-Munkres assignment in its classical step form; ``K x 2`` pairs sorted by row.
+
+    The original calls the Munkres solver of scikit-learn 0.22 on a matrix holding 1e18 for
+    inadmissible pairs. In float64 the 1e18 entries swallow the small distances whenever the
+    algorithm adds them up, so the solution it returns depends on the exact sequence of
+    steps, not only on the costs: another solver (e.g. scipy's) picks different admissible
+    matches in about a quarter of frames with a few tens of objects. Following the classical
+    steps with the same arithmetic gives the same choices. A wide matrix is solved as is,
+    a tall one transposed; min(rows, cols) pairs are returned.
+    """
+    cost = np.array(costs, dtype=np.float64)
+    transposed = cost.shape[0] > cost.shape[1]
+    if transposed:
+        cost = cost.T.copy()
+    n, m = cost.shape
+    if n == 0 or m == 0:
+        return np.zeros((0, 2), dtype=np.int64)
+    # Step 1: reduce each row by its minimum; star zeros, at most one per row and column.
+    cost -= cost.min(axis=1)[:, np.newaxis]
+    starred = np.zeros((n, m), dtype=bool)
+    primed = np.zeros((n, m), dtype=bool)
+    row_covered = np.zeros(n, dtype=bool)
+    col_covered = np.zeros(m, dtype=bool)
+    for i, j in zip(*np.nonzero(cost == 0)):  # row-major order
+        if not row_covered[i] and not col_covered[j]:
+            starred[i, j] = row_covered[i] = col_covered[j] = True
+    row_covered[:] = False
+    while True:
+        # Step 3: cover the columns of starred zeros; done when every row has one.
+        col_covered = starred.any(axis=0)
+        if np.count_nonzero(col_covered) >= n:
+            break
+        while True:
+            # Step 4: prime the first uncovered zero (row-major).
+            free = (cost == 0) & ~row_covered[:, np.newaxis] & ~col_covered[np.newaxis, :]
+            if not free.any():
+                # Step 6: shift by the smallest uncovered value and look again.
+                smallest = cost[~row_covered][:, ~col_covered].min()
+                cost[row_covered] += smallest
+                cost[:, ~col_covered] -= smallest
+                continue
+            i, j = np.unravel_index(np.argmax(free), free.shape)
+            primed[i, j] = True
+            star = np.flatnonzero(starred[i])
+            if star.size:
+                row_covered[i] = True
+                col_covered[star[0]] = False
+                continue
+            # Step 5: alternate primes and stars from (i, j), then swap them along the path.
+            path = [(i, j)]
+            while True:
+                rows = np.flatnonzero(starred[:, path[-1][1]])
+                if not rows.size:
+                    break
+                path.append((rows[0], path[-1][1]))
+                path.append((path[-1][0], np.flatnonzero(primed[path[-1][0]])[0]))
+            for a, b in path:
+                starred[a, b] = not starred[a, b]
+            primed[:] = False
+            row_covered[:] = False
+            break
+    pairs = np.argwhere(starred)
+    if transposed:
+        pairs = pairs[:, ::-1]
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))].astype(np.int64)
+
+
 def hungarian_match(costs: np.ndarray) -> tuple[np.ndarray, list[int], list[int]]:
     """Optimal assignment; returns admissible pairs and the inadmissible rows/columns it used."""
-    rows, cols = linear_sum_assignment(np.minimum(costs, _INVALID))
+    assignment = munkres(np.minimum(costs, _INVALID))
+    rows, cols = assignment[:, 0], assignment[:, 1]
     admissible = costs[rows, cols] <= _MATCHABLE
     pairs = np.stack([rows[admissible], cols[admissible]], axis=1).astype(np.int64)
     return pairs, rows[~admissible].tolist(), cols[~admissible].tolist()
