@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
 
 from centertrack_ros.core.config import TrackerConfig
 from centertrack_ros.core.tracker import (
@@ -21,6 +22,7 @@ from centertrack_ros.core.tracker import (
     association_costs,
     greedy_match,
     hungarian_match,
+    munkres,
 )
 from centertrack_ros.core.tracks import Track
 
@@ -379,3 +381,58 @@ def test_greedy_tracker_equals_the_original_rules(frames, new_thresh, max_age):
         expected = _reference_greedy_step(state, theirs, new_thresh, max_age)
         assert [(t.track_id, t.age, t.active, t.ct.tolist()) for t in got] == [
             (e['tracking_id'], e['age'], e['active'], e['ct'].tolist()) for e in expected]
+
+
+# ------------------------------------------------------- Hungarian: the original's solver
+
+X = 1e18
+
+# Matrices with 1e18 entries and the assignment scikit-learn 0.22's Munkres (the solver the
+# original calls through sklearn.utils.linear_assignment_) returns for them. A generic
+# solver returns other pairs for the first four (float64 cannot resolve 1e18 + small).
+ORIGINAL_ASSIGNMENTS = [
+    ([[X, 94, X], [X, 75, X], [260, 121, X]], [[0, 2], [1, 1], [2, 0]]),
+    ([[X, X, 203, X], [X, 277, X, X], [X, 200, 273, X], [X, X, 221, X]],
+     [[0, 2], [1, 3], [2, 1], [3, 0]]),
+    ([[X, 27, X], [X, 3, X], [112, X, 177]], [[0, 2], [1, 1], [2, 0]]),
+    ([[X, 34, X], [X, 18, X], [89, X, X]], [[0, 2], [1, 1], [2, 0]]),
+    ([[10, 20, X], [20, 50, X], [X, X, X]], [[0, 1], [1, 0], [2, 2]]),
+    ([[X, X], [X, X], [X, X]], [[0, 0], [1, 1]]),
+    ([[5, X], [X, X], [1, X]], [[0, 1], [2, 0]]),
+    ([[X, X, X]], [[0, 0]]),
+]
+
+
+@pytest.mark.parametrize(('costs', 'expected'), ORIGINAL_ASSIGNMENTS)
+def test_munkres_reproduces_the_original_solver(costs, expected):
+    assert munkres(np.array(costs)).tolist() == expected
+
+
+def test_munkres_empty():
+    assert munkres(np.zeros((0, 3))).shape == (0, 2)
+    assert munkres(np.zeros((2, 0))).shape == (0, 2)
+
+
+@settings(max_examples=100, derandomize=True)
+@given(st.integers(1, 7).flatmap(lambda n: st.integers(1, 7).flatmap(
+    lambda m: st.lists(st.lists(st.floats(0, 1000, allow_nan=False), min_size=m, max_size=m),
+                       min_size=n, max_size=n))))
+def test_munkres_is_optimal_on_moderate_costs(rows):
+    costs = np.array(rows)
+    pairs = munkres(costs)
+    n, m = costs.shape
+    assert len(pairs) == min(n, m)
+    assert len(set(pairs[:, 0])) == len(pairs) == len(set(pairs[:, 1]))
+    assert pairs[:, 0].tolist() == sorted(pairs[:, 0].tolist())
+    r, c = linear_sum_assignment(costs)
+    assert costs[pairs[:, 0], pairs[:, 1]].sum() == pytest.approx(costs[r, c].sum(), abs=1e-6)
+
+
+def test_hungarian_gives_a_track_to_the_closer_detection():
+    # Track 2 (x=30) is admissible to d0 (cost 34) and d1 (cost 18); d2 only to track 1.
+    # Another det/track pair must be inadmissible, which is where 1e18 costs lose precision.
+    m = manager(hungarian=True)
+    m.update([det(0, 0), det(30, 0), det(500, 500)])
+    d0, d1, d2 = det(33, -5, 0.9), det(33, -3, 0.8), det(8, 5, 0.7)
+    out = m.update([d0, d1, d2])
+    assert [(t.track_id, t.score) for t in out] == [(2, 0.8), (1, 0.7), (4, 0.9)]
