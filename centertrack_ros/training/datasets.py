@@ -1,0 +1,535 @@
+"""Training data: frame sources and the dataset that builds CenterTrack samples from them.
+
+Sources: synthetic scenes, MOTChallenge, KITTI-tracking and COCO-json (video) annotations. The
+dataset turns a frame and a nearby "previous" frame into one training sample.
+
+A *frame source* gives random access to annotated frames grouped into videos. The
+:class:`TrackingDataset` draws, for frame ``t``, a partner frame from the same video with
+``|gap| < max_frame_dist`` (the original's rule: the partner may be ``t`` itself or even a later
+frame). A frame paired with itself -- always the case for still images -- is shifted and
+scaled independently, which simulates camera or object motion ("training on static images").
+The partner's objects are rendered into the prior heatmap with the training disturbances
+(:func:`centertrack_ros.training.targets.render_prior`).
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..core.config import InputConfig
+from ..core.motchallenge import read_kitti_tracking, read_mot
+from ..core.synthetic import SceneConfig, SyntheticSequence, generate_sequence
+from .augment import AugmentConfig, color_augment, normalise, random_view, view_transforms, warp
+from .targets import SKIP_CLASS, Annotation, Disturbance, build_targets, render_prior
+
+# MOTChallenge ground-truth classes (MOT16/17/20).
+MOT_PEDESTRIAN, MOT_PERSON_ON_VEHICLE, MOT_CAR = 1, 2, 3
+MOT_STATIC_PERSON, MOT_DISTRACTOR, MOT_REFLECTION = 7, 8, 12
+
+
+class DataError(ValueError):
+    """A dataset folder or file is missing or malformed."""
+
+
+class FrameSource:
+    """Random access to annotated frames grouped into videos (subclasses fill in the data)."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def load(self, index: int) -> tuple[np.ndarray, list[Annotation]]:
+        """BGR uint8 image and annotations of frame ``index``."""
+        raise NotImplementedError
+
+    def locate(self, index: int) -> tuple[str, int]:
+        """``(video, frame_id)`` of frame ``index``."""
+        raise NotImplementedError
+
+    def neighbours(self, index: int, max_frame_dist: int) -> list[int]:
+        """List frames of the same video with ``|frame gap| < max_frame_dist`` (indices)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One frame of a file-based source: where the image is and what it shows."""
+
+    video: str
+    frame_id: int
+    image_path: str
+    annotations: tuple[Annotation, ...]
+
+
+def _read_image(path: str) -> np.ndarray:
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError(f'cannot read image {path}')
+    return image
+
+
+class RecordSource(FrameSource):
+    """A frame source over a list of :class:`FrameRecord` (MOT, KITTI, COCO-json)."""
+
+    def __init__(self, records: Sequence[FrameRecord], name: str = '') -> None:
+        if not records:
+            raise DataError(f'{name or "dataset"}: no annotated frames found')
+        self.name = name
+        self.records = list(records)
+        self._by_video: dict[str, dict[int, int]] = defaultdict(dict)
+        for index, record in enumerate(self.records):
+            self._by_video[record.video][record.frame_id] = index
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    @property
+    def num_videos(self) -> int:
+        """Number of distinct videos."""
+        return len(self._by_video)
+
+    def load(self, index: int) -> tuple[np.ndarray, list[Annotation]]:
+        """Read frame ``index`` from disk."""
+        record = self.records[index]
+        return _read_image(record.image_path), list(record.annotations)
+
+    def locate(self, index: int) -> tuple[str, int]:
+        """``(video, frame_id)`` of frame ``index``."""
+        record = self.records[index]
+        return record.video, record.frame_id
+
+    def neighbours(self, index: int, max_frame_dist: int) -> list[int]:
+        """Frames of the same video less than ``max_frame_dist`` apart (itself included)."""
+        record = self.records[index]
+        frames = self._by_video[record.video]
+        return [frames[f] for f in range(record.frame_id - max_frame_dist + 1,
+                                         record.frame_id + max_frame_dist) if f in frames]
+
+
+class SyntheticSource(FrameSource):
+    """Frames of procedurally generated sequences, rendered when asked for.
+
+    One sequence per seed, each ``scene.num_frames`` long. Sequences are generated lazily and
+    the ``cache_size`` most recent are kept (generation costs tens of milliseconds; rendering
+    a frame a few milliseconds). Objects the generator marks as not to be considered (too
+    occluded or too small) become ignore regions of their class.
+    """
+
+    def __init__(self, scene: SceneConfig, seeds: Sequence[int], cache_size: int = 64) -> None:
+        if not seeds:
+            raise DataError('synthetic source needs at least one seed')
+        self.scene = scene
+        self.seeds = [int(s) for s in seeds]
+        self.cache_size = cache_size
+        self._cache: OrderedDict[int, SyntheticSequence] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.seeds) * self.scene.num_frames
+
+    def sequence(self, seed: int) -> SyntheticSequence:
+        """Return the sequence of ``seed`` (generated on first use, then cached)."""
+        seq = self._cache.get(seed)
+        if seq is None:
+            seq = generate_sequence(replace(self.scene, seed=seed))
+            self._cache[seed] = seq
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(seed)
+        return seq
+
+    def _split(self, index: int) -> tuple[int, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(f'frame index {index} out of range ({len(self)} frames)')
+        return self.seeds[index // self.scene.num_frames], index % self.scene.num_frames
+
+    def load(self, index: int) -> tuple[np.ndarray, list[Annotation]]:
+        """Render frame ``index`` and convert its ground truth."""
+        seed, frame = self._split(index)
+        image, objects = self.sequence(seed).frame(frame)
+        annotations = [Annotation((o.x1, o.y1, o.x2, o.y2),
+                                  o.class_id if o.consider else -o.class_id, o.track_id,
+                                  o.amodal_box) for o in objects]
+        return image, annotations
+
+    def locate(self, index: int) -> tuple[str, int]:
+        """``(video, frame_id)`` of frame ``index``; the video is named after its seed."""
+        seed, frame = self._split(index)
+        return f'synthetic-{seed}', frame
+
+    def neighbours(self, index: int, max_frame_dist: int) -> list[int]:
+        """Frames of the same sequence less than ``max_frame_dist`` apart."""
+        _, frame = self._split(index)
+        start = index - frame
+        lo = max(0, frame - max_frame_dist + 1)
+        hi = min(self.scene.num_frames - 1, frame + max_frame_dist - 1)
+        return [start + f for f in range(lo, hi + 1)]
+
+
+class ConcatSource(FrameSource):
+    """Several sources as one (indices run through them in order)."""
+
+    def __init__(self, sources: Sequence[FrameSource]) -> None:
+        if not sources:
+            raise DataError('no data sources given')
+        self.sources = list(sources)
+        self._offsets = np.cumsum([0] + [len(s) for s in self.sources])
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def _find(self, index: int) -> tuple[int, int]:
+        k = int(np.searchsorted(self._offsets, index, side='right')) - 1
+        if not 0 <= k < len(self.sources):
+            raise IndexError(f'frame index {index} out of range ({len(self)} frames)')
+        return k, index - int(self._offsets[k])
+
+    def load(self, index: int) -> tuple[np.ndarray, list[Annotation]]:
+        """Load from the source that holds ``index``."""
+        k, local = self._find(index)
+        return self.sources[k].load(local)
+
+    def locate(self, index: int) -> tuple[str, int]:
+        """``(video, frame_id)``, the video prefixed with the source's position."""
+        k, local = self._find(index)
+        video, frame = self.sources[k].locate(local)
+        return f'{k}:{video}', frame
+
+    def neighbours(self, index: int, max_frame_dist: int) -> list[int]:
+        """Neighbours within the source that holds ``index``."""
+        k, local = self._find(index)
+        offset = int(self._offsets[k])
+        return [offset + i for i in self.sources[k].neighbours(local, max_frame_dist)]
+
+
+# --------------------------------------------------------------------------------------------
+# Readers of the public formats
+
+
+def _class_lookup(class_names: Sequence[str]) -> dict[str, int]:
+    return {name.lower(): k + 1 for k, name in enumerate(class_names)}
+
+
+def default_mot_class_map(class_names: Sequence[str]) -> dict[int, int]:
+    """MOT ground-truth class -> our class id, for a model with ``class_names``.
+
+    Pedestrians train the class named ``pedestrian`` (or ``person``; the only class of a
+    one-class model), persons on vehicles, static persons, distractors and reflections become
+    ignore regions of that class (as the original's MOT conversion), and MOT's ``car`` rows
+    train a ``car`` class when the model has one. Other MOT classes are dropped.
+    """
+    lookup = _class_lookup(class_names)
+    person = lookup.get('pedestrian') or lookup.get('person') or \
+        (1 if len(class_names) <= 1 else None)
+    mapping: dict[int, int] = {}
+    if person:
+        mapping[MOT_PEDESTRIAN] = person
+        for ignored in (MOT_PERSON_ON_VEHICLE, MOT_STATIC_PERSON, MOT_DISTRACTOR,
+                        MOT_REFLECTION):
+            mapping[ignored] = -person
+    if 'car' in lookup:
+        mapping[MOT_CAR] = lookup['car']
+    return mapping
+
+
+def _sequence_length(seq_dir: Path, image_dir: Path, ext: str) -> int:
+    info = seq_dir / 'seqinfo.ini'
+    if info.is_file():
+        parser = configparser.ConfigParser()
+        parser.read(info)
+        if parser.has_option('Sequence', 'seqLength'):
+            return parser.getint('Sequence', 'seqLength')
+    return len(list(image_dir.glob(f'*{ext}')))
+
+
+def _fraction_range(length: int, frame_range: tuple[float, float]) -> range:
+    lo, hi = frame_range
+    if not 0.0 <= lo < hi <= 1.0:
+        raise DataError(f'frame_range must satisfy 0 <= start < end <= 1, got {frame_range}')
+    return range(int(round(lo * length)), int(round(hi * length)))
+
+
+def mot_source(root: str | os.PathLike[str], class_names: Sequence[str],
+               class_map: Optional[Mapping[int, int]] = None, min_visibility: float = 0.25,
+               frame_range: tuple[float, float] = (0.0, 1.0),
+               sequences: Optional[Sequence[str]] = None) -> RecordSource:
+    """Read MOTChallenge training sequences under ``root`` (each ``<seq>/img1``, ``gt/gt.txt``).
+
+    Following the original's conversion, rows with consider flag 0 or (known) visibility
+    below ``min_visibility`` are left out; ``class_map`` (default
+    :func:`default_mot_class_map`) maps MOT classes to ours (negative: ignore region); rows
+    of unknown class (-1, MOT15) count as MOT pedestrians. ``frame_range`` selects a fraction
+    of every sequence, e.g. ``(0, 0.5)`` for the first half.
+    """
+    root = Path(root)
+    mapping = dict(class_map) if class_map is not None else default_mot_class_map(class_names)
+    seq_dirs = sorted(d for d in root.iterdir() if (d / 'gt' / 'gt.txt').is_file()) \
+        if root.is_dir() else []
+    if sequences:
+        seq_dirs = [d for d in seq_dirs if d.name in set(sequences)]
+    if not seq_dirs:
+        raise DataError(f'{root}: no MOTChallenge sequences (<seq>/gt/gt.txt) found')
+    records = []
+    for seq_dir in seq_dirs:
+        image_dir = seq_dir / 'img1'
+        ext = '.jpg'
+        info = seq_dir / 'seqinfo.ini'
+        if info.is_file():
+            parser = configparser.ConfigParser()
+            parser.read(info)
+            image_dir = seq_dir / parser.get('Sequence', 'imDir', fallback='img1')
+            ext = parser.get('Sequence', 'imExt', fallback='.jpg')
+        length = _sequence_length(seq_dir, image_dir, ext)
+        by_frame: dict[int, list[Annotation]] = defaultdict(list)
+        for row in read_mot(seq_dir / 'gt' / 'gt.txt'):
+            if not row.consider or (0 <= row.visibility < min_visibility):
+                continue
+            cls = mapping.get(MOT_PEDESTRIAN if row.class_id == -1 else row.class_id)
+            if cls is None:
+                continue
+            by_frame[row.frame].append(Annotation(row.tlbr(), cls, row.track_id))
+        for index in _fraction_range(length, frame_range):
+            frame = index + 1
+            records.append(FrameRecord(seq_dir.name, frame,
+                                       str(image_dir / f'{frame:06d}{ext}'),
+                                       tuple(by_frame.get(frame, ()))))
+    return RecordSource(records, str(root))
+
+
+def kitti_source(root: str | os.PathLike[str], class_names: Sequence[str],
+                 aliases: Optional[Mapping[str, str]] = None,
+                 ignored_types: Optional[Mapping[str, str]] = None,
+                 frame_range: tuple[float, float] = (0.0, 1.0),
+                 sequences: Optional[Sequence[str]] = None) -> RecordSource:
+    """Read KITTI-tracking training data (``image_02/<seq>/*.png``, ``label_02/<seq>.txt``).
+
+    Label types match ``class_names`` case-insensitively (after ``aliases``). As in the
+    original's KITTI set-up, ``ignored_types`` (default ``Van``/``Truck`` -> car and
+    ``Person_sitting`` -> pedestrian, where those classes exist) become ignore regions of that
+    class and ``DontCare`` an ignore region of every class; other types are dropped.
+    """
+    root = Path(root)
+    lookup = _class_lookup(class_names)
+    alias = {k.lower(): v.lower() for k, v in (aliases or {}).items()}
+    if ignored_types is None:
+        ignored_types = {'van': 'car', 'truck': 'car', 'person_sitting': 'pedestrian'}
+    ignored = {k.lower(): lookup[v.lower()] for k, v in ignored_types.items()
+               if v.lower() in lookup}
+    label_dir, image_root = root / 'label_02', root / 'image_02'
+    label_files = sorted(label_dir.glob('*.txt')) if label_dir.is_dir() else []
+    if sequences:
+        label_files = [f for f in label_files if f.stem in set(sequences)]
+    if not label_files:
+        raise DataError(f'{root}: no KITTI-tracking labels (label_02/<seq>.txt) found')
+    records = []
+    for label_file in label_files:
+        image_dir = image_root / label_file.stem
+        images = sorted(image_dir.glob('*.png'))
+        if not images:
+            raise DataError(f'{image_dir}: no images for labels {label_file}')
+        by_frame: dict[int, list[Annotation]] = defaultdict(list)
+        for lab in read_kitti_tracking(label_file, keep_dontcare=True):
+            kind = lab.type.lower()
+            kind = alias.get(kind, kind)
+            box = (lab.x1, lab.y1, lab.x2, lab.y2)
+            if kind == 'dontcare':
+                by_frame[lab.frame].append(Annotation(box, 0))
+            elif kind in lookup:
+                by_frame[lab.frame].append(Annotation(box, lookup[kind], lab.track_id))
+            elif kind in ignored:
+                by_frame[lab.frame].append(Annotation(box, -ignored[kind], lab.track_id))
+        frames = {int(p.stem): p for p in images}
+        ordered = sorted(frames)
+        for index in _fraction_range(len(ordered), frame_range):
+            frame = ordered[index]
+            records.append(FrameRecord(label_file.stem, frame, str(frames[frame]),
+                                       tuple(by_frame.get(frame, ()))))
+    return RecordSource(records, str(root))
+
+
+def coco_video_source(annotation_file: str | os.PathLike[str],
+                      image_root: str | os.PathLike[str], class_names: Sequence[str],
+                      category_map: Optional[Mapping[int, int]] = None) -> RecordSource:
+    """Read a COCO-style JSON with video fields (the original's training format).
+
+    Images may carry ``video_id`` and ``frame_id``; annotations ``track_id``. Images without a
+    video are still images (each its own video, its objects given distinct identities), which
+    the dataset pairs with a shifted/scaled copy of themselves. Categories map to our classes
+    by name (case-insensitive) unless ``category_map`` (category id -> our class id; negative:
+    ignore region) is given; ``iscrowd`` annotations become ignore regions of their class.
+    """
+    path = Path(annotation_file)
+    try:
+        data = json.loads(path.read_text(encoding='utf-8'))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f'cannot read COCO annotations {path}: {exc}') from exc
+    for key in ('images', 'annotations'):
+        if not isinstance(data.get(key), list):
+            raise DataError(f'{path}: no {key!r} list')
+    if category_map is None:
+        lookup = _class_lookup(class_names)
+        category_map = {int(c['id']): lookup[c['name'].lower()]
+                        for c in data.get('categories', []) if c.get('name', '').lower()
+                        in lookup}
+    by_image: dict[int, list[dict]] = defaultdict(list)
+    for ann in data['annotations']:
+        by_image[int(ann['image_id'])].append(ann)
+    records = []
+    for image in data['images']:
+        image_id = int(image['id'])
+        video = image.get('video_id')
+        still = video is None
+        annotations = []
+        for k, ann in enumerate(by_image.get(image_id, ())):
+            cls = category_map.get(int(ann['category_id']), SKIP_CLASS)
+            if cls == SKIP_CLASS:
+                continue
+            x, y, w, h = (float(v) for v in ann['bbox'])
+            if ann.get('iscrowd', 0):
+                cls = -abs(cls)
+            track = int(ann.get('track_id', -1)) if not still else k + 1
+            annotations.append(Annotation((x, y, x + w, y + h), cls, track))
+        records.append(FrameRecord(
+            f'image-{image_id}' if still else f'video-{video}',
+            1 if still else int(image.get('frame_id', 1)),
+            str(Path(image_root) / image['file_name']), tuple(annotations)))
+    return RecordSource(records, str(path))
+
+
+# --------------------------------------------------------------------------------------------
+# The training sample
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How a training sample is built from a frame and its partner.
+
+    Attributes:
+        input: network input size (training crops may be smaller than the inference input)
+            and the normalisation.
+        num_classes: heatmap channels.
+        view_scale: side of the viewed image square relative to the image's longer side,
+            before augmentation. 1 shows the whole image (the original); training on an input
+            smaller than the inference input with ``train_width / inference_width`` keeps
+            objects at their inference size in pixels.
+        max_frame_dist: the partner frame is less than this many frames away.
+        max_objs: regression slots per sample.
+        ltrb_amodal: also build the amodal box targets.
+        pre_hm: render the prior heatmap (otherwise an all-zero one).
+
+    """
+
+    input: InputConfig
+    num_classes: int
+    view_scale: float = 1.0
+    max_frame_dist: int = 3
+    max_objs: int = 128
+    ltrb_amodal: bool = False
+    pre_hm: bool = True
+    augment: AugmentConfig = AugmentConfig()
+    disturbance: Disturbance = Disturbance()
+
+    def __post_init__(self) -> None:
+        if self.max_frame_dist < 1:
+            raise ValueError(f'max_frame_dist must be >= 1, got {self.max_frame_dist}')
+        if not self.view_scale > 0:
+            raise ValueError(f'view_scale must be > 0, got {self.view_scale}')
+
+
+class TrackingDataset(Dataset):
+    """CenterTrack training samples: current frame, partner frame, prior heatmap, targets.
+
+    Each item is a dict of tensors: ``image`` and ``pre_img`` (``3 x H x W``), ``pre_hm``
+    (``1 x H x W``) and the targets of :func:`~centertrack_ros.training.targets.build_targets`.
+    Randomness comes from ``numpy.random.default_rng((seed, epoch, index))``, so an item is
+    reproducible and independent of the DataLoader's worker layout; call
+    :meth:`set_epoch` to draw new augmentations.
+    """
+
+    def __init__(self, source: FrameSource, config: SampleConfig, seed: int = 0,
+                 train: bool = True) -> None:
+        self.source = source
+        self.config = config
+        self.seed = int(seed)
+        self.train = train
+        self.epoch = 0
+        self._mean = np.asarray(config.input.mean, dtype=np.float32).reshape(1, 1, 3)
+        self._std = np.asarray(config.input.std, dtype=np.float32).reshape(1, 1, 3)
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random stream of an epoch."""
+        self.epoch = int(epoch)
+
+    def _input(self, image: np.ndarray, trans: np.ndarray, rng: np.random.Generator
+               ) -> np.ndarray:
+        size = (self.config.input.width, self.config.input.height)
+        warped = warp(image, trans, size).astype(np.float32) / 255.0
+        if self.train and self.config.augment.color:
+            color_augment(warped, rng)
+        return normalise(warped, self._mean, self._std)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        cfg, aug = self.config, self.config.augment
+        rng = np.random.default_rng((self.seed, self.epoch, int(index)))
+        image, annotations = self.source.load(index)
+        height, width = image.shape[:2]
+        in_size = (cfg.input.width, cfg.input.height)
+        out_size = (cfg.input.output_width, cfg.input.output_height)
+        center = np.array([width / 2.0, height / 2.0], dtype=np.float32)
+        size = max(width, height) * cfg.view_scale
+        flipped = False
+        if self.train:
+            center, factor = random_view(center, size, width, height, aug, rng)
+            size *= factor
+            flipped = rng.random() < aug.flip
+        if flipped:
+            image = image[:, ::-1]
+            annotations = [a.flipped(width) for a in annotations]
+        trans_input, trans_output = view_transforms(center, size, in_size, out_size)
+        sample = {'image': self._input(image, trans_input, rng)}
+
+        partners = self.source.neighbours(index, cfg.max_frame_dist) if self.train else [index]
+        partner = int(partners[rng.integers(len(partners))])
+        if partner == index:
+            pre_image, pre_annotations = image, annotations
+        else:
+            pre_image, pre_annotations = self.source.load(partner)
+            if flipped:
+                pre_image = pre_image[:, ::-1]
+                pre_annotations = [a.flipped(width) for a in pre_annotations]
+        if (aug.same_aug_pre and partner != index) or not self.train:
+            trans_input_pre = trans_input
+        else:
+            pre_center, pre_factor = random_view(center, size, width, height, aug, rng,
+                                                 jitter_only=True)
+            trans_input_pre, _ = view_transforms(pre_center, size * pre_factor, in_size,
+                                                 out_size)
+        sample['pre_img'] = self._input(pre_image, trans_input_pre, rng)
+        pre_hm, pre_centres = render_prior(
+            pre_annotations, trans_input_pre, cfg.input.width, cfg.input.height,
+            cfg.num_classes, cfg.disturbance if self.train else Disturbance(), rng)
+        sample['pre_hm'] = pre_hm if cfg.pre_hm else np.zeros_like(pre_hm)
+        sample.update(build_targets(annotations, trans_output, out_size[0], out_size[1],
+                                    cfg.num_classes, cfg.max_objs, pre_centres,
+                                    cfg.ltrb_amodal))
+        return {name: torch.from_numpy(np.ascontiguousarray(value))
+                for name, value in sample.items()}
+
+
+def synthetic_seeds(first: int, count: int) -> list[int]:
+    """``count`` consecutive sequence seeds from ``first`` (training and held-out ranges)."""
+    return list(range(int(first), int(first) + int(count)))
+
