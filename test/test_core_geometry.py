@@ -8,11 +8,20 @@ pixel, bilinear weights of 2**15 in total, round-half-up shift back to 8 bits.
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
-from centertrack_ros.core.config import DEFAULT_MEAN, DEFAULT_STD, InputConfig
+from centertrack_ros.core.config import (
+    DEFAULT_MEAN,
+    DEFAULT_STD,
+    CenterTrackConfig,
+    InputConfig,
+)
 from centertrack_ros.core.geometry import (
     affine_transform_matrix,
     frame_geometry,
@@ -21,6 +30,10 @@ from centertrack_ros.core.geometry import (
 )
 from centertrack_ros.core.preprocess import normalise, preprocess
 from centertrack_ros.core.warp import warp_bilinear, warp_maps
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE_DIR = Path(os.environ.get('CENTERTRACK_REFERENCE_DIR',
+                                    REPO.parent / 'shared' / 'reference'))
 
 SIZES = [  # (image w, image h, input w, input h)
     (1920, 1080, 960, 544),
@@ -260,3 +273,28 @@ def test_preprocess_is_warp_then_normalise():
     g = frame_geometry(150, 90, config)
     expected = normalise(_opencv4_warp_affine(image, g.to_input, 96, 64), config)
     np.testing.assert_array_equal(preprocess(image, g, config), expected)
+
+
+# ------------------------------------------------------- against the original's inputs
+
+def _pipeline_folders() -> list:
+    if not REFERENCE_DIR.is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(reason='no reference data'))]
+    folders = sorted(p for p in REFERENCE_DIR.iterdir()
+                     if (p / 'network_io.npz').is_file() and (p / 'expected.json').is_file())
+    return [pytest.param(p, id=p.name) for p in folders] or [
+        pytest.param(None, marks=pytest.mark.skip(reason='no pipeline reference folders'))]
+
+
+@pytest.mark.parametrize('folder', _pipeline_folders())
+def test_preprocess_equals_the_original_network_inputs(folder):
+    expected = json.loads((folder / 'expected.json').read_text())
+    config = CenterTrackConfig.from_official_options(expected['config'])
+    stored = np.load(folder / 'network_io.npz')
+    frames = sorted({name.split('_')[0] for name in stored.files})
+    for name in frames:
+        index = int(name[1:])
+        image = cv2.imread(str(folder / expected['frames'][index]))
+        g = frame_geometry(image.shape[1], image.shape[0], config.input)
+        np.testing.assert_array_equal(preprocess(image, g, config.input),
+                                      stored[f'{name}_images'])

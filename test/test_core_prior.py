@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from centertrack_ros.core.config import InputConfig
+from centertrack_ros.core.config import CenterTrackConfig, InputConfig
 from centertrack_ros.core.geometry import frame_geometry
 from centertrack_ros.core.prior import (
     draw_gaussian,
@@ -18,6 +22,10 @@ from centertrack_ros.core.prior import (
     render_prior_heatmap,
 )
 from centertrack_ros.core.tracks import Track
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE_DIR = Path(os.environ.get('CENTERTRACK_REFERENCE_DIR',
+                                    REPO.parent / 'shared' / 'reference'))
 
 
 def _radius_by_roots(height, width, overlap=0.7):
@@ -232,3 +240,33 @@ def test_render_prior_heatmap():
     expected = _dense_gaussian(96, 128, cx, cy, radius).astype(np.float32)
     np.testing.assert_allclose(heat[0, 0], expected, rtol=1e-6)
     assert not render_prior_heatmap(tracks, g, 0.95).any()
+
+
+# ------------------------------------------------------- against the original's inputs
+
+def _pipeline_folders() -> list:
+    if not REFERENCE_DIR.is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(reason='no reference data'))]
+    folders = sorted(p for p in REFERENCE_DIR.iterdir()
+                     if (p / 'network_io.npz').is_file() and (p / 'expected.json').is_file())
+    return [pytest.param(p, id=p.name) for p in folders] or [
+        pytest.param(None, marks=pytest.mark.skip(reason='no pipeline reference folders'))]
+
+
+@pytest.mark.parametrize('folder', _pipeline_folders())
+def test_prior_equals_the_original_from_its_own_tracks(folder):
+    """Render frame i's prior from the original's results of frame i-1; compare exactly."""
+    expected = json.loads((folder / 'expected.json').read_text())
+    config = CenterTrackConfig.from_official_options(expected['config'])
+    stored = np.load(folder / 'network_io.npz')
+    height, width = cv2.imread(str(folder / expected['frames'][0])).shape[:2]
+    g = frame_geometry(width, height, config.input)
+    frames = sorted(int(n.split('_')[0][1:]) for n in stored.files if n.endswith('_pre_hms'))
+    assert frames
+    for index in frames:
+        previous = expected['results'][index - 1] if index > 0 else []
+        tracks = [Track(score=r['score'], class_id=r['class'], active=r['active'],
+                        bbox=np.array(r['bbox'], dtype=np.float32)) for r in previous]
+        heat = render_prior_heatmap(tracks, g, config.tracker.effective_pre_thresh)
+        np.testing.assert_array_equal(heat, stored[f'f{index}_pre_hms'])
+        assert (index == 0) != bool(heat.any())
