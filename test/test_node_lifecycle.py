@@ -183,3 +183,27 @@ def test_full_lifecycle_with_raw_and_compressed_input(tmp_path):
     finally:
         node.stop()
         client.close()
+
+
+def test_invalid_start_up_parameters(tmp_path):
+    checkpoint = tmp_path / 'sensitive.pth'
+    make_sensitive_checkpoint(checkpoint)
+    client = RosClient('centertrack_startup_client')
+    # Out of a declared range: rclpy refuses the declaration, the process exits with the reason.
+    refused = NodeUnderTest('/test_startup_refused', {'tracker.max_age': -5})
+    # In range but invalid: configure fails with the reason, the node stays up, unconfigured.
+    failed = NodeUnderTest('/test_startup_failed', {'tracker.track_thresh': -0.5,
+                                                    'model.path': str(checkpoint),
+                                                    'device': 'cpu'})
+    try:
+        assert refused.process.wait(TIMEOUT) == 1
+        assert 'cannot start' in refused.output()
+        assert 'tracker.max_age out of range' in refused.output()
+        failed.process.wait_for(r'configure failed: invalid parameter: tracker\.track_thresh must '
+                                r'be in \[0, 1\] or -1')
+        assert Lifecycle(client, failed).state() == 'unconfigured'
+    finally:
+        refused.stop()
+        code = failed.stop()
+        client.close()
+    assert code == 0, failed.output()

@@ -86,13 +86,8 @@ class CenterTrackNode(LifecycleNode):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
-        self._log_handler = RosLogHandler(self.get_logger())
-        core_logger = logging.getLogger('centertrack_ros')
-        core_logger.addHandler(self._log_handler)
-        core_logger.setLevel(logging.INFO)
-        core_logger.propagate = False  # no second copy through Python's last-resort handler
-        parameters.declare(self)
-        self._warn_unknown_overrides()
+        # All state first: declaring the parameters may raise, and rclpy then destroys this
+        # half-built node on shutdown, which must still find what destroy_node() touches.
         self._stats = NodeStats()
         self._throttle = ReasonThrottle(period=5.0)
         self._slot = LatestSlot()
@@ -105,7 +100,7 @@ class CenterTrackNode(LifecycleNode):
         self._model_path = ''
         self._pending_reset = False
         self._pending_tracker: Optional[TrackerConfig] = None
-        self._max_frame_gap = float(self.get_parameter('max_frame_gap').value)
+        self._max_frame_gap = 0.0
         self._configure_error = ''
         self._finalized = False
         self._worker: Optional[threading.Thread] = None
@@ -115,6 +110,14 @@ class CenterTrackNode(LifecycleNode):
         self._label_pub = None
         self._debug_pub = None
         self._previous_report: Optional[dict[str, str]] = None
+        self._log_handler = RosLogHandler(self.get_logger())
+        core_logger = logging.getLogger('centertrack_ros')
+        core_logger.addHandler(self._log_handler)
+        core_logger.setLevel(logging.INFO)
+        core_logger.propagate = False  # no second copy through Python's last-resort handler
+        parameters.declare(self)
+        self._warn_unknown_overrides()
+        self._max_frame_gap = float(self.get_parameter('max_frame_gap').value)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         # Diagnostics and the reset service exist in every lifecycle state, so that an
@@ -485,7 +488,7 @@ def main(args: Optional[list[str]] = None) -> int:
     try:
         node = CenterTrackNode()
     except Exception as exc:  # e.g. an override of the wrong type or out of range
-        print(f'[centertrack] cannot start: {type(exc).__name__}: {exc}', file=sys.stderr)
+        print(f'[centertrack] cannot start: {exc}', file=sys.stderr)
         rclpy.try_shutdown()
         return 1
     executor = SingleThreadedExecutor()
