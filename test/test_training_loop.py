@@ -196,3 +196,28 @@ def test_evaluation_and_export_of_a_trained_checkpoint(trained_run, tmp_path):
                           '--json', str(report)]) == 0
     summary = json.loads(report.read_text())['best']
     assert summary['frames'] == 3 and summary['tracker']['pre_thresh'] == 0.6
+
+
+def test_torchrun_ddp_on_cpu(tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    out = tmp_path / 'ddp'
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    proc = subprocess.run(
+        [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+         f'--master_port={port}', '-m', 'centertrack_ros.tools.train',
+         '--synthetic-seeds', '10001:2', '--synthetic-frames', '8', '--input-size', '160x96',
+         '--train-size', '128x64', '--epochs', '1', '--iters-per-epoch', '2',
+         '--batch-size', '4', '--device', 'cpu', '--no-progress', '--output-dir', str(out)],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = [json.loads(line) for line in (out / 'log.jsonl').read_text().splitlines()]
+    assert records[0]['world_size'] == 2  # only rank 0 logs ...
+    assert [r['type'] for r in records].count('epoch') == 1
+    assert read_checkpoint(str(out / LAST_CHECKPOINT)).epoch == 1  # ... and saves
