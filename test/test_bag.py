@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 from pathlib import Path
 
 import cv2
@@ -522,9 +523,24 @@ def test_run_with_the_node_parameters_file(tmp_path, capsys, model):
     assert cli('run', bag, '--params-file', params, '--mot', tmp_path / 'none.txt',
                '-q') == 0
     assert '0 detections' in capsys.readouterr().out  # nothing scores 0.99
-    assert cli('run', bag, '--params-file', params, '--track-thresh', 0.3,
+    assert cli('run', bag, '--params-file', params, '--track-thresh', 0.3, '--frames', 1,
                '--mot', tmp_path / 'some.txt', '-q') == 0
-    assert read_mot(tmp_path / 'some.txt')
+    assert 'tracked 1 frames' in capsys.readouterr().out
+    assert {r.frame for r in read_mot(tmp_path / 'some.txt')} == {1}
     params.write_text('centertrack:\n  ros__parameters:\n    tracker:\n      track_tresh: 0.5\n')
     assert 'tracker.track_tresh is not a parameter' in error_of(
         capsys, 'run', bag, '--params-file', params, '--model', model)
+
+
+def test_terminated_run_leaves_a_valid_shorter_bag(tmp_path, run_python, model):
+    source = tmp_path / 'long'
+    assert cli('convert', '--synthetic', 6, '--frames', 40, '-o', source, '-q') == 0
+    out = tmp_path / 'partial'
+    run = run_python(module='centertrack_ros.tools.bag', args=[
+        'run', source, '-o', out, '--model', model, '--device', 'cpu'])
+    run.wait_for(r' [2-9]/40 ', timeout=120)  # the progress bar: a few frames done
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(60) == 130
+    assert 'centertrack_bag run: interrupted' in run.output()
+    with BagReader(out) as bag:  # closed properly, metadata.yaml included
+        assert 2 <= bag.topics['/detections'].count < 40

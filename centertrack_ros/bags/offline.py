@@ -68,8 +68,8 @@ def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = N
             image_topic: Optional[str] = None,
             detections_topic: str = DEFAULT_DETECTIONS_TOPIC,
             mot_path: Optional[str | Path] = None, storage: Optional[str] = None,
-            copy_topics: Sequence[str] = (), overwrite: bool = False,
-            progress: bool = True) -> RunResult:
+            copy_topics: Sequence[str] = (), max_frames: Optional[int] = None,
+            overwrite: bool = False, progress: bool = True) -> RunResult:
     """Track every image of a bag; write the tracks to a bag and/or a MOTChallenge file.
 
     The tracker is reset first, so a run depends only on the bag and the model. Detection
@@ -85,6 +85,7 @@ def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = N
         mot_path: MOTChallenge result file to write (None: none).
         storage: output storage (default: the input's).
         copy_topics: input topics copied unchanged into the output bag (e.g. ground truth).
+        max_frames: stop after this many images (copied topics stop there too).
         overwrite: replace an existing output bag.
         progress: show a progress bar.
 
@@ -120,9 +121,12 @@ def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = N
                 for topic in copied:
                     writer.add_topic(topic.name, topic.msgtype)
             topics = [images.name] + ([t.name for t in copied] if writer is not None else [])
-            with tqdm(total=images.count, unit='frame', desc=f'track {images.name}',
+            total = images.count if max_frames is None else min(images.count, max_frames)
+            with tqdm(total=total, unit='frame', desc=f'track {images.name}',
                       disable=not progress, leave=False) as bar:
                 for topic, msgtype, timestamp, data in bag.raw_messages(topics):
+                    if result.frames == total:
+                        break
                     if topic != images.name:
                         writer.write_raw(topic, timestamp, data)
                         continue

@@ -20,7 +20,9 @@ import datetime as dt
 import json
 import logging
 import math
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -216,7 +218,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run_bag(args.bag, tracker, output, image_topic=args.image_topic,
                      detections_topic=args.detections_topic, mot_path=args.mot,
                      storage=args.storage, copy_topics=args.copy_topic or (),
-                     overwrite=args.overwrite, progress=not args.quiet)
+                     max_frames=args.frames, overwrite=args.overwrite, progress=not args.quiet)
     outputs = [str(p) for p in (result.output, result.mot_path) if p is not None]
     print(f'tracked {result.frames} frames of {result.image_topic}: {result.detections} '
           f'detections, {result.track_ids} track ids; tracker {result.fps:.1f} frames/s; '
@@ -403,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--copy-topic', action='append', metavar='TOPIC',
                    help='copy this input topic into the output bag (repeatable)')
     p.add_argument('--storage', choices=STORAGES, help='output storage (default: the input\'s)')
+    p.add_argument('--frames', type=_positive_int, help='track only the first N images')
     p.add_argument('--overwrite', action='store_true', help='replace an existing output bag')
     model = p.add_argument_group('model and tracker (as the node\'s parameters)')
     model.add_argument('--params-file', metavar='YAML',
@@ -484,6 +487,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``centertrack_bag`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # play/record stop between two messages on their own; signals go to the main thread only.
+    if args.command not in ('play', 'record') and \
+            threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            return _dispatch(args)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return _dispatch(args)
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    # SIGTERM is handled like Ctrl-C, so that a terminated conversion still closes its bag.
+    raise KeyboardInterrupt
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format=f'{PROG}: %(levelname)s: %(message)s')
     try:
