@@ -393,10 +393,12 @@ def test_latest_frame_wins_and_drops_are_counted(camera, frames, diagnostics):
     assert seen == sorted(seen) and len(seen) < len(stamps)
     # Every frame the node received is accounted for once it is idle again (DDS itself may
     # also discard some of a burst: the publisher keeps only its last 10 samples).
-    values = next_diagnostics(diagnostics, lambda v: int(v['frames_dropped']) > 0)
-    assert int(values['frames_received']) == (int(values['frames_processed']) +
-                                              int(values['frames_dropped']) +
-                                              int(values['frames_rejected']))
+    def accounted(values: dict) -> bool:
+        return int(values['frames_dropped']) > 0 and int(values['frames_received']) == (
+            int(values['frames_processed']) + int(values['frames_dropped']) +
+            int(values['frames_rejected']))
+
+    next_diagnostics(diagnostics, accounted)
 
 
 def test_diagnostics_describe_the_node(checkpoint, camera, frames, diagnostics):

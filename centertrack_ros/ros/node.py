@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 import threading
 import time
@@ -32,7 +33,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 from ..core.checkpoint import CheckpointError
 from ..core.config import ConfigError, TrackerConfig
 from ..core.device import DeviceError, device_name
-from ..core.model_spec import load_tracker
+from ..core.model_spec import default_model_path, load_tracker
 from ..core.pipeline import CenterTracker
 from . import parameters
 from .conversions import (
@@ -170,8 +171,7 @@ class CenterTrackNode(LifecycleNode):
         # A misspelt parameter in a YAML file would otherwise be ignored without a word.
         overrides = getattr(self, '_parameter_overrides', {})
         for name in sorted(overrides):
-            if name in parameters.SPECS or name == 'use_sim_time' or \
-                    name.startswith('qos_overrides.'):
+            if self.has_parameter(name) or name.startswith('qos_overrides.'):
                 continue
             self.get_logger().warn(f'parameter override {name!r} is not a parameter of this '
                                    'node; ignored')
@@ -185,6 +185,7 @@ class CenterTrackNode(LifecycleNode):
             return self._configure_failed(f'invalid parameter: {problem}')
         spec = parameters.model_spec(values)
         try:
+            model_path = os.path.expanduser(spec.path) if spec.path else default_model_path()
             tracker = load_tracker(spec, runtime=parameters.runtime_config(values))
             model_tracker = tracker.config.tracker
             tracker.set_tracker_config(parameters.tracker_config(model_tracker, values))
@@ -201,7 +202,7 @@ class CenterTrackNode(LifecycleNode):
             self._pending_tracker = None
             self._pending_reset = False
             self._max_frame_gap = float(values['max_frame_gap'])
-        self._model_path = spec.path or '(bundled default model)'
+        self._model_path = model_path
         self._configure_error = ''
         self._create_publishers()
         self.get_logger().info(
@@ -231,11 +232,15 @@ class CenterTrackNode(LifecycleNode):
             reliability=(ReliabilityPolicy.RELIABLE if values['qos.reliability'] == 'reliable'
                          else ReliabilityPolicy.BEST_EFFORT),
             durability=DurabilityPolicy.VOLATILE)
-        if values['use_compressed']:
-            self._subscription = self.create_subscription(
-                CompressedImage, 'image/compressed', self._on_image, qos)
-        else:
-            self._subscription = self.create_subscription(Image, 'image', self._on_image, qos)
+        msg_type, topic = ((CompressedImage, 'image/compressed') if values['use_compressed']
+                           else (Image, 'image'))
+        try:
+            self._subscription = self.create_subscription(msg_type, topic, self._on_image, qos)
+        except Exception as exc:  # rclpy would turn it into a silent ERROR transition
+            self.get_logger().error(f'activate failed: cannot subscribe to {topic}: {exc}')
+            self.stop_processing()
+            super().on_deactivate(state)
+            return TransitionCallbackReturn.FAILURE
         self._publish_label_info()
         self.get_logger().info(f'active: subscribed to {self._subscription.topic_name} '
                                f'({values["qos.reliability"]}, depth {values["qos.depth"]})')
@@ -320,6 +325,8 @@ class CenterTrackNode(LifecycleNode):
             try:
                 self._process(msg)
             except Exception as exc:  # the worker must survive anything a frame can cause
+                if not self.context.ok():
+                    return  # shutting down: publishing fails, nothing to report
                 self._reject(INTERNAL_ERROR, f'unexpected error on a frame: '
                                              f'{type(exc).__name__}: {exc}')
                 self.get_logger().debug(traceback.format_exc())
