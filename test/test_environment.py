@@ -173,7 +173,7 @@ def test_detection2d_array_reaches_another_process_over_dds(ros_context, run_pyt
                 result = receiver.wait_for('^RESULT (.*)$', timeout=0.25)
             except TimeoutError:
                 assert receiver.poll() is None, 'receiver died:\n' + receiver.output()
-        assert pub.get_subscription_count() >= 1
+        # (No subscription-count check here: the receiver may already have left the graph.)
     finally:
         node.destroy_node()
     assert receiver.wait(timeout=30) == 0, receiver.output()
