@@ -64,6 +64,8 @@ def munkres(costs: np.ndarray) -> np.ndarray:
     a tall one transposed; min(rows, cols) pairs are returned.
     """
     cost = np.array(costs, dtype=np.float64)
+    if not np.isfinite(cost).all():
+        raise ValueError('munkres needs finite costs')  # NaN would make step 6 loop forever
     transposed = cost.shape[0] > cost.shape[1]
     if transposed:
         cost = cost.T.copy()
@@ -122,7 +124,8 @@ def munkres(costs: np.ndarray) -> np.ndarray:
 
 def hungarian_match(costs: np.ndarray) -> tuple[np.ndarray, list[int], list[int]]:
     """Optimal assignment; returns admissible pairs and the inadmissible rows/columns it used."""
-    assignment = munkres(np.minimum(costs, _INVALID))
+    # A NaN distance (a NaN detection) is never admissible, as in greedy matching.
+    assignment = munkres(np.where(np.isnan(costs), _INVALID, np.minimum(costs, _INVALID)))
     rows, cols = assignment[:, 0], assignment[:, 1]
     admissible = costs[rows, cols] <= _MATCHABLE
     pairs = np.stack([rows[admissible], cols[admissible]], axis=1).astype(np.int64)
