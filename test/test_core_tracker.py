@@ -436,3 +436,22 @@ def test_hungarian_gives_a_track_to_the_closer_detection():
     d0, d1, d2 = det(33, -5, 0.9), det(33, -3, 0.8), det(8, 5, 0.7)
     out = m.update([d0, d1, d2])
     assert [(t.track_id, t.score) for t in out] == [(2, 0.8), (1, 0.7), (4, 0.9)]
+
+
+@pytest.mark.timeout(30)
+def test_munkres_refuses_non_finite_costs():
+    with pytest.raises(ValueError, match='finite'):
+        munkres(np.array([[1.0, np.nan], [2.0, 3.0]]))
+    with pytest.raises(ValueError, match='finite'):
+        munkres(np.array([[np.inf, 1.0]]))
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize('hungarian', [False, True])
+def test_nan_detection_is_never_matched(hungarian):
+    # A NaN centre (e.g. from a numerically broken network) must neither match nor hang.
+    m = manager(hungarian=hungarian)
+    m.update([det(0, 0), det(50, 0)])
+    out = m.update([det(np.nan, 0, 0.9), det(1, 0, 0.8)])
+    assert [t.track_id for t in out] == [1, 3]
+    assert np.isnan(out[1].ct[0])
