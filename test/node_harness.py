@@ -9,6 +9,7 @@ waits on events with generous deadlines; nothing sleeps for a fixed time to "let
 from __future__ import annotations
 
 import array
+import atexit
 import json
 import shutil
 import sys
@@ -77,6 +78,17 @@ def param_arg(name: str, value: Any) -> str:
     return f'{name}:={text}'
 
 
+_STARTED: list[PythonProcess] = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    # Fixtures stop their nodes; this catches a test session that ends without teardown.
+    for process in _STARTED:
+        if process.poll() is None:
+            process.stop(timeout=5)
+
+
 class NodeUnderTest:
     """A ``centertrack_node`` process in its own namespace."""
 
@@ -89,6 +101,7 @@ class NodeUnderTest:
         for name, value in params.items():
             argv += ['-p', param_arg(name, value)]
         self.process = PythonProcess(argv, env=python_env(), cwd=str(REPO))
+        _STARTED.append(self.process)
 
     @staticmethod
     def executable() -> str:

@@ -249,14 +249,12 @@ def tracks_to_detections(tracks: Iterable[Any], header: Any,
     for track in tracks:
         if track.active <= 0:
             continue
-        x1, y1, x2, y2 = (float(v) for v in track.bbox)
         detection = Detection2D()
         detection.header = header
         detection.id = str(int(track.track_id))
-        detection.bbox.center.position.x = (x1 + x2) / 2.0
-        detection.bbox.center.position.y = (y1 + y2) / 2.0
-        detection.bbox.size_x = x2 - x1
-        detection.bbox.size_y = y2 - y1
+        detection.bbox.center.position.x, detection.bbox.center.position.y = track.center
+        detection.bbox.size_x = track.width
+        detection.bbox.size_y = track.height
         hypothesis = ObjectHypothesisWithPose()
         hypothesis.hypothesis.class_id = class_name(int(track.class_id))
         hypothesis.hypothesis.score = float(track.score)
