@@ -15,7 +15,7 @@ from centertrack_ros.tools import export
 
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory) -> str:
-    """A small random-weight generic model with its configuration embedded."""
+    """Save a small random-weight generic model with its configuration embedded."""
     config = CenterTrackConfig(
         model=ModelConfig(arch='generic', num_classes=2, class_names=('car', 'pedestrian')),
         input=InputConfig(width=160, height=96))

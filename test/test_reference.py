@@ -140,7 +140,7 @@ def check_network(folder: Path) -> None:
 
 
 def check_pipeline(folder: Path) -> None:
-    """The whole tracker over the stored frames returns the original's tracks."""
+    """Check that the whole tracker over the stored frames returns the original's tracks."""
     expected, config = _config(folder)
     tracker = CenterTracker(_network(folder, config), config)
     per_frame = []
@@ -152,7 +152,7 @@ def check_pipeline(folder: Path) -> None:
 
 
 def check_post(folder: Path) -> None:
-    """Decoding, mapping back and association over stored head outputs match."""
+    """Check decoding, mapping back and association over the stored head outputs."""
     expected, config = _config(folder)
     outputs = np.load(folder / 'head_outputs.npz')
     width, height = expected['image_size']
