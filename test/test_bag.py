@@ -86,10 +86,10 @@ def direct(model):
     rows = []
     for i in range(len(sequence)):
         for t in tracker.step(sequence.image(i)):
-            if t.active > 0:
-                x1, y1, x2, y2 = (float(v) for v in t.bbox)
-                rows.append(MotRow(i + 1, t.track_id, x1, y1, x2 - x1, y2 - y1, float(t.score),
-                                   t.class_id))
+            if t.active > 0:  # what the node publishes: active tracks, their centre and size
+                (cx, cy), w, h = t.center, t.width, t.height
+                rows.append(MotRow(i + 1, t.track_id, cx - w / 2, cy - h / 2, w, h,
+                                   float(t.score), t.class_id))
     gt = synthetic_gt_rows(sequence)
     return sequence, gt, rows, evaluate(gt, rows, num_frames=len(sequence))
 
@@ -140,7 +140,7 @@ def test_round_trip_equals_direct_path(tmp_path, capsys, synthetic_bag, tracked,
     assert_metrics_equal(data['overall'], expected)
 
     # The MOT text output holds the same tracks (3 decimals) and scores the same.
-    assert_rows_equal(read_mot(mot), direct_rows, tol=1e-3)
+    assert_rows_equal(read_mot(mot), direct_rows, tol=1e-3)  # (written with 3 decimals)
     assert cli('eval', '--gt', synthetic_bag, '--tracks', mot, '--json', report) == 0
     from_text = json.loads(report.read_text())['overall']
     for key in ('num_gt', 'num_predictions', 'num_frames', 'num_gt_ids', 'num_hyp_ids'):
@@ -192,9 +192,10 @@ def test_bag_detections_equal_the_node_messages():
     from centertrack_ros.bags.messages import boxes_from_tracks
     from centertrack_ros.ros.conversions import tracks_to_detections
 
+    # Values float32 cannot sum exactly, so any difference in how centres are formed shows.
     tracks = [
-        Track(0.91, 1, bbox=np.array([10.5, 20.25, 110.0, 90.75], np.float32), track_id=3),
-        Track(0.42, 2, bbox=np.array([-5.0, 7.0, 30.0, 200.0], np.float32), track_id=12),
+        Track(0.9137, 1, bbox=np.array([10.1, 20.3, 110.7, 90.9], np.float32), track_id=3),
+        Track(0.4242, 2, bbox=np.array([-5.3, 7.7, 30.1, 200.3], np.float32), track_id=12),
         Track(0.55, 1, bbox=np.array([1.0, 2.0, 3.0, 4.0], np.float32), track_id=4, active=0),
     ]
     names = {1: 'car', 2: 'pedestrian'}.get

@@ -3,8 +3,8 @@
 Images are decoded with the ROS adapter's own conversions (which only read message fields, so
 they accept ``rosbags`` messages unchanged). Detection arrays are built here because the
 adapter's builder creates rclpy message objects, which ``rosbags`` cannot serialise; the layout
-is the node's (see :func:`centertrack_ros.ros.conversions.tracks_to_detections`), and a test
-checks that both serialise to identical bytes.
+and values are the node's (see :func:`centertrack_ros.ros.conversions.tracks_to_detections`),
+which a test checks field for field.
 """
 
 from __future__ import annotations
@@ -27,18 +27,38 @@ COMPRESSED_FORMATS = ('jpeg', 'png')
 class Box:
     """One labelled box of one image, the content of a ``Detection2D``.
 
-    ``x1, y1, x2, y2`` are image pixels; ``track_id`` is the identity written to
-    ``Detection2D.id``; ``score`` is a detection score, or the consider flag (1/0) for ground
-    truth as in MOTChallenge files.
+    ``cx, cy, width, height`` are the ``bbox`` fields in image pixels; ``track_id`` is the
+    identity written to ``Detection2D.id``; ``score`` is a detection score, or the consider
+    flag (1/0) for ground truth as in MOTChallenge files.
     """
 
     track_id: int
-    x1: float
-    y1: float
-    x2: float
-    y2: float
+    cx: float
+    cy: float
+    width: float
+    height: float
     class_name: str
     score: float
+
+    @property
+    def x1(self) -> float:
+        """Left edge."""
+        return self.cx - self.width / 2.0
+
+    @property
+    def y1(self) -> float:
+        """Top edge."""
+        return self.cy - self.height / 2.0
+
+    @property
+    def x2(self) -> float:
+        """Right edge."""
+        return self.cx + self.width / 2.0
+
+    @property
+    def y2(self) -> float:
+        """Bottom edge."""
+        return self.cy + self.height / 2.0
 
 
 def image_message(image: np.ndarray, stamp_ns: int, frame_id: str) -> Any:
@@ -90,24 +110,25 @@ def decode_image(msg: Any, msgtype: str, where: str = '') -> np.ndarray:
 
 
 def boxes_from_tracks(tracks: Iterable[Any], class_name: Callable[[int], str]) -> list[Box]:
-    """Boxes of the active tracks of one frame (coasting tracks are not output, as in the node)."""
+    """Boxes of the active tracks of one frame, as the node publishes them.
+
+    Coasting tracks are left out, and centre and size are the track's own (its ``center``,
+    ``width`` and ``height``), exactly the values the node's conversion writes.
+    """
     out = []
     for track in tracks:
         if track.active <= 0:
             continue
-        x1, y1, x2, y2 = (float(v) for v in track.bbox)
-        out.append(Box(int(track.track_id), x1, y1, x2, y2, class_name(int(track.class_id)),
-                       float(track.score)))
+        cx, cy = track.center
+        out.append(Box(int(track.track_id), float(cx), float(cy), float(track.width),
+                       float(track.height), class_name(int(track.class_id)), float(track.score)))
     return out
 
 
 def boxes_from_rows(rows: Iterable[MotRow], class_names: Sequence[str] = ()) -> list[Box]:
     """Boxes of MOTChallenge rows; class ids become ``class_names[id - 1]`` (else the id)."""
-    out = []
-    for row in rows:
-        out.append(Box(row.track_id, row.x, row.y, row.x + row.w, row.y + row.h,
-                       class_label(row.class_id, class_names), float(row.score)))
-    return out
+    return [Box(row.track_id, row.x + row.w / 2.0, row.y + row.h / 2.0, row.w, row.h,
+                class_label(row.class_id, class_names), float(row.score)) for row in rows]
 
 
 def class_label(class_id: int, class_names: Sequence[str]) -> str:
@@ -138,10 +159,8 @@ def detection_array(boxes: Iterable[Box], stamp_ns: int, frame_id: str) -> Any:
                           covariance=np.zeros(36, dtype=np.float64)))
         bbox = types['vision_msgs/msg/BoundingBox2D'](
             center=types['vision_msgs/msg/Pose2D'](
-                position=types['vision_msgs/msg/Point2D'](x=(box.x1 + box.x2) / 2.0,
-                                                          y=(box.y1 + box.y2) / 2.0),
-                theta=0.0),
-            size_x=box.x2 - box.x1, size_y=box.y2 - box.y1)
+                position=types['vision_msgs/msg/Point2D'](x=box.cx, y=box.cy), theta=0.0),
+            size_x=box.width, size_y=box.height)
         detections.append(types['vision_msgs/msg/Detection2D'](
             header=msg_header, results=[hypothesis], bbox=bbox, id=str(box.track_id)))
     return types[DETECTION_ARRAY](header=msg_header, detections=detections)
@@ -170,8 +189,7 @@ def boxes_from_detections(msg: Any, where: str = '') -> list[Box]:
             class_name, score = str(best.class_id), float(best.score)
         else:
             class_name, score = '', 1.0
-        out.append(Box(track_id, cx - sx / 2.0, cy - sy / 2.0, cx + sx / 2.0, cy + sy / 2.0,
-                       class_name, score))
+        out.append(Box(track_id, cx, cy, sx, sy, class_name, score))
     return out
 
 
@@ -210,6 +228,6 @@ class ClassIds:
 def rows_from_boxes(boxes: Iterable[Box], frame: int, class_ids: Callable[[str], int],
                     visibility: Optional[float] = None) -> list[MotRow]:
     """MOTChallenge rows of one frame's boxes."""
-    return [MotRow(frame, b.track_id, b.x1, b.y1, b.x2 - b.x1, b.y2 - b.y1, b.score,
+    return [MotRow(frame, b.track_id, b.x1, b.y1, b.width, b.height, b.score,
                    class_ids(b.class_name), -1.0 if visibility is None else visibility)
             for b in boxes]

@@ -20,7 +20,14 @@ from ..core.motchallenge import MotRow, write_mot
 from .convert import CLASS_NAMES_KEY
 from .errors import BagError
 from .io import BagReader, BagWriter, TopicSummary, topic_name
-from .messages import boxes_from_tracks, decode_image, detection_array
+from .messages import (
+    Box,
+    ClassIds,
+    boxes_from_tracks,
+    decode_image,
+    detection_array,
+    rows_from_boxes,
+)
 from .typestore import DETECTION_ARRAY, IMAGE_TYPES, stamp_ns
 
 DEFAULT_DETECTIONS_TOPIC = '/detections'
@@ -97,6 +104,7 @@ def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = N
         raise BagError('nothing to write: give an output bag and/or --mot')
     class_names = tuple(tracker.config.model.class_names)
     class_name = tracker.config.model.class_name
+    class_ids = ClassIds(class_names)  # the labels back to the model's own class ids
     tracker.reset()
     with BagReader(bag_path) as bag:
         images = pick_image_topic(bag, image_topic)
@@ -143,7 +151,7 @@ def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = N
                     if writer is not None:
                         writer.write(det_topic, timestamp, detection_array(
                             boxes, stamp_ns(msg.header), msg.header.frame_id))
-                    rows.extend(_mot_rows(result.frames, tracks))
+                    rows.extend(_mot_rows(result.frames, boxes, class_ids))
                     bar.update()
             if result.frames == 0:
                 raise BagError(f'topic {images.name} of {bag_path} has no messages')
@@ -153,12 +161,6 @@ def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = N
     return result
 
 
-def _mot_rows(frame: int, tracks: Sequence[Any]) -> list[MotRow]:
-    """MOT result rows of the active tracks of one frame (what the node would publish)."""
-    rows = []
-    for track in tracks:
-        if track.active > 0:
-            x1, y1, x2, y2 = (float(v) for v in track.bbox)
-            rows.append(MotRow(frame, int(track.track_id), x1, y1, x2 - x1, y2 - y1,
-                               float(track.score), int(track.class_id)))
-    return rows
+def _mot_rows(frame: int, boxes: Sequence[Box], class_ids: ClassIds) -> list[MotRow]:
+    """MOT result rows of one frame: the published boxes, with the model's class ids."""
+    return rows_from_boxes(boxes, frame, class_ids)
