@@ -11,6 +11,7 @@ from __future__ import annotations
 import array
 import atexit
 import json
+import os
 import shutil
 import sys
 import threading
@@ -31,7 +32,9 @@ from centertrack_ros.core.config import CenterTrackConfig, InputConfig, ModelCon
 from centertrack_ros.core.model_spec import METADATA_KEY, config_metadata
 from centertrack_ros.core.models.networks import build_network
 
-REFERENCE = REPO.parent / 'shared' / 'reference' / 'mobilenet_mot_pipeline'
+# The official pipeline outputs of a small generic/MobileNetV2 model (see test_reference.py).
+REFERENCE = Path(os.environ.get('CENTERTRACK_REFERENCE_DIR', REPO.parent / 'shared' / 'reference')
+                 ) / 'mobilenet_mot_pipeline'
 TIMEOUT = 60.0  # per wait; CI machines have 2 cores and start torch in several seconds
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -65,6 +68,27 @@ def reference_frames() -> tuple[dict, list[np.ndarray]]:
     frames = [cv2.imread(str(REFERENCE / name)) for name in expected['frames']]
     assert all(frame is not None for frame in frames)
     return expected, frames
+
+
+def camera_frames() -> list[np.ndarray]:
+    """Return 8 real 768x576 frames (the reference folder's), or synthetic ones without it.
+
+    The node tests only need realistic sizes and content that differs from frame to frame;
+    the synthetic stand-in keeps them runnable where ``../shared/reference`` is absent.
+    """
+    if (REFERENCE / 'expected.json').is_file():
+        return reference_frames()[1]
+    rng = np.random.default_rng(3)
+    background = cv2.GaussianBlur(rng.integers(0, 256, (576, 768, 3), dtype=np.uint8),
+                                  (0, 0), 9)
+    frames = []
+    for index in range(8):
+        frame = background.copy()
+        for person in range(4):
+            x = 60 + person * 170 + index * 6
+            cv2.rectangle(frame, (x, 200), (x + 45, 330), (40 + 50 * person, 90, 200), -1)
+        frames.append(frame)
+    return frames
 
 
 def param_arg(name: str, value: Any) -> str:

@@ -25,12 +25,12 @@ from node_harness import (
     NodeUnderTest,
     RosClient,
     assert_rows_equal,
+    camera_frames,
     detection_rows,
     diagnostics_values,
     header_ns,
     image_msg,
     make_sensitive_checkpoint,
-    reference_frames,
     track_rows,
     wait_active,
 )
@@ -59,7 +59,7 @@ def checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def frames():
-    return reference_frames()[1]
+    return camera_frames()
 
 
 @pytest.fixture(scope='module')

@@ -13,6 +13,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -23,13 +24,13 @@ from node_harness import (
     NodeUnderTest,
     RosClient,
     assert_rows_equal,
+    camera_frames,
     compressed_msg,
     detection_rows,
     diagnostics_values,
     header_ns,
     image_msg,
     make_sensitive_checkpoint,
-    reference_frames,
     track_rows,
 )
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
@@ -80,7 +81,7 @@ def count_subscribers(client: RosClient, topic: str) -> int:
 def test_full_lifecycle_with_raw_and_compressed_input(tmp_path):
     checkpoint = tmp_path / 'sensitive.pth'
     make_sensitive_checkpoint(checkpoint)
-    _, frames = reference_frames()
+    frames = camera_frames()
     client = RosClient('centertrack_lifecycle_client')
     node = NodeUnderTest(NAMESPACE, {'autostart': False, 'model.path': MISSING,
                                      'device': 'cpu', 'qos.reliability': 'reliable'})
@@ -195,6 +196,9 @@ def test_invalid_start_up_parameters(tmp_path):
     failed = NodeUnderTest('/test_startup_failed', {'tracker.track_thresh': -0.5,
                                                     'model.path': str(checkpoint),
                                                     'device': 'cpu'})
+    # CUDA demanded where there is none: configure fails clearly instead of using the CPU.
+    no_cuda = None if torch.cuda.is_available() else NodeUnderTest(
+        '/test_startup_no_cuda', {'model.path': str(checkpoint), 'device': 'cuda'})
     try:
         assert refused.process.wait(TIMEOUT) == 1
         assert 'cannot start' in refused.output()
@@ -202,8 +206,14 @@ def test_invalid_start_up_parameters(tmp_path):
         failed.process.wait_for(r'configure failed: invalid parameter: tracker\.track_thresh must '
                                 r'be in \[0, 1\] or -1')
         assert Lifecycle(client, failed).state() == 'unconfigured'
+        if no_cuda is not None:
+            no_cuda.process.wait_for(r"configure failed: device 'cuda' requested but CUDA is "
+                                     r"not available")
+            assert Lifecycle(client, no_cuda).state() == 'unconfigured'
     finally:
         refused.stop()
         code = failed.stop()
+        if no_cuda is not None:
+            no_cuda.stop()
         client.close()
     assert code == 0, failed.output()
