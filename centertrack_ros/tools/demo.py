@@ -270,9 +270,9 @@ def write_video(sequence: Any, result: DemoResult, path: Path, class_names: Sequ
                       f'latency {reception.latency * 1000:.0f} ms'
         else:
             caption = f'frame {index + 1}/{len(sequence)}  dropped by the node'
-        cv2.putText(image, caption, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3,
-                    cv2.LINE_AA)
-        cv2.putText(image, caption, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
+        # A darkened band keeps the caption readable over boxes and labels.
+        image[:28] = (image[:28] * 0.35).astype(np.uint8)
+        cv2.putText(image, caption, (8, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1,
                     cv2.LINE_AA)
         if writer is not None:
             writer.write(image)
