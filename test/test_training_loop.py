@@ -198,6 +198,7 @@ def test_evaluation_and_export_of_a_trained_checkpoint(trained_run, tmp_path):
     assert summary['frames'] == 3 and summary['tracker']['pre_thresh'] == 0.6
 
 
+@pytest.mark.slow
 def test_torchrun_ddp_on_cpu(tmp_path):
     import os
     import socket
