@@ -9,6 +9,7 @@ which applies them between two frames, so the tracker itself is only ever used b
 
 from __future__ import annotations
 
+import argparse
 import gc
 import logging
 import os
@@ -26,6 +27,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray, LabelInfo
@@ -489,8 +491,27 @@ class CenterTrackNode(LifecycleNode):
         self._diagnostics_pub.publish(array)
 
 
+def usage() -> argparse.ArgumentParser:
+    """Return the command-line parser: no options of its own besides ``--help``."""
+    rows = [f'  {spec.name} (default '
+            f'{"unset" if spec.default is None else repr(spec.default)}, {spec.applies}): '
+            f'{spec.description}' for spec in parameters.PARAMETERS]
+    return argparse.ArgumentParser(
+        prog='centertrack_node',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description='CenterTrack multi-object tracking as a ROS 2 lifecycle node: subscribes to '
+                    'image (or image/compressed), publishes detections '
+                    '(vision_msgs/Detection2DArray, Detection2D.id = track id), label_info, '
+                    '~/debug_image and /diagnostics; service ~/reset.',
+        epilog='ROS arguments follow --ros-args, e.g.\n'
+               '  centertrack_node --ros-args -r image:=/camera/image_raw '
+               '-p model.path:=model.pth -p device:=cuda\n\nparameters:\n' + '\n'.join(rows))
+
+
 def main(args: Optional[list[str]] = None) -> int:
     """Run the node until shutdown (Ctrl-C, SIGTERM or the lifecycle shutdown transition)."""
+    argv = sys.argv if args is None else args
+    usage().parse_args(remove_ros_args(args=argv)[1:])  # --help, or refuse stray arguments
     rclpy.init(args=args)
     try:
         node = CenterTrackNode()
