@@ -23,7 +23,6 @@ class NodeStats:
         self._lock = threading.Lock()
         self.received = 0
         self.processed = 0
-        self.published_detections = 0
         self.debug_images = 0
         self.rejected: Counter[str] = Counter()
         self.resets: Counter[str] = Counter()
@@ -65,7 +64,6 @@ class NodeStats:
         """
         with self._lock:
             self.processed += 1
-            self.published_detections += 1
             self.active_tracks = active_tracks
             self._latency.append(latency)
             self._processing.append(processing)
@@ -97,11 +95,6 @@ class NodeStats:
                     values[f'{name}_{label}_ms'] = f'{value * 1e3:.1f}'
             self._rate_mark = (now, self.received, self.processed)
             return values
-
-    def latencies(self) -> tuple[list[float], list[float]]:
-        """Return copies of the retained stamp-to-publish and processing latencies (s)."""
-        with self._lock:
-            return list(self._latency), list(self._processing)
 
 
 def percentiles(samples: deque[float] | list[float]) -> dict[str, float]:

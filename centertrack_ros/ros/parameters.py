@@ -248,7 +248,6 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'false waits for lifecycle transitions.', STARTUP),
 )
 SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
-TRACKER_PARAMETERS = tuple(name for name in SPECS if name.startswith('tracker.'))
 
 
 def declare(node: Any) -> None:

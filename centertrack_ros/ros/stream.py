@@ -46,11 +46,6 @@ class LatestSlot:
             item, self._item = self._item, None
             return item
 
-    def clear(self) -> None:
-        """Forget an unprocessed item without counting it as dropped."""
-        with self._cond:
-            self._item = None
-
     def close(self) -> None:
         """Wake up and release any waiting :meth:`take`; later takes return None at once."""
         with self._cond:
