@@ -168,7 +168,7 @@ class TorchEngine(InferenceEngine):
 
     def _slot(self, index: int, request: FrameRequest) -> _CameraSlot:
         slot = self._slots[index]
-        if slot is not None and slot.geometry is request.geometry:
+        if slot is not None and slot.geometry.same_size(request.geometry):
             return slot
         height, width = request.image.shape[:2]
         image = torch.zeros((height, width, 3), dtype=torch.uint8, device=self.device)

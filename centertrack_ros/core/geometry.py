@@ -83,6 +83,11 @@ class FrameGeometry:
     to_output: np.ndarray
     output_to_image: np.ndarray
 
+    def same_size(self, other: 'FrameGeometry') -> bool:
+        """Whether ``other`` maps the same image size into the same input size."""
+        return (self.image_width, self.image_height, self.input_width, self.input_height) == (
+            other.image_width, other.image_height, other.input_width, other.input_height)
+
     @property
     def output_width(self) -> int:
         """Width of the network output maps."""

@@ -1,9 +1,10 @@
 """Turning what a user asks for (path, preset, overrides) into a loaded tracker.
 
-Resolution order for every model/input field: explicit override > preset > the metadata our
-own checkpoints carry > what the weights themselves reveal (architecture, class count, heads)
-> library defaults. The ROS node and every tool go through :func:`load_tracker` so a model
-behaves the same everywhere.
+Resolution order: explicit override > preset > what the weights themselves reveal
+(architecture, class count, heads, previous-frame inputs -- the weights cannot be wrong about
+their own shape) > the metadata our own checkpoints carry (class names when their count fits,
+input size, normalisation, tracker thresholds) > library defaults. The ROS node and every tool
+go through :func:`load_tracker` so a model behaves the same everywhere.
 """
 
 from __future__ import annotations

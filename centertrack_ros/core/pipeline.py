@@ -118,7 +118,8 @@ class MultiCameraTracker:
         for index, image in enumerate(images):
             image = validate_frame(image, color_order)
             geometry = frame_geometry(image.shape[1], image.shape[0], self.config.input)
-            if self._geometries[index] is not None and geometry is not self._geometries[index]:
+            previous = self._geometries[index]
+            if previous is not None and not previous.same_size(geometry):
                 self.reset(index)
             self._geometries[index] = geometry
             tracks = self.managers[index].tracks if tracker.pre_hm else []
