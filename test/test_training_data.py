@@ -148,6 +148,21 @@ def test_coco_video_reader(tmp_path):
     assert [a.class_id for a in explicit.load(2)[1]] == [1]
 
 
+def test_coco_reader_with_the_original_mot_conventions(tmp_path):
+    _write_images(tmp_path, ['a.jpg'])
+    data = {'images': [{'id': 1, 'file_name': 'a.jpg', 'video_id': 1, 'frame_id': 1}],
+            'annotations': [
+                {'image_id': 1, 'bbox': [1, 2, 10, 20], 'category_id': 1, 'track_id': 3},
+                {'image_id': 1, 'bbox': [20, 2, 10, 20], 'category_id': -1, 'track_id': 4}],
+            'categories': [{'id': 1, 'name': 'pedestrain'}]}
+    path = tmp_path / 'mot.json'
+    path.write_text(json.dumps(data))
+    source = coco_video_source(path, tmp_path, ('pedestrian',))
+    assert [(a.class_id, a.track_id) for a in source.load(0)[1]] == [(1, 3), (-1, 4)]
+    with pytest.raises(DataError, match='no category'):
+        coco_video_source(path, tmp_path, CLASSES)
+
+
 def test_synthetic_source_matches_the_generator():
     scene = SceneConfig(num_frames=12)
     source = SyntheticSource(scene, [10001, 10002], cache_size=1)

@@ -365,8 +365,10 @@ def coco_video_source(annotation_file: str | os.PathLike[str],
     Images may carry ``video_id`` and ``frame_id``; annotations ``track_id``. Images without a
     video are still images (each its own video, its objects given distinct identities), which
     the dataset pairs with a shifted/scaled copy of themselves. Categories map to our classes
-    by name (case-insensitive) unless ``category_map`` (category id -> our class id; negative:
-    ignore region) is given; ``iscrowd`` annotations become ignore regions of their class.
+    by name (case-insensitive; a single category to a single class regardless) unless
+    ``category_map`` (category id -> our class id; negative: ignore region) is given.
+    ``iscrowd`` annotations, and those with category ``-k`` (the original's marking of ignored
+    objects of category ``k``), become ignore regions of their class.
     """
     path = Path(annotation_file)
     try:
@@ -376,11 +378,18 @@ def coco_video_source(annotation_file: str | os.PathLike[str],
     for key in ('images', 'annotations'):
         if not isinstance(data.get(key), list):
             raise DataError(f'{path}: no {key!r} list')
+    categories = data.get('categories', [])
     if category_map is None:
         lookup = _class_lookup(class_names)
         category_map = {int(c['id']): lookup[c['name'].lower()]
-                        for c in data.get('categories', []) if c.get('name', '').lower()
-                        in lookup}
+                        for c in categories if c.get('name', '').lower() in lookup}
+        if not category_map and len(categories) == 1 and len(class_names) == 1:
+            # One class on each side (e.g. the original's MOT files name it 'pedestrain').
+            category_map = {int(categories[0]['id']): 1}
+    if not category_map:
+        names = [c.get('name') for c in categories]
+        raise DataError(f'{path}: no category ({names}) matches the classes {list(class_names)}; '
+                        'give a category map')
     by_image: dict[int, list[dict]] = defaultdict(list)
     for ann in data['annotations']:
         by_image[int(ann['image_id'])].append(ann)
@@ -391,7 +400,12 @@ def coco_video_source(annotation_file: str | os.PathLike[str],
         still = video is None
         annotations = []
         for k, ann in enumerate(by_image.get(image_id, ())):
-            cls = category_map.get(int(ann['category_id']), SKIP_CLASS)
+            category = int(ann['category_id'])
+            if category < 0 and -category in category_map:
+                # The original marks ignored objects of category k with id -k (MOT's files).
+                cls = -abs(category_map[-category])
+            else:
+                cls = category_map.get(category, SKIP_CLASS)
             if cls == SKIP_CLASS:
                 continue
             x, y, w, h = (float(v) for v in ann['bbox'])
