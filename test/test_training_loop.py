@@ -43,6 +43,17 @@ def _source() -> SyntheticSource:
     return SyntheticSource(SCENE, [10001, 10002])
 
 
+
+def test_mixed_precision_step_on_the_cpu_runs_in_bfloat16(tmp_path):
+    trainer = Trainer(_config(tmp_path, amp=True, train_size=(96, 64)), _source())
+    batch = _collate([trainer.dataset[i] for i in (1, 5)])
+    with trainer._autocast():
+        outputs = trainer.network(batch['image'], batch['pre_img'], batch['pre_hm'])
+    assert outputs['hm'].dtype == torch.bfloat16
+    stats = trainer.train_step(batch)
+    assert np.isfinite(stats['tot'])
+    assert all(p.dtype == torch.float32 for p in trainer.network.parameters())
+
 @pytest.fixture(scope='module')
 def trained_run(tmp_path_factory):
     """One epoch of two steps, shared by the tests that only read its output."""
