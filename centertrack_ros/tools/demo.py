@@ -276,8 +276,9 @@ def write_video(sequence: Any, result: DemoResult, path: Path, class_names: Sequ
                     cv2.LINE_AA)
         if writer is not None:
             writer.write(image)
-        else:
-            frames.append(image[:, :, ::-1])
+        else:  # GIF: half size keeps the 256-colour file shareable (a few MB, not tens)
+            frames.append(cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2),
+                                     interpolation=cv2.INTER_AREA)[:, :, ::-1])
     if writer is not None:
         writer.release()
         return path
