@@ -90,10 +90,14 @@ class MultiCameraTracker:
         """Number of cameras served."""
         return self.engine.num_cameras
 
-    def reset(self, camera: Optional[int] = None) -> None:
-        """Forget previous frames and tracks of one camera (or all); ids restart at 1."""
+    def reset(self, camera: Optional[int] = None, restart_ids: bool = True) -> None:
+        """Forget previous frames and tracks of one camera (or all).
+
+        Ids restart at 1 as in the original, unless ``restart_ids`` is False: then new tracks
+        continue after the highest id already assigned (see :meth:`TrackManager.reset`).
+        """
         for index in range(self.num_cameras) if camera is None else [camera]:
-            self.managers[index].reset()
+            self.managers[index].reset(restart_ids)
             self._geometries[index] = None
             self.engine.reset(index)
 
@@ -180,9 +184,22 @@ class CenterTracker:
         """Frames processed since construction."""
         return self._cameras.frames_processed
 
-    def reset(self) -> None:
-        """Forget the previous frame and all tracks; ids restart at 1."""
-        self._cameras.reset()
+    @property
+    def last_id(self) -> int:
+        """The highest track id assigned so far (0 before the first track)."""
+        return self.manager.last_id
+
+    def reset(self, restart_ids: bool = True) -> None:
+        """Forget the previous frame and all tracks.
+
+        Ids restart at 1 as in the original, unless ``restart_ids`` is False: then new tracks
+        continue after the highest id already assigned, so no id is ever used twice.
+        """
+        self._cameras.reset(restart_ids=restart_ids)
+
+    def continue_ids_after(self, last_id: int) -> None:
+        """Give new tracks ids above ``last_id`` (e.g. the last id of an earlier tracker)."""
+        self.manager.continue_ids_after(last_id)
 
     def set_tracker_config(self, tracker: TrackerConfig) -> None:
         """Change thresholds/association between frames without losing the tracks."""

@@ -140,10 +140,30 @@ class TrackManager:
         self.tracks: list[Track] = []
         self._last_id = 0
 
-    def reset(self) -> None:
-        """Forget all tracks and restart ids at 1."""
+    @property
+    def last_id(self) -> int:
+        """The highest id assigned so far (0 before the first track)."""
+        return self._last_id
+
+    def reset(self, restart_ids: bool = True) -> None:
+        """Forget all tracks.
+
+        Args:
+            restart_ids: restart ids at 1, as the original does (the default); False keeps
+                counting, so that tracks born after the reset never reuse an earlier id.
+
+        """
         self.tracks = []
-        self._last_id = 0
+        if restart_ids:
+            self._last_id = 0
+
+    def continue_ids_after(self, last_id: int) -> None:
+        """Assign ids above ``last_id`` from now on (never lowers the counter).
+
+        Lets a new manager carry on the ids of an earlier one, e.g. after the model was
+        reloaded, so that ids stay unique across both.
+        """
+        self._last_id = max(self._last_id, int(last_id))
 
     def _new_id(self) -> int:
         self._last_id += 1
