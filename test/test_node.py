@@ -2,9 +2,11 @@
 
 One node process serves the whole module (starting torch costs seconds on CI). It runs the
 "sensitive" checkpoint (see ``node_harness.make_sensitive_checkpoint``): every frame yields
-100 detections whose selection depends on the faintest pixel differences, and a frame with no
-previous state yields exactly the track ids 1..100 while a continuing one assigns ids above
-100 — which makes resets observable in the published ids.
+100 detections whose selection depends on the faintest pixel differences. A frame with no
+previous state makes all 100 of them births, and the node never reuses an id (unlike the
+original, whose ids restart at 1): its ids are exactly the 100 integers above every id
+published before. A continuing frame keeps some earlier ids. That makes resets observable in
+the published ids, besides the diagnostics' reset counters.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from centertrack_ros.core.model_spec import ModelSpec, load_tracker
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 NAMESPACE = '/test_cam'
-FRESH_IDS = set(range(1, 101))  # the ids of a first frame: all 100 detections are births
+BIRTHS = 100  # detections per frame; all are births after a reset
 FRAME_STEP_NS = 100_000_000
 
 
@@ -89,6 +91,7 @@ class Camera:
     """Publishes frames to the node and waits for the detections of each."""
 
     latest_stamp = 0
+    highest_id = 0  # the highest track id the node published in this module so far
 
     def __init__(self, client: RosClient, node: NodeUnderTest) -> None:
         self.client, self.node = client, node
@@ -102,6 +105,7 @@ class Camera:
 
     def close(self) -> None:
         """Destroy the publisher and subscription."""
+        self.seen_ids()
         self.client.node.destroy_publisher(self.publisher)
         self.client.unsubscribe(self.detections)
 
@@ -134,6 +138,27 @@ class Camera:
     def ids(self, image: np.ndarray, **kwargs) -> set[int]:
         """Publish a frame and return the track ids published for it."""
         return {int(d.id) for d in self.track(image, **kwargs).detections}
+
+    def seen_ids(self) -> int:
+        """Return the highest id published so far (every result waited for is received)."""
+        for msg in self.detections.messages:
+            for detection in msg.detections:
+                Camera.highest_id = max(Camera.highest_id, int(detection.id))
+        return Camera.highest_id
+
+    def new_sequence(self, image: np.ndarray, **kwargs) -> bool:
+        """Publish a frame; True when its tracks were reset before it, False when continued.
+
+        Reset: all 100 tracks are births numbered right above every id published before.
+        Continued: some tracks keep ids published before. Anything else fails the test.
+        """
+        before = self.seen_ids()
+        ids = self.ids(image, **kwargs)
+        if ids == set(range(before + 1, before + BIRTHS + 1)):
+            return True
+        assert len(ids) == BIRTHS and min(ids) <= before, \
+            f'neither a new sequence nor a continued one: {sorted(ids)} after id {before}'
+        return False
 
     def reset(self) -> None:
         """Call ``~/reset`` and check that it succeeded."""
@@ -199,6 +224,7 @@ def next_diagnostics(diagnostics, predicate=lambda values: True) -> dict[str, st
 def test_output_equals_the_core_frame_by_frame(camera, checkpoint, frames):
     core = load_tracker(ModelSpec(path=str(checkpoint)), runtime=RuntimeConfig(device='cpu'))
     camera.reset()
+    core.continue_ids_after(camera.seen_ids())  # the node's ids continue across resets
     round_trips = []
     for index, frame in enumerate(frames):
         stamp = camera.next_stamp()
@@ -218,47 +244,60 @@ def test_output_equals_the_core_frame_by_frame(camera, checkpoint, frames):
           f'{np.median(round_trips) * 1e3:.0f} ms, max {max(round_trips) * 1e3:.0f} ms')
 
 
-def test_reset_service_restarts_the_ids(camera, frames):
+def resets(diagnostics, kind: str, at_least: int = 0) -> int:
+    """Return the node's count of resets of ``kind`` from a report where it is >= at_least."""
+    values = next_diagnostics(diagnostics, lambda v: int(v.get(f'resets.{kind}', 0)) >= at_least)
+    return int(values.get(f'resets.{kind}', 0))
+
+
+def test_reset_service_forgets_the_tracks_and_never_reuses_an_id(camera, frames, diagnostics):
+    before = resets(diagnostics, 'service')
     camera.ids(frames[0])
-    assert camera.ids(frames[1]) - FRESH_IDS, 'a continuing frame assigns new ids above 100'
+    assert not camera.new_sequence(frames[1])
     camera.reset()
-    assert camera.ids(frames[2]) == FRESH_IDS
+    assert camera.new_sequence(frames[2]), 'all births, numbered above every earlier id'
+    assert not camera.new_sequence(frames[3])
+    assert resets(diagnostics, 'service', before + 1) == before + 1
 
 
 def test_stamp_going_back_resets(camera, frames, diagnostics):
     camera.ids(frames[0])
-    assert camera.ids(frames[1]) - FRESH_IDS
-    assert camera.ids(frames[2], stamp=camera.stamp - 5_000_000_000) == FRESH_IDS
+    assert not camera.new_sequence(frames[1])
+    assert camera.new_sequence(frames[2], stamp=camera.stamp - 5_000_000_000)
     values = next_diagnostics(diagnostics, lambda v: int(v.get('resets.time_jump', 0)) >= 1)
     assert int(values['resets']) >= int(values['resets.time_jump'])
     assert 'tracks reset: stamp jumped back by 5.000 s' in camera.node.output()
-    assert camera.ids(frames[3]) - FRESH_IDS, 'and continues from the frame after the jump'
+    assert not camera.new_sequence(frames[3]), 'and continues from the frame after the jump'
 
 
-def test_frame_gap_resets_only_when_enabled(client, node, camera, frames):
+def test_frame_gap_resets_only_when_enabled(client, node, camera, frames, diagnostics):
     camera.ids(frames[0])
-    assert camera.ids(frames[1], stamp=camera.next_stamp(100_000_000_000)) - FRESH_IDS, \
+    assert not camera.new_sequence(frames[1], stamp=camera.next_stamp(100_000_000_000)), \
         'max_frame_gap 0 means a long gap continues'
+    before = resets(diagnostics, 'frame_gap')
     results = set_params(client, node, max_frame_gap=2.5)
     assert results[0].successful, results[0].reason
     try:
-        assert camera.ids(frames[2], stamp=camera.next_stamp(2_000_000_000)) - FRESH_IDS
-        assert camera.ids(frames[3], stamp=camera.next_stamp(3_000_000_000)) == FRESH_IDS
+        assert not camera.new_sequence(frames[2], stamp=camera.next_stamp(2_000_000_000))
+        assert camera.new_sequence(frames[3], stamp=camera.next_stamp(3_000_000_000))
     finally:
         assert set_params(client, node, max_frame_gap=0.0)[0].successful
     assert re.search(r'tracks reset: gap of 3\.000 s between frames exceeds max_frame_gap 2\.5 s',
                      node.output())
+    assert resets(diagnostics, 'frame_gap', before + 1) == before + 1
 
 
-def test_image_size_or_encoding_change_resets(camera, frames):
+def test_image_size_or_encoding_change_resets(camera, frames, diagnostics):
+    before = resets(diagnostics, 'format_change')
     camera.ids(frames[0])
-    assert camera.ids(frames[1]) - FRESH_IDS
+    assert not camera.new_sequence(frames[1])
     # Identical pixels, but announced as another encoding: treated as another stream.
-    assert camera.ids(frames[2], encoding='rgb8') == FRESH_IDS
-    assert camera.ids(frames[3], encoding='rgb8') - FRESH_IDS
+    assert camera.new_sequence(frames[2], encoding='rgb8')
+    assert not camera.new_sequence(frames[3], encoding='rgb8')
     small = cv2.resize(frames[4], (384, 288))
-    assert camera.ids(small, encoding='rgb8') == FRESH_IDS
-    assert camera.ids(frames[5]) == FRESH_IDS
+    assert camera.new_sequence(small, encoding='rgb8')
+    assert camera.new_sequence(frames[5])
+    assert resets(diagnostics, 'format_change', before + 3) == before + 3
 
 
 def test_tracker_thresholds_change_at_runtime(client, node, camera, frames):
@@ -270,8 +309,9 @@ def test_tracker_thresholds_change_at_runtime(client, node, camera, frames):
         assert len(empty.detections) == 0, 'nothing scores 0.9: an empty array is published'
     finally:
         assert set_params(client, node, tracker__track_thresh=-1.0)[0].successful
+    highest = camera.seen_ids()
     ids = camera.ids(frames[2])
-    assert len(ids) == 100 and min(ids) > 100, 'new tracks, and the id counter was kept'
+    assert len(ids) == 100 and min(ids) > highest, 'new tracks, and the id counter was kept'
     assert get_param(client, node, 'tracker.track_thresh').double_value == -1.0
 
 

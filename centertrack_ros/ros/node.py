@@ -103,6 +103,9 @@ class CenterTrackNode(LifecycleNode):
         self._model_path = ''
         self._pending_reset = False
         self._pending_tracker: Optional[TrackerConfig] = None
+        # Highest track id of a released tracker: a reloaded model continues above it, so that
+        # ids stay unique for the life of the process.
+        self._released_last_id = 0
         self._max_frame_gap = 0.0
         self._configure_error = ''
         self._finalized = False
@@ -192,6 +195,7 @@ class CenterTrackNode(LifecycleNode):
             model_tracker = tracker.config.tracker
             tracker.set_tracker_config(parameters.tracker_config(model_tracker, values))
             self._warm_up(tracker)
+            tracker.continue_ids_after(self._released_last_id)
         except (CheckpointError, ConfigError, DeviceError) as exc:
             return self._configure_failed(str(exc))
         except Exception as exc:  # an unexpected failure must still leave a usable node
@@ -307,6 +311,7 @@ class CenterTrackNode(LifecycleNode):
         with self._lock:
             tracker, self._tracker = self._tracker, None
         if tracker is not None:
+            self._released_last_id = max(self._released_last_id, tracker.last_id)
             on_cuda = tracker.device.type == 'cuda'
             del tracker
             gc.collect()
@@ -357,14 +362,16 @@ class CenterTrackNode(LifecycleNode):
             return
         if pending_tracker is not None:
             tracker.set_tracker_config(pending_tracker)
+        # Resets never restart the ids: a planner must not see a new object under an id it
+        # already knows (a deliberate deviation from the original, which restarts at 1).
         if pending_reset:
-            tracker.reset()
+            tracker.reset(restart_ids=False)
             self._watch.forget()
         stamp = stamp_ns(header.stamp)
         stream_reset = self._watch.check(stamp, source, max_gap)
         if stream_reset is not None:
             kind, reason = stream_reset
-            tracker.reset()
+            tracker.reset(restart_ids=False)
             self._stats.count_reset(kind, reason)
             self.get_logger().info(f'tracks reset: {reason}')
         try:
@@ -405,7 +412,8 @@ class CenterTrackNode(LifecycleNode):
         self._stats.count_reset(SERVICE_RESET, 'reset service called')
         self.get_logger().info('tracks reset: reset service called')
         response.success = True
-        response.message = 'previous frame and tracks forgotten; ids restart at 1'
+        response.message = ('previous frame and tracks forgotten; new tracks get ids above '
+                            'every id used so far')
         return response
 
     def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
