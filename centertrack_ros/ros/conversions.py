@@ -184,16 +184,109 @@ def image_to_bgr(msg: Any, bridge: Optional[Any] = None) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
-def compressed_to_bgr(msg: Any) -> np.ndarray:
-    """Decode a ``sensor_msgs/CompressedImage`` (JPEG, PNG, ...) to BGR ``uint8``.
+# Decoded size limit for compressed frames: 8192 x 8192 (about 200 MB as BGR). The decoder
+# allocates (and for JPEG fills) whatever the header declares, so a forged header in a message
+# of a few hundred bytes could otherwise cost gigabytes and seconds.
+MAX_COMPRESSED_PIXELS = 1 << 26
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+JPEG_SIGNATURE = b'\xff\xd8\xff'
+# Start-of-frame markers; of these, SOF9..SOF15 use arithmetic instead of Huffman coding.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_JPEG_ARITHMETIC = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM, RST0..7: no length field
+# Other codecs OpenCV could decode, refused by name (their headers are not checked here).
+_OTHER_FORMATS = (
+    (b'BM', 'BMP'), (b'II*\x00', 'TIFF'), (b'MM\x00*', 'TIFF'), (b'II+\x00', 'BigTIFF'),
+    (b'MM\x00+', 'BigTIFF'), (b'GIF8', 'GIF'), (b'\x00\x00\x00\x0cjP  ', 'JPEG 2000'),
+    (b'\xff\x4f\xff\x51', 'JPEG 2000'), (b'v/1\x01', 'OpenEXR'), (b'#?RADIANCE', 'Radiance HDR'),
+    (b'#?RGBE', 'Radiance HDR'), (b'\x59\xa6\x6a\x95', 'Sun raster'),
+)
 
-    ``cv2.imdecode`` reads the codec from the data itself, so the ``format`` field is only
-    used to refuse depth streams (``compressedDepth``), whose payload is not a camera image.
-    cv_bridge is not used here: it decodes with ``IMREAD_UNCHANGED`` and would hand back a
-    single-channel array for a grayscale JPEG; ``IMREAD_COLOR`` always yields BGR.
+
+def _other_format(head: bytes) -> Optional[str]:
+    for magic, name in _OTHER_FORMATS:
+        if head.startswith(magic):
+            return name
+    if head[:4] == b'RIFF' and head[8:12] == b'WEBP':
+        return 'WebP'
+    if len(head) > 2 and head[0:1] == b'P' and head[1:2] in b'1234567Ff' and \
+            head[2:3] in b' \t\r\n':
+        return 'PNM/PFM'
+    return None
+
+
+def _png_size(data: np.ndarray) -> tuple[int, int]:
+    """Width and height from a PNG's IHDR chunk (which the format requires to come first)."""
+    if data.size < 24:
+        raise ConversionError(CORRUPT_COMPRESSED, f'PNG data ends within its header '
+                                                  f'({data.size} bytes)')
+    if data[12:16].tobytes() != b'IHDR':
+        raise ConversionError(CORRUPT_COMPRESSED, 'PNG data does not start with an IHDR chunk')
+    width, height = (int.from_bytes(data[i:i + 4].tobytes(), 'big') for i in (16, 20))
+    return width, height
+
+
+def _jpeg_frame(data: np.ndarray) -> tuple[int, int, int, int]:
+    """Walk a JPEG's marker segments to its frame header.
+
+    Returns:
+        ``(width, height, SOF marker, offset of the SOF segment)``.
 
     Raises:
-        ConversionError: the data is empty, corrupt, or not a colour/grayscale image.
+        ConversionError: the data ends, or a scan starts, before a frame header.
+
+    """
+    size = int(data.size)
+    pos = 2  # after SOI
+    while True:
+        if pos >= size or data[pos] != 0xFF:
+            what = 'ends' if pos >= size else f'has no marker at byte {pos}'
+            raise ConversionError(CORRUPT_COMPRESSED, f'JPEG data {what} before its frame '
+                                                      'header (SOF)')
+        while pos < size and data[pos] == 0xFF:  # fill bytes may precede a marker
+            pos += 1
+        if pos >= size:
+            continue  # reported above on the next turn
+        marker = int(data[pos])
+        pos += 1
+        if marker in _JPEG_STANDALONE:
+            continue
+        if marker in (0xD8, 0xD9, 0xDA, 0x00):
+            raise ConversionError(CORRUPT_COMPRESSED, f'JPEG data has marker 0x{marker:02X} '
+                                                      'before its frame header (SOF)')
+        if pos + 2 > size:
+            pos = size
+            continue
+        length = (int(data[pos]) << 8) | int(data[pos + 1])
+        if marker in _JPEG_SOF:
+            if length < 8 or pos + 7 > size:
+                raise ConversionError(CORRUPT_COMPRESSED, 'JPEG frame header (SOF) is '
+                                                          'truncated')
+            height = (int(data[pos + 3]) << 8) | int(data[pos + 4])
+            width = (int(data[pos + 5]) << 8) | int(data[pos + 6])
+            return width, height, marker, pos
+        if length < 2:
+            raise ConversionError(CORRUPT_COMPRESSED, f'JPEG segment 0x{marker:02X} has an '
+                                                      f'impossible length {length}')
+        pos += length
+
+
+def check_compressed(msg: Any) -> tuple[str, int, int]:
+    """Validate a ``sensor_msgs/CompressedImage`` before any decoding.
+
+    Only JPEG and PNG (what ``image_transport``'s compressed transport sends) are accepted,
+    recognised by their signatures whatever ``format`` says. The size their header declares
+    must be at least 2x2 and at most :data:`MAX_COMPRESSED_PIXELS`; a JPEG must end with an
+    end-of-image marker (a truncated one would be decoded with its missing part grey) and be
+    long enough to hold its declared size (Huffman coding spends at least one bit on every
+    8x8 block), so that a forged header cannot make the decoder allocate more than a small
+    multiple of the message's own size.
+
+    Returns:
+        ``(codec, width, height)`` with ``codec`` ``jpeg`` or ``png``.
+
+    Raises:
+        ConversionError: with the first problem found.
 
     """
     if 'compresseddepth' in msg.format.lower():
@@ -202,6 +295,55 @@ def compressed_to_bgr(msg: Any) -> np.ndarray:
     data = _byte_view(msg.data)
     if data.size == 0:
         raise ConversionError(CORRUPT_COMPRESSED, 'compressed image has no data')
+    head = data[:16].tobytes()
+    if head.startswith(PNG_SIGNATURE):
+        codec, (width, height) = 'png', _png_size(data)
+        sof = None
+    elif head.startswith(JPEG_SIGNATURE):
+        codec = 'jpeg'
+        width, height, sof, offset = _jpeg_frame(data)
+    else:
+        other = _other_format(head)
+        if other is not None:
+            raise ConversionError(UNSUPPORTED_FORMAT, f'{other} data: only JPEG and PNG are '
+                                                      'decoded')
+        raise ConversionError(CORRUPT_COMPRESSED, f'{data.size} bytes of neither JPEG nor PNG '
+                                                  f'data (they start with {head[:8].hex()})')
+    if width < 2 or height < 2:
+        raise ConversionError(BAD_SIZE, f'{codec.upper()} header declares {width}x{height} '
+                                        'pixels; at least 2x2 is needed')
+    if width * height > MAX_COMPRESSED_PIXELS:
+        raise ConversionError(BAD_SIZE, f'{codec.upper()} header declares {width}x{height} '
+                                        f'pixels, more than the {MAX_COMPRESSED_PIXELS} this '
+                                        'node decodes')
+    if sof is not None:
+        tail = data[offset:]
+        if not ((tail[:-1] == 0xFF) & (tail[1:] == 0xD9)).any():
+            raise ConversionError(CORRUPT_COMPRESSED, f'JPEG data ({data.size} bytes) has no '
+                                                      'end-of-image marker: truncated')
+        blocks = ((width + 7) // 8) * ((height + 7) // 8)
+        if sof not in _JPEG_ARITHMETIC and blocks > 8 * data.size:
+            raise ConversionError(CORRUPT_COMPRESSED, f'JPEG header declares {width}x{height} '
+                                                      f'pixels ({blocks} blocks), more than '
+                                                      f'{data.size} bytes can encode')
+    return codec, width, height
+
+
+def compressed_to_bgr(msg: Any) -> np.ndarray:
+    """Decode a ``sensor_msgs/CompressedImage`` (JPEG or PNG) to BGR ``uint8``.
+
+    :func:`check_compressed` runs first. ``cv2.imdecode`` reads the codec from the data
+    itself, so the ``format`` field is only used to refuse depth streams (``compressedDepth``),
+    whose payload is not a camera image. cv_bridge is not used here: it decodes with
+    ``IMREAD_UNCHANGED`` and would hand back a single-channel array for a grayscale JPEG;
+    ``IMREAD_COLOR`` always yields BGR.
+
+    Raises:
+        ConversionError: the data is empty, corrupt, too large, or not JPEG/PNG.
+
+    """
+    check_compressed(msg)
+    data = _byte_view(msg.data)
     try:
         image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error as exc:
