@@ -28,6 +28,11 @@ Fixtures
     returned object, a ``subprocess.Popen``) reads the merged output on a background thread:
     use ``wait_for``, ``output`` and ``stop`` rather than ``stdout``/``communicate``.
 
+OpenMP
+    ``OMP_WAIT_POLICY=PASSIVE`` is set at import (before any test module imports torch), for
+    this process and every node it starts, for the reason given in ``centertrack_ros/__init__``:
+    busy-waiting OpenMP threads make CPU inference crawl while other processes use the cores.
+
 Hypothesis
     A ``centertrack`` profile without per-example deadlines is loaded (first calls into torch or
     DDS are slow on small CI machines); ``--hypothesis-profile`` still overrides it.
@@ -49,6 +54,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 # Fast DDS derives its UDP ports from the domain id; ids 0..101 are safe on Linux. 0 (the
 # default every ROS user shares) is avoided.

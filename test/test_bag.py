@@ -17,7 +17,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from test_bag_support import START_TIME, make_random_model
 
 from centertrack_ros.bags.evaluation import align, load
@@ -54,19 +53,6 @@ def error_of(capsys, *args) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert err, 'no error message'
     return err[-1]
-
-
-@pytest.fixture(scope='module', autouse=True)
-def one_torch_thread():
-    """Track with one thread in this process (see ``OMP_WAIT_POLICY`` in tools/bag.py).
-
-    torch is loaded already, so the wait policy cannot be set here, and libgomp's busy-waiting
-    makes two threads crawl when other processes use the cores.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope='module')

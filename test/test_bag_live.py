@@ -44,10 +44,9 @@ def stamps_of(bag_path, topic):
 def test_play_into_the_node_and_record_its_tracks(tmp_path, run_python):
     model = make_random_model(tmp_path / 'random.pth')
     source = convert(tmp_path / 'drive')
-    # (OMP_WAIT_POLICY as centertrack_bag/centertrack_demo set it: see tools/bag.py)
     node = run_python(module='centertrack_ros.ros.node', args=[
         '--ros-args', '-p', f'model.path:={model}', '-p', 'device:=cpu',
-        '-r', 'image:=/camera/image_raw'], env={'OMP_WAIT_POLICY': 'PASSIVE'})
+        '-r', 'image:=/camera/image_raw'])
     node.wait_for(r'active: subscribed to /camera/image_raw', timeout=120)
     recorded = tmp_path / 'recorded'
     recorder = bag_process(run_python, 'record', '/detections', '-o', recorded, '-q')

@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import logging
 import math
-import os
 import signal
 import sys
 import threading
@@ -233,7 +232,8 @@ def _cmd_play(args: argparse.Namespace) -> int:
 
     result = play(args.bag, args.topics or (), parse_remaps(args.remap or ()), rate=args.rate,
                   loop=args.loop, start_offset=args.start_offset, reliability=args.qos,
-                  wait_for_subscribers=args.wait_for_subscribers, progress=not args.quiet)
+                  wait_for_subscribers=args.wait_for_subscribers, progress=not args.quiet,
+                  clock=args.clock)
     counts = ', '.join(f'{n} {t}' for t, n in result.published.items())
     print(f'published {counts}' + (' (interrupted)' if result.interrupted else ''))
     return 0
@@ -438,6 +438,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='publisher reliability (default reliable)')
     p.add_argument('--wait-for-subscribers', type=_non_negative_float, default=0.0,
                    metavar='SEC', help='wait up to SEC for a subscriber on every topic')
+    p.add_argument('--clock', type=_positive_float, nargs='?', const=40.0, default=0.0,
+                   metavar='HZ', help='publish the bag time on /clock (for use_sim_time), HZ '
+                                      'times a second (default 40) and before every message')
     common(p)
     p.set_defaults(func=_cmd_play)
 
@@ -486,10 +489,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``centertrack_bag`` console script."""
-    # libgomp busy-waits between parallel regions by default; when another process competes
-    # for the cores, CPU inference becomes tens of times slower (4 s instead of 0.09 s a frame
-    # measured here). Must be set before torch loads it; an explicit setting wins.
-    os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
     parser = build_parser()
     args = parser.parse_args(argv)
     # play/record stop between two messages on their own; signals go to the main thread only.
