@@ -1,9 +1,10 @@
 """Live replay and recording over DDS with rclpy, for machines without ``ros2 bag``.
 
 ``play`` publishes a bag's messages as the serialised bytes stored in the bag (exactly what
-``ros2 bag play`` does), so headers and stamps are those of the recording. ``record`` takes
-messages as serialised bytes too and writes them unchanged. rclpy is imported only here, and
-only when one of them runs.
+``ros2 bag play`` does), so headers and stamps are those of the recording; with ``clock`` it
+also publishes the bag's time on ``/clock`` for nodes running with ``use_sim_time``.
+``record`` takes messages as serialised bytes too and writes them unchanged. rclpy is imported
+only here, and only when one of them runs.
 """
 
 from __future__ import annotations
@@ -118,10 +119,28 @@ def parse_remaps(remaps: Sequence[str]) -> dict[str, str]:
     return out
 
 
+class _ClockPublisher:
+    """Publishes the playback's bag time as ``rosgraph_msgs/Clock`` on ``/clock``."""
+
+    def __init__(self, node: Any, frequency: float) -> None:
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+        self._msg = Clock()
+        self.period = 1.0 / frequency
+        self._publisher = node.create_publisher(
+            Clock, '/clock', QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+
+    def publish(self, time_ns: int) -> None:
+        """Publish ``time_ns`` (bag time in nanoseconds)."""
+        self._msg.clock.sec, self._msg.clock.nanosec = divmod(int(time_ns), 1_000_000_000)
+        self._publisher.publish(self._msg)
+
+
 def play(bag_path: str | Path, topics: Sequence[str] = (), remap: Mapping[str, str] = (),
          rate: float = 1.0, loop: bool = False, start_offset: float = 0.0,
          reliability: str = 'reliable', wait_for_subscribers: float = 0.0,
-         progress: bool = True, node_name: str = 'centertrack_bag_play') -> PlayResult:
+         progress: bool = True, node_name: str = 'centertrack_bag_play',
+         clock: float = 0.0) -> PlayResult:
     """Publish a bag's topics at the recorded pace.
 
     Args:
@@ -137,6 +156,10 @@ def play(bag_path: str | Path, topics: Sequence[str] = (), remap: Mapping[str, s
             subscriber before starting (0: do not wait).
         progress: show a progress bar.
         node_name: name of the publishing node.
+        clock: publish the bag time on ``/clock`` this many times a second while playing,
+            and at each message's bag timestamp just before the message (0: no clock). The
+            clock only moves forward within one pass; with ``loop`` it jumps back to the
+            start of the bag, as the messages' stamps do.
 
     Raises:
         BagError: missing topics, bad options, corrupt bag, rclpy unavailable.
@@ -146,6 +169,8 @@ def play(bag_path: str | Path, topics: Sequence[str] = (), remap: Mapping[str, s
         raise BagError(f'--rate must be > 0, got {rate}')
     if start_offset < 0:
         raise BagError(f'--start-offset must be >= 0, got {start_offset}')
+    if not clock >= 0:
+        raise BagError(f'--clock must be >= 0, got {clock}')
     remap = dict(remap)
     result = PlayResult()
     with BagReader(bag_path) as bag:
@@ -162,10 +187,12 @@ def play(bag_path: str | Path, topics: Sequence[str] = (), remap: Mapping[str, s
                                                         remap.get(t.name, t.name), qos)
                           for t in chosen}
             result.published = {t.name: 0 for t in chosen}
+            clock_publisher = _ClockPublisher(node, clock) if clock > 0 else None
             _wait_for_subscribers(publishers, wait_for_subscribers, stop)
             total = sum(t.count for t in chosen)
             while not stop.is_set():
-                _play_once(bag, publishers, start_ns, rate, result, progress, total, stop)
+                _play_once(bag, publishers, start_ns, rate, result, progress, total, stop,
+                           clock_publisher)
                 if stop.is_set():
                     break
                 result.loops += 1
@@ -191,16 +218,28 @@ def _wait_for_subscribers(publishers: Mapping[str, Any], timeout: float,
 
 
 def _play_once(bag: BagReader, publishers: Mapping[str, Any], start_ns: int, rate: float,
-               result: PlayResult, progress: bool, total: int, stop: threading.Event) -> None:
+               result: PlayResult, progress: bool, total: int, stop: threading.Event,
+               clock: Optional[_ClockPublisher] = None) -> None:
     wall_start = time.monotonic()
     with tqdm(total=total, unit='msg', desc=f'play {bag.path.name}', disable=not progress,
               leave=False) as bar:
         for topic, _, timestamp, data in bag.raw_messages(publishers, start_ns):
-            delay = wall_start + (timestamp - start_ns) / 1e9 / rate - time.monotonic()
-            if delay > 0:
-                stop.wait(delay)
+            due = wall_start + (timestamp - start_ns) / 1e9 / rate
+            while not stop.is_set():
+                delay = due - time.monotonic()
+                if delay <= 0:
+                    break
+                if clock is None:
+                    stop.wait(delay)
+                    continue
+                # Bag time now, never past the next message's own time.
+                elapsed = (time.monotonic() - wall_start) * rate
+                clock.publish(min(start_ns + int(elapsed * 1e9), timestamp))
+                stop.wait(min(delay, clock.period))
             if stop.is_set():
                 return
+            if clock is not None:
+                clock.publish(timestamp)
             publishers[topic].publish(bytes(data))
             result.published[topic] += 1
             bar.update()
