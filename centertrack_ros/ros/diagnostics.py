@@ -53,11 +53,13 @@ class NodeStats:
         with self._lock:
             self.debug_images += 1
 
-    def record_output(self, latency: float, processing: float, active_tracks: int) -> None:
+    def record_output(self, latency: Optional[float], processing: float,
+                      active_tracks: int) -> None:
         """Record a published Detection2DArray.
 
         Args:
-            latency: seconds from the input's header stamp to publication.
+            latency: seconds from the input's header stamp to publication; None when the
+                node's clock cannot tell (simulated time before the first /clock message).
             processing: seconds from taking the frame to publication.
             active_tracks: number of detections in it.
 
@@ -65,7 +67,8 @@ class NodeStats:
         with self._lock:
             self.processed += 1
             self.active_tracks = active_tracks
-            self._latency.append(latency)
+            if latency is not None:
+                self._latency.append(latency)
             self._processing.append(processing)
 
     def snapshot(self, dropped: int) -> dict[str, str]:

@@ -23,6 +23,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -57,6 +58,7 @@ INTERNAL_ERROR = 'internal_error'
 SERVICE_RESET = 'service'
 DIAGNOSTICS_PERIOD = 1.0
 WORKER_JOIN_TIMEOUT = 30.0
+LOGGED_FRAME_ID = 64  # characters of a rejected frame's frame_id quoted in the log
 
 
 class RosLogHandler(logging.Handler):
@@ -127,9 +129,12 @@ class CenterTrackNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         # Diagnostics and the reset service exist in every lifecycle state, so that an
-        # unconfigured or failed node still reports why.
+        # unconfigured or failed node still reports why. The report period is steady time:
+        # with use_sim_time a paused or finished bag stops /clock, not the health reports.
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self._diagnostics_timer = self.create_timer(DIAGNOSTICS_PERIOD, self._publish_diagnostics)
+        self._diagnostics_timer = self.create_timer(
+            DIAGNOSTICS_PERIOD, self._publish_diagnostics,
+            clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._reset_service = self.create_service(Trigger, '~/reset', self._on_reset)
 
     # ------------------------------------------------------------------ start and stop
@@ -349,9 +354,12 @@ class CenterTrackNode(LifecycleNode):
                 image = image_to_bgr(msg, self._bridge)
                 source = (f'{msg.width}x{msg.height}', msg.encoding)
         except ConversionError as exc:
+            frame_id = header.frame_id
+            if len(frame_id) > LOGGED_FRAME_ID:
+                frame_id = frame_id[:LOGGED_FRAME_ID] + '...'
             self._reject(exc.reason, f'rejected frame (stamp {header.stamp.sec}.'
                                      f'{header.stamp.nanosec:09d}, frame_id '
-                                     f'{header.frame_id!r}): {exc}')
+                                     f'{frame_id!r}): {exc}')
             return
         with self._lock:
             tracker = self._tracker
@@ -385,9 +393,10 @@ class CenterTrackNode(LifecycleNode):
             return
         detections = tracks_to_detections(tracks, header, tracker.config.model.class_name)
         self._detections_pub.publish(detections)
+        # With use_sim_time the clock reads 0 until the first /clock message: no latency then.
         now = self.get_clock().now().nanoseconds
-        self._stats.record_output((now - stamp) / 1e9, time.monotonic() - started,
-                                  len(detections.detections))
+        self._stats.record_output((now - stamp) / 1e9 if now else None,
+                                  time.monotonic() - started, len(detections.detections))
         if self._debug_pub.get_subscription_count() > 0:
             canvas = draw_tracks(image, tracks, tracker.config.model.class_name)
             self._debug_pub.publish(bgr_to_image_msg(canvas, header))
@@ -484,6 +493,12 @@ class CenterTrackNode(LifecycleNode):
             values['classes'] = ', '.join(self._class_names())
             values['input_size'] = f'{config.input.width}x{config.input.height}'
             values['track_thresh'] = f'{config.tracker.track_thresh:g}'
+            if tracker.device.type == 'cuda':
+                import torch
+                values['gpu_memory_allocated_mb'] = \
+                    f'{torch.cuda.memory_allocated(tracker.device) / 2 ** 20:.1f}'
+                values['gpu_memory_reserved_mb'] = \
+                    f'{torch.cuda.memory_reserved(tracker.device) / 2 ** 20:.1f}'
         if self._configure_error:
             values['configure_error'] = self._configure_error
         level, message = status_level(state, self._configure_error, values,
