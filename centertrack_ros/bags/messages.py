@@ -1,15 +1,14 @@
 """Building and reading the messages the bag tools store, as ``rosbags`` message objects.
 
 Images are decoded with the ROS adapter's own conversions (which only read message fields, so
-they accept ``rosbags`` messages unchanged). Detection arrays are built here because the
-adapter's builder creates rclpy message objects, which ``rosbags`` cannot serialise; the layout
-and values are the node's (see :func:`centertrack_ros.ros.conversions.tracks_to_detections`),
-which a test checks field for field.
+they accept ``rosbags`` messages unchanged). Which tracks are published and with which values
+is the adapter's too (:func:`~centertrack_ros.ros.conversions.detection_boxes`); only the
+message objects are built here, because the adapter builds rclpy objects, which ``rosbags``
+cannot serialise. A test checks the two layouts field for field.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import cv2
@@ -17,48 +16,11 @@ import numpy as np
 
 from ..core.motchallenge import MotRow
 from ..ros.conversions import ConversionError, compressed_to_bgr, image_to_bgr
+from ..ros.conversions import DetectionBox as Box
 from .errors import BagError
 from .typestore import COMPRESSED_IMAGE, DETECTION_ARRAY, IMAGE, header, message_class, typestore
 
 COMPRESSED_FORMATS = ('jpeg', 'png')
-
-
-@dataclass(frozen=True)
-class Box:
-    """One labelled box of one image, the content of a ``Detection2D``.
-
-    ``cx, cy, width, height`` are the ``bbox`` fields in image pixels; ``track_id`` is the
-    identity written to ``Detection2D.id``; ``score`` is a detection score, or the consider
-    flag (1/0) for ground truth as in MOTChallenge files.
-    """
-
-    track_id: int
-    cx: float
-    cy: float
-    width: float
-    height: float
-    class_name: str
-    score: float
-
-    @property
-    def x1(self) -> float:
-        """Left edge."""
-        return self.cx - self.width / 2.0
-
-    @property
-    def y1(self) -> float:
-        """Top edge."""
-        return self.cy - self.height / 2.0
-
-    @property
-    def x2(self) -> float:
-        """Right edge."""
-        return self.cx + self.width / 2.0
-
-    @property
-    def y2(self) -> float:
-        """Bottom edge."""
-        return self.cy + self.height / 2.0
 
 
 def image_message(image: np.ndarray, stamp_ns: int, frame_id: str) -> Any:
@@ -107,22 +69,6 @@ def decode_image(msg: Any, msgtype: str, where: str = '') -> np.ndarray:
     except ConversionError as exc:
         raise BagError(f'{where + ": " if where else ""}{exc}') from exc
     raise BagError(f'{where + ": " if where else ""}{msgtype} is not an image type')
-
-
-def boxes_from_tracks(tracks: Iterable[Any], class_name: Callable[[int], str]) -> list[Box]:
-    """Boxes of the active tracks of one frame, as the node publishes them.
-
-    Coasting tracks are left out, and centre and size are the track's own (its ``center``,
-    ``width`` and ``height``), exactly the values the node's conversion writes.
-    """
-    out = []
-    for track in tracks:
-        if track.active <= 0:
-            continue
-        cx, cy = track.center
-        out.append(Box(int(track.track_id), float(cx), float(cy), float(track.width),
-                       float(track.height), class_name(int(track.class_id)), float(track.score)))
-    return out
 
 
 def boxes_from_rows(rows: Iterable[MotRow], class_names: Sequence[str] = ()) -> list[Box]:

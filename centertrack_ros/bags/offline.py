@@ -17,17 +17,11 @@ from typing import Any, Optional, Sequence
 from tqdm import tqdm
 
 from ..core.motchallenge import MotRow, write_mot
+from ..ros.conversions import detection_boxes
 from .convert import CLASS_NAMES_KEY
 from .errors import BagError
 from .io import BagReader, BagWriter, TopicSummary, topic_name
-from .messages import (
-    Box,
-    ClassIds,
-    boxes_from_tracks,
-    decode_image,
-    detection_array,
-    rows_from_boxes,
-)
+from .messages import Box, ClassIds, decode_image, detection_array, rows_from_boxes
 from .typestore import DETECTION_ARRAY, IMAGE_TYPES, stamp_ns
 
 DEFAULT_DETECTIONS_TOPIC = '/detections'
@@ -145,7 +139,7 @@ def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = N
                     tracks = tracker.step(frame)
                     result.step_seconds.append(time.perf_counter() - begin)
                     result.frames += 1
-                    boxes = boxes_from_tracks(tracks, class_name)
+                    boxes = detection_boxes(tracks, class_name)
                     result.detections += len(boxes)
                     ids.update(b.track_id for b in boxes)
                     if writer is not None:

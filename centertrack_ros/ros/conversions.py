@@ -372,12 +372,65 @@ def bgr_to_image_msg(image: np.ndarray, header: Any) -> Any:
     return msg
 
 
-def tracks_to_detections(tracks: Iterable[Any], header: Any,
-                         class_name: Callable[[int], str]) -> Any:
-    """Build a ``vision_msgs/Detection2DArray`` with one ``Detection2D`` per active track.
+@dataclass(frozen=True)
+class DetectionBox:
+    """One labelled box of one image, the content of a ``Detection2D``.
+
+    ``cx, cy, width, height`` are the ``bbox`` fields in image pixels; ``track_id`` is the
+    identity written to ``Detection2D.id``; ``score`` is a detection score, or the consider
+    flag (1/0) for ground truth as in MOTChallenge files.
+    """
+
+    track_id: int
+    cx: float
+    cy: float
+    width: float
+    height: float
+    class_name: str
+    score: float
+
+    @property
+    def x1(self) -> float:
+        """Left edge."""
+        return self.cx - self.width / 2.0
+
+    @property
+    def y1(self) -> float:
+        """Top edge."""
+        return self.cy - self.height / 2.0
+
+    @property
+    def x2(self) -> float:
+        """Right edge."""
+        return self.cx + self.width / 2.0
+
+    @property
+    def y2(self) -> float:
+        """Bottom edge."""
+        return self.cy + self.height / 2.0
+
+
+def detection_boxes(tracks: Iterable[Any], class_name: Callable[[int], str]) -> list[DetectionBox]:
+    """Return what the node publishes for one frame's tracks, one box per active track.
 
     Coasting tracks (``active == 0``) are left out, as the original's outputs leave them out.
-    Boxes are not clipped to the image: amodal boxes may extend past its border.
+    Centre and size are the track box's own, not clipped to the image (amodal boxes may extend
+    past its border).
+    """
+    out = []
+    for track in tracks:
+        if track.active <= 0:
+            continue
+        cx, cy = track.center
+        out.append(DetectionBox(int(track.track_id), float(cx), float(cy), float(track.width),
+                                float(track.height), class_name(int(track.class_id)),
+                                float(track.score)))
+    return out
+
+
+def tracks_to_detections(tracks: Iterable[Any], header: Any,
+                         class_name: Callable[[int], str]) -> Any:
+    """Build a ``vision_msgs/Detection2DArray`` of :func:`detection_boxes`.
 
     Args:
         tracks: :class:`~centertrack_ros.core.tracks.Track` objects of one frame.
@@ -388,18 +441,16 @@ def tracks_to_detections(tracks: Iterable[Any], header: Any,
     from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
     out = Detection2DArray()
     out.header = header
-    for track in tracks:
-        if track.active <= 0:
-            continue
+    for box in detection_boxes(tracks, class_name):
         detection = Detection2D()
         detection.header = header
-        detection.id = str(int(track.track_id))
-        detection.bbox.center.position.x, detection.bbox.center.position.y = track.center
-        detection.bbox.size_x = track.width
-        detection.bbox.size_y = track.height
+        detection.id = str(box.track_id)
+        detection.bbox.center.position.x, detection.bbox.center.position.y = box.cx, box.cy
+        detection.bbox.size_x = box.width
+        detection.bbox.size_y = box.height
         hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = class_name(int(track.class_id))
-        hypothesis.hypothesis.score = float(track.score)
+        hypothesis.hypothesis.class_id = box.class_name
+        hypothesis.hypothesis.score = box.score
         detection.results.append(hypothesis)
         out.detections.append(detection)
     return out
