@@ -359,16 +359,23 @@ def compressed_to_bgr(msg: Any) -> np.ndarray:
     return image
 
 
-def bgr_to_image_msg(image: np.ndarray, header: Any) -> Any:
-    """Wrap a BGR ``uint8`` array in a ``sensor_msgs/Image`` (bgr8, no row padding)."""
+def bgr_to_image_msg(image: np.ndarray, header: Any, encoding: str = 'bgr8') -> Any:
+    """Wrap a BGR ``uint8`` array in a ``sensor_msgs/Image`` (no row padding).
+
+    ``encoding`` is ``bgr8`` (as is) or ``rgb8`` (channels swapped, as most camera drivers
+    publish).
+    """
     from sensor_msgs.msg import Image
+    if encoding not in ('bgr8', 'rgb8'):
+        raise ValueError(f"encoding must be 'bgr8' or 'rgb8', got {encoding!r}")
+    pixels = image[:, :, ::-1] if encoding == 'rgb8' else image
     msg = Image()
     msg.header = header
     msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
-    msg.encoding = 'bgr8'
+    msg.encoding = encoding
     msg.is_bigendian = sys.byteorder == 'big'
     msg.step = int(image.shape[1]) * 3
-    msg.data = array.array('B', np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+    msg.data = array.array('B', np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
     return msg
 
 

@@ -12,6 +12,10 @@ times, in the same process on the same device and frames:
 
 Timings are wall-clock with device synchronisation, reported as p50/p99 in milliseconds with
 the device name; ``--json`` writes them for ``benchmarks/RESULTS.md``.
+
+``--ros`` measures the ROS overhead instead: ``rgb8`` frames published by this process, the
+real ``centertrack_node`` in another, detections received back over DDS (reliable QoS), against
+the same model's in-process ``CenterTracker.step`` on the same frames.
 """
 
 from __future__ import annotations
@@ -231,6 +235,50 @@ def run_config(arch: str, input_size: tuple[int, int], image_size: tuple[int, in
     return result
 
 
+class _FrameList:
+    """The sequence interface the demo's driver publishes from (``len``, ``image``, ``fps``)."""
+
+    def __init__(self, frames: list[np.ndarray], fps: float = 10.0) -> None:
+        self.frames = frames
+        self.fps = fps
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def image(self, index: int) -> np.ndarray:
+        """Frame ``index`` (BGR)."""
+        return self.frames[index]
+
+
+def ros_overhead(model: str, device: str, frames: list[np.ndarray],
+                 warmup: int = 5) -> dict[str, float]:
+    """Latency through DDS and the node versus the in-process step, same model and frames.
+
+    Returns percentiles in milliseconds: ``e2e_*`` (image stamp to detections received in this
+    process), ``step_*`` (in-process ``CenterTracker.step``) and ``overhead_p50``.
+    """
+    from ..core.model_spec import ModelSpec, load_tracker
+    from .demo import run_demo
+    result = run_demo(_FrameList(frames), model, device, pace='wait', progress=False,
+                      log=lambda text: None, encoding='rgb8')
+    e2e = [r.latency for frame, r in sorted(result.receptions.items()) if frame > warmup]
+    tracker = load_tracker(ModelSpec(path=model), runtime=RuntimeConfig(device=device))
+    steps = []
+    for index, frame in enumerate(frames):
+        rgb = np.ascontiguousarray(frame[:, :, ::-1])
+        start = time.perf_counter()
+        tracker.step(rgb, color_order='rgb')
+        if index >= warmup:
+            steps.append(time.perf_counter() - start)
+    e2e_t, step_t = Timing.of(e2e), Timing.of(steps)
+    return {
+        'frames_sent': result.frames_sent, 'frames_received': len(result.receptions),
+        'e2e_p50': e2e_t.p50, 'e2e_p90': float(np.percentile(np.asarray(e2e) * 1e3, 90)),
+        'e2e_p99': e2e_t.p99, 'step_p50': step_t.p50, 'step_p99': step_t.p99,
+        'overhead_p50': e2e_t.p50 - step_t.p50,
+    }
+
+
 def format_results(results: list[Result]) -> str:
     """Readable table of results."""
     lines = [f'{"arch":7} {"input":9} {"image":9} {"prec":4} {"graph":5} {"B":>2} '
@@ -279,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help='skip the original-style baseline')
     parser.add_argument('--json', help='write results to this JSON file')
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0 = default)')
+    parser.add_argument('--ros', action='store_true',
+                        help='measure the ROS overhead (publisher -> node -> subscriber) instead')
+    parser.add_argument('--model', default='',
+                        help='checkpoint for --ros (default: the bundled model)')
+    parser.add_argument('--frames', type=int, default=60, help='frames for --ros (default 60)')
     return parser
 
 
@@ -291,6 +344,8 @@ def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = prin
     on_cuda = device.type == 'cuda'
     precisions = [p for p in args.precision if on_cuda or p == 'fp32']
     graphs = [g == 'on' for g in args.graph if on_cuda or g == 'off']
+    if args.ros:
+        return _main_ros(args, device, out)
     frames = synthetic_frames(*args.image_size, count=16)
     out(f'device: {device_name(device)}; torch {torch.__version__}; '
         f'python {platform.python_version()}; frames {args.image_size[0]}x{args.image_size[1]}')
@@ -317,6 +372,32 @@ def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = prin
         }
         with open(args.json, 'w', encoding='utf-8') as handle:
             json.dump(payload, handle, indent=2)
+        out(f'wrote {args.json}')
+    return 0
+
+
+def _main_ros(args: argparse.Namespace, device: torch.device,
+              out: Callable[[str], None]) -> int:
+    from ..core.checkpoint import CheckpointError
+    from ..core.model_spec import default_model_path
+    try:
+        model = args.model or default_model_path()
+    except CheckpointError as exc:
+        out(f'error: {exc}')
+        return 2
+    width, height = args.image_size
+    frames = synthetic_frames(width, height, count=args.frames)
+    out(f'ROS overhead: {args.frames} rgb8 {width}x{height} frames, model {model}, '
+        f'device {device_name(device)}')
+    figures = ros_overhead(model, str(device), frames)
+    out(f'received {figures["frames_received"]}/{figures["frames_sent"]}; stamp -> detections '
+        f'received p50 {figures["e2e_p50"]:.1f} ms, p90 {figures["e2e_p90"]:.1f}, p99 '
+        f'{figures["e2e_p99"]:.1f}; in-process step p50 {figures["step_p50"]:.1f} ms, p99 '
+        f'{figures["step_p99"]:.1f}; ROS overhead p50 {figures["overhead_p50"]:.1f} ms')
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as handle:
+            json.dump(dict(figures, device=device_name(device), image_size=f'{width}x{height}',
+                           model=model), handle, indent=2)
         out(f'wrote {args.json}')
     return 0
 

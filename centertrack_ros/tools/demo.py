@@ -118,8 +118,10 @@ def _percentile(values: Sequence[float], q: float) -> float:
 
 
 def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait',
-             progress: bool = True, log=print) -> DemoResult:
+             progress: bool = True, log=print, encoding: str = 'bgr8') -> DemoResult:
     """Send every frame of ``sequence`` to a freshly started node; collect its detections.
+
+    Frames go out as ``sensor_msgs/Image`` in ``encoding`` (``bgr8`` or ``rgb8``).
 
     Raises:
         DemoError: the node does not come up, dies, or never answers.
@@ -173,7 +175,7 @@ def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait'
                 header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
                 header.frame_id = 'camera'
                 pending[stamp] = (index + 1, send_time)
-                publisher.publish(bgr_to_image_msg(image, header))
+                publisher.publish(bgr_to_image_msg(image, header, encoding))
                 result.frames_sent += 1
                 if pace == 'wait':
                     timeout = FIRST_FRAME_TIMEOUT if index == 0 else FRAME_TIMEOUT
