@@ -192,6 +192,9 @@ def test_evaluation_and_export_of_a_trained_checkpoint(trained_run, tmp_path):
     grid = threshold_grid([0.3, 0.5], [0.2, 0.6], [0.5])
     assert [(c.track_thresh, c.pre_thresh, c.new_thresh) for c in grid] == [
         (0.3, 0.3, 0.5), (0.3, 0.6, 0.5), (0.5, 0.5, 0.5), (0.5, 0.6, 0.5)]
+    assert {c.max_age for c in grid} == {-1}
+    aged = threshold_grid([0.3], [0.5], [0.5], max_ages=[-1, 10])
+    assert [c.max_age for c in aged] == [-1, 10]
     exported = tmp_path / 'small.pth'
     export_model(str(run / LAST_CHECKPOINT), str(exported), grid[1])
     raw = torch.load(exported, map_location='cpu', weights_only=True)

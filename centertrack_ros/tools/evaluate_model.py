@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--grid-track', type=_list_of(float), default=(0.3, 0.4, 0.5))
     p.add_argument('--grid-pre', type=_list_of(float), default=(0.4, 0.5, 0.6))
     p.add_argument('--grid-new', type=_list_of(float), default=(0.4, 0.5, 0.6))
+    p.add_argument('--grid-max-age', type=_list_of(int), default=(),
+                   help='max_age values to try (default: only the model\'s own)')
     p.add_argument('--export', default='',
                    help='write the model with the chosen thresholds here (no optimiser state)')
     p.add_argument('--half', action=argparse.BooleanOptionalAction, default=True,
@@ -112,15 +114,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                   SceneConfig(num_frames=args.frames))
     if args.sweep:
         grid = threshold_grid(args.grid_track, args.grid_pre, args.grid_new,
-                              tracker.config.tracker)
+                              tracker.config.tracker, args.grid_max_age)
         results = sweep_thresholds(tracker, sequences, grid)
-        print(f'{"track":>6} {"pre":>5} {"new":>5} {"MOTA":>7} {"IDF1":>7} {"IDsw":>5} '
-              f'{"prec":>6} {"rec":>6}')
+        print(f'{"track":>6} {"pre":>5} {"new":>5} {"age":>4} {"MOTA":>7} {"IDF1":>7} '
+              f'{"IDsw":>5} {"prec":>6} {"rec":>6}')
         for r in results:
             m, t = r.overall, r.tracker
             print(f'{t.track_thresh:6.2f} {t.pre_thresh:5.2f} {t.new_thresh:5.2f} '
-                  f'{m.mota:7.3f} {m.idf1:7.3f} {m.id_switches:5d} {m.precision:6.3f} '
-                  f'{m.recall:6.3f}')
+                  f'{t.max_age:4d} {m.mota:7.3f} {m.idf1:7.3f} {m.id_switches:5d} '
+                  f'{m.precision:6.3f} {m.recall:6.3f}')
         best = results[0]
         print('\nbest thresholds:', _summary(best)['tracker'])
     else:

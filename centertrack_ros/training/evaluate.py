@@ -89,18 +89,21 @@ def evaluate_tracker(tracker: CenterTracker, sequences: Sequence[SyntheticSequen
 
 
 def threshold_grid(track: Sequence[float], pre: Sequence[float], new: Sequence[float],
-                   base: TrackerConfig = TrackerConfig()) -> list[TrackerConfig]:
+                   base: TrackerConfig = TrackerConfig(),
+                   max_ages: Optional[Sequence[int]] = None) -> list[TrackerConfig]:
     """Tracker configurations for every combination (redundant ones removed).
 
     ``pre``/``new`` values below ``track`` are raised to it (the tracker does that anyway),
-    so combinations that behave identically appear once.
+    so combinations that behave identically appear once. ``max_ages`` defaults to the base's.
     """
     seen, grid = set(), []
-    for t, p, n in itertools.product(track, pre, new):
-        key = (t, max(t, p), max(t, n))
+    ages = [base.max_age] if not max_ages else list(max_ages)
+    for t, p, n, a in itertools.product(track, pre, new, ages):
+        key = (t, max(t, p), max(t, n), a)
         if key not in seen:
             seen.add(key)
-            grid.append(replace(base, track_thresh=t, pre_thresh=key[1], new_thresh=key[2]))
+            grid.append(replace(base, track_thresh=t, pre_thresh=key[1], new_thresh=key[2],
+                                max_age=a))
     return grid
 
 
