@@ -7,8 +7,8 @@ Examples::
 
     # fine-tune on MOT17 (first halves) from a checkpoint, 2 GPUs
     torchrun --nproc_per_node=2 $(which centertrack_train) --data mot:data/MOT17/train \\
-        --frame-range 0:0.5 --classes pedestrian --ltrb-amodal --input-size 960x544 \\
-        --load-model crowdhuman.pth --amp --output-dir runs/mot17_half
+        --frame-range 0:0.5 --classes pedestrian --arch dla_34 --ltrb-amodal \\
+        --input-size 960x544 --load-model crowdhuman.pth --amp --output-dir runs/mot17_half
 
 Every option can also be given in a YAML file (``--config``) under its long name with
 underscores (``lr_step: [60, 90]``); options on the command line win.
