@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import platform
 
 import torch
 
@@ -41,5 +42,16 @@ def device_name(device: torch.device) -> str:
     """Human-readable device name for logs and benchmark reports."""
     if device.type == 'cuda':
         return f'{device} ({torch.cuda.get_device_name(device)})'
-    import platform
-    return f'cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)'
+    return f'cpu ({cpu_model()}, {torch.get_num_threads()} threads)'
+
+
+def cpu_model() -> str:
+    """Return the CPU model name (``platform`` alone gives only the ISA on Linux)."""
+    try:
+        with open('/proc/cpuinfo', encoding='utf-8') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

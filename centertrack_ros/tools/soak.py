@@ -23,7 +23,6 @@ import array
 import datetime as dt
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -35,6 +34,8 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+
+from .machine import machine_info
 
 NAMESPACE = '/soak'
 MIB = 2 ** 20
@@ -78,33 +79,6 @@ class SoakReport:
     passed: bool = False
     problems: list[str] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
-
-
-def machine_info() -> dict[str, str]:
-    """Describe the machine: CPU, cores, memory, OS, Python and library versions."""
-    import psutil
-    import torch
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo', encoding='utf-8') as f:
-            cpu = next((line.split(':', 1)[1].strip() for line in f
-                        if line.startswith('model name')), cpu)
-    except OSError:
-        pass
-    info = {
-        'cpu': cpu, 'cores': str(os.cpu_count()),
-        'memory_gib': f'{psutil.virtual_memory().total / 2 ** 30:.1f}',
-        'os': platform.platform(), 'python': platform.python_version(),
-        'torch': torch.__version__,
-        'load_average': ' '.join(f'{v:.2f}' for v in os.getloadavg()),
-        'gpu': torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none',
-    }
-    try:
-        from importlib.metadata import version
-        info['rclpy'] = version('ros-rclpy')
-    except Exception:  # not installed from the wheels (a ROS distribution)
-        info['rclpy'] = 'from the ROS distribution'
-    return info
 
 
 def write_model(path: Path, width: int, height: int) -> None:
