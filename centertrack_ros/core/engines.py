@@ -258,14 +258,19 @@ class TorchEngine(InferenceEngine):
                                  'tracking' in self.config.model.heads)
 
 
-def make_engine(kind: str, network: nn.Module, config: CenterTrackConfig, device: torch.device,
-                num_cameras: int = 1) -> InferenceEngine:
-    """Create an engine: ``auto`` is the fast path on CUDA and the reference path on the CPU."""
+def resolve_engine(kind: str, device: torch.device) -> str:
+    """Name the engine ``kind`` means on ``device``: ``auto`` becomes ``torch`` or ``reference``."""
     if kind not in ENGINES:
         raise ValueError(f'engine must be one of {ENGINES}, got {kind!r}')
     if kind == 'auto':
-        kind = 'torch' if device.type == 'cuda' else 'reference'
-    if kind == 'reference':
+        return 'torch' if device.type == 'cuda' else 'reference'
+    return kind
+
+
+def make_engine(kind: str, network: nn.Module, config: CenterTrackConfig, device: torch.device,
+                num_cameras: int = 1) -> InferenceEngine:
+    """Create an engine: ``auto`` is the fast path on CUDA and the reference path on the CPU."""
+    if resolve_engine(kind, device) == 'reference':
         return ReferenceEngine(network, config, device, num_cameras)
     runtime = config.runtime
     return TorchEngine(network, config, device, num_cameras, half=runtime.half,

@@ -7,8 +7,10 @@ times, in the same process on the same device and frames:
   normalisation on the host, prior heatmap drawn with numpy, both uploaded, eager float32
   network, decoding on the device, every decoded field copied back separately, Python
   post-processing and association (our reference engine's arithmetic, timed stage by stage);
-* ``fast``: the tracker as shipped (``CenterTracker`` with the torch engine: one upload,
-  everything on the device, fp16/channels-last/CUDA graph when asked, one copy back).
+* ``fast``: the tracker as shipped (``CenterTracker`` with the engine the node picks on that
+  device -- ``--engine auto``: on CUDA the torch engine, one upload, everything on the
+  device, fp16/channels-last/CUDA graph when asked, one copy back; on the CPU the reference
+  engine). ``--engine torch`` times the device path on the CPU too.
 
 Timings are wall-clock with device synchronisation, reported as p50/p99 in milliseconds with
 the device name; ``--json`` writes them for ``benchmarks/RESULTS.md``.
@@ -21,13 +23,15 @@ the same model's in-process ``CenterTracker.step`` on the same frames.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import gc
 import json
+import os
 import platform
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable, Optional, Sequence
 
 import numpy as np
@@ -36,6 +40,7 @@ import torch
 from ..core.config import CenterTrackConfig, InputConfig, ModelConfig, RuntimeConfig, TrackerConfig
 from ..core.decode import decode_tensors, to_raw_detections
 from ..core.device import device_name, resolve_device
+from ..core.engines import ENGINES, FrameRequest, resolve_engine
 from ..core.geometry import frame_geometry
 from ..core.models.networks import build_network
 from ..core.pipeline import CenterTracker
@@ -43,6 +48,7 @@ from ..core.postprocess import detections_to_image
 from ..core.preprocess import preprocess
 from ..core.prior import draw_peaks, prior_peaks
 from ..core.tracker import TrackManager
+from .machine import machine_info
 
 STAGES = ('pre', 'prior', 'network', 'decode', 'post_track')
 
@@ -73,6 +79,7 @@ class Result:
     cuda_graph: bool
     batch: int
     device: str
+    engine: str
     original: dict[str, Timing] = field(default_factory=dict)
     fast: Optional[Timing] = None
     detections: float = 0.0
@@ -101,26 +108,48 @@ def synthetic_frames(width: int, height: int, count: int, seed: int = 0) -> list
             for i in range(count)]
 
 
-def calibrate_threshold(tracker: CenterTracker, frame: np.ndarray, detections: int) -> float:
-    """Score threshold letting about ``detections`` peaks through on ``frame``.
+def benchmark_network(model: ModelConfig, seed: int = 0) -> torch.nn.Module:
+    """Build a random-weight network whose scores vary from place to place, as a trained one's.
 
-    Random weights put all scores near the prior; timing the tracker with zero or K
-    detections would misrepresent post-processing, so the bench picks a realistic count.
+    With the training initialisation (small weights, heatmap biased to "nothing here") an
+    untrained network's heatmap is flat -- all scores equal to seven digits -- so no threshold
+    selects a realistic number of tracks. He-initialised convolutions keep the activations
+    alive (the largest stays below 200 for both architectures, safe in fp16) and spread the
+    scores; the cost of a forward pass does not depend on the weights.
+    """
+    torch.manual_seed(seed)
+    network = build_network(model).eval()
+    for module in network.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity='relu')
+    return network
+
+
+def calibrate_threshold(tracker: CenterTracker, frames: list, detections: int,
+                        rounds: int = 3) -> float:
+    """Score threshold letting about ``detections`` tracks through once tracking has started.
+
+    Random weights put all scores near each other and make them follow the prior heatmap, so
+    a threshold read off a first frame (empty prior) lets through many more once the prior
+    holds tracks. Timing the tracker with none or all K detections would misrepresent
+    post-processing, so the bench iterates: track two frames at the current threshold, then
+    take the score of the ``detections``-th peak of the next frame with that prior.
     """
     config = tracker.config
-    geometry = frame_geometry(frame.shape[1], frame.shape[0], config.input)
-    image = torch.from_numpy(preprocess(frame, geometry, config.input)).to(tracker.device)
-    network = tracker.network
-    dtype = next(network.parameters()).dtype
-    image = image.to(dtype)
-    prior = torch.zeros_like(image[:, :1]) if config.model.pre_hm else None
-    with torch.no_grad():
-        outputs = network(image, image if config.model.pre_img else None, prior)
-    outputs = {name: value.float() for name, value in outputs.items()}
-    outputs['hm'] = outputs['hm'].sigmoid()
-    scores = to_raw_detections(decode_tensors(outputs, config.tracker.K))[0].scores
-    index = min(detections, len(scores)) - 1
-    return float(np.clip(scores[index] - 1e-6, 0.0, 1.0))
+    threshold = 0.0
+    for round_index in range(rounds + 1):
+        if round_index:
+            tracker.set_tracker_config(replace(config.tracker, track_thresh=threshold,
+                                               pre_thresh=threshold, new_thresh=threshold))
+            for frame in frames[:2]:
+                tracker.step(frame)
+        frame = frames[2 % len(frames)]
+        geometry = frame_geometry(frame.shape[1], frame.shape[0], config.input)
+        peaks = prior_peaks(tracker.tracks, geometry, threshold) if round_index else []
+        scores = tracker.engine.run([FrameRequest(frame, geometry, peaks)])[0].scores
+        threshold = float(np.clip(scores[min(detections, len(scores)) - 1] - 1e-6, 0.0, 1.0))
+        tracker.reset()
+    return threshold
 
 
 def time_original(network: torch.nn.Module, config: CenterTrackConfig, frames: list,
@@ -178,24 +207,30 @@ def time_fast(tracker: CenterTracker, frames: list, iterations: int,
 
 
 def time_batched(network: torch.nn.Module, config: CenterTrackConfig, frames: list,
-                 batch: int, iterations: int, warmup: int) -> Timing:
-    """Time one ``MultiCameraTracker.step_all`` over ``batch`` cameras, per camera-frame."""
+                 batch: int, iterations: int, warmup: int,
+                 engine: str) -> tuple[Timing, float]:
+    """Time ``MultiCameraTracker.step_all`` over ``batch`` cameras, per camera-frame.
+
+    Also returns the mean number of active tracks per camera-frame.
+    """
     from ..core.pipeline import MultiCameraTracker
-    tracker = MultiCameraTracker(network, config, num_cameras=batch, engine='torch')
-    samples = []
+    tracker = MultiCameraTracker(network, config, num_cameras=batch, engine=engine)
+    samples, counts = [], []
     for index in range(warmup + iterations):
         views = [frames[(index + cam) % len(frames)] for cam in range(batch)]
         start = time.perf_counter()
-        tracker.step_all(views)
+        per_camera = tracker.step_all(views)
+        elapsed = time.perf_counter() - start
         if index >= warmup:
-            samples.append((time.perf_counter() - start) / batch)
-    return Timing.of(samples)
+            samples.append(elapsed / batch)
+            counts.append(sum(1 for tracks in per_camera for t in tracks if t.active) / batch)
+    return Timing.of(samples), float(statistics.mean(counts)) if counts else 0.0
 
 
 def run_config(arch: str, input_size: tuple[int, int], image_size: tuple[int, int],
                device: torch.device, half: bool, graph: bool, batch: int, iterations: int,
-               warmup: int, detections: int, frames: list,
-               baseline: bool = True) -> Result:
+               warmup: int, detections: int, frames: list, baseline: bool = True,
+               engine: str = 'auto') -> Result:
     """Benchmark one configuration; see :func:`main` for the meaning of the arguments."""
     width, height = input_size
     model = ModelConfig(arch=arch, backbone='mobilenet', num_classes=1, ltrb_amodal=True)
@@ -204,12 +239,11 @@ def run_config(arch: str, input_size: tuple[int, int], image_size: tuple[int, in
         tracker=TrackerConfig(track_thresh=0.3),
         runtime=RuntimeConfig(device=str(device), half=half, cuda_graph=graph,
                               channels_last=device.type == 'cuda'))
-    torch.manual_seed(0)
-    network = build_network(model).eval()
+    network = benchmark_network(model)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
-    probe = CenterTracker(network, config, engine='torch')
-    threshold = calibrate_threshold(probe, frames[0], detections)
+    probe = CenterTracker(network, config, engine=engine)
+    threshold = calibrate_threshold(probe, frames, detections)
     tracker_config = TrackerConfig(track_thresh=threshold, pre_thresh=threshold,
                                    new_thresh=threshold)
     config = config.replace(tracker=tracker_config)
@@ -217,13 +251,14 @@ def run_config(arch: str, input_size: tuple[int, int], image_size: tuple[int, in
                     image_size=f'{image_size[0]}x{image_size[1]}',
                     precision='fp16' if half and device.type == 'cuda' else 'fp32',
                     cuda_graph=graph and device.type == 'cuda', batch=batch,
-                    device=device_name(device))
+                    device=device_name(device), engine=resolve_engine(engine, device))
     if batch == 1:
-        fast = CenterTracker(network, config, engine='torch')
+        fast = CenterTracker(network, config, engine=engine)
         result.fast, result.detections = time_fast(fast, frames, iterations, warmup)
         del fast
     else:
-        result.fast = time_batched(network, config, frames, batch, iterations, warmup)
+        result.fast, result.detections = time_batched(network, config, frames, batch,
+                                                      iterations, warmup, engine)
     if baseline and batch == 1 and not half:
         baseline_net = build_network(model).to(device).eval()
         baseline_net.load_state_dict(network.state_dict())
@@ -281,7 +316,7 @@ def ros_overhead(model: str, device: str, frames: list[np.ndarray],
 
 def format_results(results: list[Result]) -> str:
     """Readable table of results."""
-    lines = [f'{"arch":7} {"input":9} {"image":9} {"prec":4} {"graph":5} {"B":>2} '
+    lines = [f'{"arch":7} {"input":9} {"image":9} {"engine":9} {"prec":4} {"graph":5} {"B":>2} '
              f'{"fast p50":>9} {"p99":>8} {"orig p50":>9} {"p99":>8} {"x":>6}  '
              + ' '.join(f'{s:>9}' for s in STAGES)]
     for r in results:
@@ -289,7 +324,7 @@ def format_results(results: list[Result]) -> str:
         stages = ' '.join(f'{r.original[s].p50:9.2f}' if s in r.original else f'{"-":>9}'
                           for s in STAGES)
         lines.append(
-            f'{r.arch:7} {r.input_size:9} {r.image_size:9} {r.precision:4} '
+            f'{r.arch:7} {r.input_size:9} {r.image_size:9} {r.engine:9} {r.precision:4} '
             f'{str(r.cuda_graph):5} {r.batch:2d} {r.fast.p50:9.2f} {r.fast.p99:8.2f} '
             + (f'{orig.p50:9.2f} {orig.p99:8.2f} {r.speedup:6.1f}  ' if orig else
                f'{"-":>9} {"-":>8} {"-":>6}  ') + stages)
@@ -323,9 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--warmup', type=int, default=10)
     parser.add_argument('--detections', type=int, default=20,
                         help='tracks per frame to calibrate thresholds for (default 20)')
+    parser.add_argument('--engine', choices=ENGINES, default='auto',
+                        help="path timed as 'fast': auto (what the node uses: torch on CUDA, "
+                             "reference on the CPU), torch or reference")
     parser.add_argument('--no-baseline', action='store_true',
                         help='skip the original-style baseline')
     parser.add_argument('--json', help='write results to this JSON file')
+    parser.add_argument('--markdown', help='write results as a Markdown section to this file')
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0 = default)')
     parser.add_argument('--ros', action='store_true',
                         help='measure the ROS overhead (publisher -> node -> subscriber) instead')
@@ -345,7 +384,7 @@ def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = prin
     precisions = [p for p in args.precision if on_cuda or p == 'fp32']
     graphs = [g == 'on' for g in args.graph if on_cuda or g == 'off']
     if args.ros:
-        return _main_ros(args, device, out)
+        return _main_ros(args, device, out, argv)
     frames = synthetic_frames(*args.image_size, count=16)
     out(f'device: {device_name(device)}; torch {torch.__version__}; '
         f'python {platform.python_version()}; frames {args.image_size[0]}x{args.image_size[1]}')
@@ -358,26 +397,89 @@ def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = prin
                         result = run_config(arch, input_size, args.image_size, device,
                                             precision == 'fp16', graph, batch, args.iterations,
                                             args.warmup, args.detections, frames,
-                                            baseline=not args.no_baseline)
+                                            baseline=not args.no_baseline,
+                                            engine=args.engine)
                         results.append(result)
                         out(format_results([result]).splitlines()[-1])
                         sys.stdout.flush()
     out('')
     out(format_results(results))
-    if args.json:
-        payload = {
-            'device': device_name(device), 'torch': torch.__version__,
-            'python': platform.python_version(), 'machine': platform.machine(),
-            'results': [dict(asdict(r), speedup=r.speedup) for r in results],
-        }
-        with open(args.json, 'w', encoding='utf-8') as handle:
-            json.dump(payload, handle, indent=2)
-        out(f'wrote {args.json}')
+    payload = dict(_run_header(device, argv),
+                   results=[dict(asdict(r), speedup=r.speedup) for r in results])
+    _write_reports(args, payload, markdown_results(payload), out)
     return 0
 
 
-def _main_ros(args: argparse.Namespace, device: torch.device,
-              out: Callable[[str], None]) -> int:
+def _run_header(device: torch.device, argv: Optional[Sequence[str]]) -> dict:
+    """Return what every report starts with: the command, when, and the machine it ran on."""
+    command = ' '.join(['centertrack_bench', *(sys.argv[1:] if argv is None else argv)])
+    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')
+    return {'command': command, 'date': date, 'device': device_name(device),
+            'machine': machine_info()}
+
+
+def _write_reports(args: argparse.Namespace, payload: dict, text: str,
+                   out: Callable[[str], None]) -> None:
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as handle:
+            json.dump(payload, handle, indent=2)
+        out(f'wrote {args.json}')
+    if args.markdown:
+        with open(args.markdown, 'w', encoding='utf-8') as handle:
+            handle.write(text)
+        out(f'wrote {args.markdown}')
+
+
+def _machine_line(payload: dict) -> str:
+    m = payload['machine']
+    return (f'Device **{payload["device"]}**; machine: {m["cpu"]}, {m["cores"]} cores, '
+            f'{m["memory_gib"]} GiB, GPU {m["gpu"]}; Python {m["python"]}, torch {m["torch"]}; '
+            f'load average at start {m["load_average"]}. Measured {payload["date"]} with '
+            f'`{payload["command"]}`.')
+
+
+def _ms(timing: Optional[dict]) -> str:
+    return f'{timing["p50"]:.2f} / {timing["p99"]:.2f}' if timing else '-'
+
+
+def markdown_results(payload: dict) -> str:
+    """Format a run's JSON payload as a Markdown section (for ``benchmarks/RESULTS.md``)."""
+    lines = [f'### {payload["device"]}', '', _machine_line(payload), '',
+             '| arch | input | frame | engine | precision | CUDA graph | batch '
+             '| fast step p50 / p99 (ms) '
+             '| original p50 / p99 (ms) | speed-up (p50) | original stages p50 (ms): '
+             + ', '.join(STAGES) + ' | tracks | peak GPU (MiB) |',
+             '|---|---|---|---|---|---|---:|---:|---:|---:|---|---:|---:|']
+    for r in payload['results']:
+        original = r['original']
+        stages = ', '.join(f'{original[s]["p50"]:.1f}' for s in STAGES) if original else '-'
+        speedup = f'{r["speedup"]:.1f}x' if r['speedup'] else '-'
+        peak = f'{r["peak_gpu_mib"]:.0f}' if r['peak_gpu_mib'] is not None else '-'
+        lines.append(
+            f'| {r["arch"]} | {r["input_size"]} | {r["image_size"]} | {r["engine"]} '
+            f'| {r["precision"]} '
+            f'| {"on" if r["cuda_graph"] else "off"} | {r["batch"]} | {_ms(r["fast"])} '
+            f'| {_ms(original.get("total"))} | {speedup} | {stages} | {r["detections"]:.1f} '
+            f'| {peak} |')
+    return '\n'.join(lines) + '\n'
+
+
+def markdown_ros(payload: dict) -> str:
+    """Format the ROS-overhead run as a Markdown section."""
+    return '\n'.join([
+        f'### ROS overhead, {payload["device"]}', '', _machine_line(payload), '',
+        f'{payload["frames_received"]} of {payload["frames_sent"]} `rgb8` {payload["image_size"]} '
+        f'frames, model `{payload["model_name"]}`, Fast DDS profile: {payload["fastdds_profile"]}.',
+        '',
+        '| stamp -> detections received p50 / p90 / p99 (ms) | in-process step p50 / p99 (ms) '
+        '| ROS overhead p50 (ms) |', '|---:|---:|---:|',
+        f'| {payload["e2e_p50"]:.1f} / {payload["e2e_p90"]:.1f} / {payload["e2e_p99"]:.1f} '
+        f'| {payload["step_p50"]:.1f} / {payload["step_p99"]:.1f} '
+        f'| {payload["overhead_p50"]:.1f} |', ''])
+
+
+def _main_ros(args: argparse.Namespace, device: torch.device, out: Callable[[str], None],
+              argv: Optional[Sequence[str]]) -> int:
     from ..core.checkpoint import CheckpointError
     from ..core.model_spec import default_model_path
     try:
@@ -394,11 +496,11 @@ def _main_ros(args: argparse.Namespace, device: torch.device,
         f'received p50 {figures["e2e_p50"]:.1f} ms, p90 {figures["e2e_p90"]:.1f}, p99 '
         f'{figures["e2e_p99"]:.1f}; in-process step p50 {figures["step_p50"]:.1f} ms, p99 '
         f'{figures["step_p99"]:.1f}; ROS overhead p50 {figures["overhead_p50"]:.1f} ms')
-    if args.json:
-        with open(args.json, 'w', encoding='utf-8') as handle:
-            json.dump(dict(figures, device=device_name(device), image_size=f'{width}x{height}',
-                           model=model), handle, indent=2)
-        out(f'wrote {args.json}')
+    profile = os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE')
+    payload = dict(_run_header(device, argv), **figures, image_size=f'{width}x{height}',
+                   model=model, model_name=os.path.basename(model),
+                   fastdds_profile=f'`{os.path.basename(profile)}`' if profile else 'none')
+    _write_reports(args, payload, markdown_ros(payload), out)
     return 0
 
 
