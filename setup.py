@@ -41,6 +41,7 @@ setup(
             'centertrack_bench = centertrack_ros.tools.bench:main',
             'centertrack_export = centertrack_ros.tools.export:main',
             'centertrack_demo = centertrack_ros.tools.demo:main',
+            'centertrack_evaluate = centertrack_ros.tools.evaluate_model:main',
         ],
     },
 )
