@@ -383,8 +383,9 @@ def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = prin
     on_cuda = device.type == 'cuda'
     precisions = [p for p in args.precision if on_cuda or p == 'fp32']
     graphs = [g == 'on' for g in args.graph if on_cuda or g == 'off']
+    header = _run_header(device, argv)  # before the runs: the load they started under
     if args.ros:
-        return _main_ros(args, device, out, argv)
+        return _main_ros(args, device, out, header)
     frames = synthetic_frames(*args.image_size, count=16)
     out(f'device: {device_name(device)}; torch {torch.__version__}; '
         f'python {platform.python_version()}; frames {args.image_size[0]}x{args.image_size[1]}')
@@ -404,7 +405,7 @@ def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = prin
                         sys.stdout.flush()
     out('')
     out(format_results(results))
-    payload = dict(_run_header(device, argv),
+    payload = dict(header,
                    results=[dict(asdict(r), speedup=r.speedup) for r in results])
     _write_reports(args, payload, markdown_results(payload), out)
     return 0
@@ -434,7 +435,7 @@ def _machine_line(payload: dict) -> str:
     m = payload['machine']
     return (f'Device **{payload["device"]}**; machine: {m["cpu"]}, {m["cores"]} cores, '
             f'{m["memory_gib"]} GiB, GPU {m["gpu"]}; Python {m["python"]}, torch {m["torch"]}; '
-            f'load average at start {m["load_average"]}. Measured {payload["date"]} with '
+            f'load average at start {m["load_average"]}. Started {payload["date"]} with '
             f'`{payload["command"]}`.')
 
 
@@ -479,7 +480,7 @@ def markdown_ros(payload: dict) -> str:
 
 
 def _main_ros(args: argparse.Namespace, device: torch.device, out: Callable[[str], None],
-              argv: Optional[Sequence[str]]) -> int:
+              header: dict) -> int:
     from ..core.checkpoint import CheckpointError
     from ..core.model_spec import default_model_path
     try:
@@ -497,7 +498,7 @@ def _main_ros(args: argparse.Namespace, device: torch.device, out: Callable[[str
         f'{figures["e2e_p99"]:.1f}; in-process step p50 {figures["step_p50"]:.1f} ms, p99 '
         f'{figures["step_p99"]:.1f}; ROS overhead p50 {figures["overhead_p50"]:.1f} ms')
     profile = os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE')
-    payload = dict(_run_header(device, argv), **figures, image_size=f'{width}x{height}',
+    payload = dict(header, **figures, image_size=f'{width}x{height}',
                    model=model, model_name=os.path.basename(model),
                    fastdds_profile=f'`{os.path.basename(profile)}`' if profile else 'none')
     _write_reports(args, payload, markdown_ros(payload), out)
