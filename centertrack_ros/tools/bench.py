@@ -129,11 +129,11 @@ def calibrate_threshold(tracker: CenterTracker, frames: list, detections: int,
                         rounds: int = 3) -> float:
     """Score threshold letting about ``detections`` tracks through once tracking has started.
 
-    Random weights put all scores near each other and make them follow the prior heatmap, so
-    a threshold read off a first frame (empty prior) lets through many more once the prior
-    holds tracks. Timing the tracker with none or all K detections would misrepresent
-    post-processing, so the bench iterates: track two frames at the current threshold, then
-    take the score of the ``detections``-th peak of the next frame with that prior.
+    An untrained network's scores follow the prior heatmap, so a threshold read off a first
+    frame (empty prior) lets through many more once the prior holds tracks. Timing the tracker
+    with none or all K detections would misrepresent post-processing, so the bench iterates:
+    track two frames at the current threshold, then take the score of the
+    ``detections``-th peak of the next frame with that prior.
     """
     config = tracker.config
     threshold = 0.0
