@@ -57,7 +57,8 @@ def test_defaults_mean_everything_comes_from_the_model():
     values = defaults()
     assert parameters.check_all(values) is None
     assert parameters.model_spec(values) == ModelSpec()
-    model_tracker = TrackerConfig(track_thresh=0.3, pre_thresh=0.35, new_thresh=0.45)
+    model_tracker = TrackerConfig(track_thresh=0.3, pre_thresh=0.35, new_thresh=0.45,
+                                  max_age=10)
     assert parameters.tracker_config(model_tracker, values) == model_tracker
     assert parameters.runtime_config(values).device == 'auto'
 
@@ -91,7 +92,7 @@ def test_ltrb_amodal_is_a_tri_state(value, expected):
 @pytest.mark.parametrize(('name', 'value', 'words'), [
     ('tracker.track_thresh', 1.01, 'must be in [0, 1] or -1'),
     ('tracker.pre_thresh', -0.2, 'must be in [0, 1] or -1'),
-    ('tracker.max_age', -2, 'must be -1'),
+    ('tracker.max_age', -3, "must be -2 (the model's value), -1 (drop at once) or >= 0"),
     ('model.input_height', 100, 'multiple of 32'),
     ('model.std', [0.2, 0.0, 0.2], 'must be > 0'),
     ('model.class_names', ['car', ' '], 'must not be empty'),
@@ -106,6 +107,14 @@ def test_invalid_values_are_explained(name, value, words):
     problem = parameters.check_value(name, value)
     assert problem is not None and words in problem
     assert parameters.check_all(defaults() | {name: value}) is not None
+
+
+def test_max_age_minus_one_drops_at_once_whatever_the_model_says():
+    model_tracker = TrackerConfig(max_age=10)
+    for value, expected in ((-2, 10), (-1, -1), (0, 0), (25, 25)):
+        assert parameters.check_value('tracker.max_age', value) is None
+        values = defaults() | {'tracker.max_age': value}
+        assert parameters.tracker_config(model_tracker, values).max_age == expected
 
 
 def test_thresholds_accept_the_model_sentinel_and_the_unit_interval():

@@ -40,6 +40,9 @@ _APPLIES_TEXT = {
 RELIABILITIES = ('best_effort', 'reliable')
 LTRB_AMODAL_VALUES = ('auto', 'true', 'false')
 FROM_MODEL = -1.0  # tracker threshold value meaning "the model's own threshold"
+# -1 already means "drop unmatched tracks at once" (the original's max_age), so "the model's own
+# max_age" needs a value of its own.
+MAX_AGE_FROM_MODEL = -2
 THRESHOLDS = ('track_thresh', 'pre_thresh', 'new_thresh')
 _T = ParameterType
 
@@ -108,7 +111,9 @@ def _check_device(value: str) -> Optional[str]:
 
 
 def _check_max_age(value: int) -> Optional[str]:
-    return None if value >= -1 else f'must be -1 (drop at once) or >= 0; got {value}'
+    if value >= MAX_AGE_FROM_MODEL:
+        return None
+    return f"must be -2 (the model's value), -1 (drop at once) or >= 0; got {value}"
 
 
 def _check_non_negative(value: float) -> Optional[str]:
@@ -215,9 +220,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'Score an unmatched detection needs to start a new track (never below '
                   'track_thresh); -1 = the model\'s value (else 0.4).', RUNTIME, _check_threshold,
                   float_range=(-1.0, 1.0)),
-    ParameterSpec('tracker.max_age', _T.PARAMETER_INTEGER, -1,
+    ParameterSpec('tracker.max_age', _T.PARAMETER_INTEGER, MAX_AGE_FROM_MODEL,
                   'Frames an unmatched track is kept (coasting, not published); -1 drops it at '
-                  'once, as the original.', RUNTIME, _check_max_age, int_range=(-1, 10000, 1)),
+                  'once, as the original; -2 = the model\'s value (checkpoint metadata, else -1).',
+                  RUNTIME, _check_max_age, int_range=(MAX_AGE_FROM_MODEL, 10000, 1)),
     ParameterSpec('tracker.hungarian', _T.PARAMETER_BOOL, False,
                   'Associate with the Hungarian algorithm instead of greedy matching.', RUNTIME),
     ParameterSpec('tracker.pre_hm', _T.PARAMETER_BOOL, True,
@@ -331,10 +337,11 @@ def tracker_config(model_tracker: TrackerConfig, values: Mapping[str, Any]) -> T
 
     """
     overrides: dict[str, Any] = {
-        'max_age': int(values['tracker.max_age']),
         'hungarian': bool(values['tracker.hungarian']),
         'pre_hm': bool(values['tracker.pre_hm']),
     }
+    if int(values['tracker.max_age']) != MAX_AGE_FROM_MODEL:
+        overrides['max_age'] = int(values['tracker.max_age'])
     for name in THRESHOLDS:
         value = float(values[f'tracker.{name}'])
         if value != FROM_MODEL:
