@@ -340,8 +340,9 @@ def tracker_config(model_tracker: TrackerConfig, values: Mapping[str, Any]) -> T
         'hungarian': bool(values['tracker.hungarian']),
         'pre_hm': bool(values['tracker.pre_hm']),
     }
-    if int(values['tracker.max_age']) != MAX_AGE_FROM_MODEL:
-        overrides['max_age'] = int(values['tracker.max_age'])
+    max_age = int(values['tracker.max_age'])
+    if max_age != MAX_AGE_FROM_MODEL:
+        overrides['max_age'] = max_age
     for name in THRESHOLDS:
         value = float(values[f'tracker.{name}'])
         if value != FROM_MODEL:

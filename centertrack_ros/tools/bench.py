@@ -191,27 +191,12 @@ def time_original(network: torch.nn.Module, config: CenterTrackConfig, frames: l
     return {name: Timing.of(values) for name, values in samples.items()}
 
 
-def time_fast(tracker: CenterTracker, frames: list, iterations: int,
-              warmup: int) -> tuple[Timing, float]:
-    """Time ``CenterTracker.step`` end to end; also return the mean number of active tracks."""
-    samples, counts = [], []
-    for index in range(warmup + iterations):
-        frame = frames[index % len(frames)]
-        start = time.perf_counter()
-        tracks = tracker.step(frame)
-        elapsed = time.perf_counter() - start
-        if index >= warmup:
-            samples.append(elapsed)
-            counts.append(sum(1 for t in tracks if t.active))
-    return Timing.of(samples), float(statistics.mean(counts)) if counts else 0.0
+def time_fast(network: torch.nn.Module, config: CenterTrackConfig, frames: list, batch: int,
+              iterations: int, warmup: int, engine: str) -> tuple[Timing, float]:
+    """Time the shipped step for ``batch`` cameras, per camera-frame.
 
-
-def time_batched(network: torch.nn.Module, config: CenterTrackConfig, frames: list,
-                 batch: int, iterations: int, warmup: int,
-                 engine: str) -> tuple[Timing, float]:
-    """Time ``MultiCameraTracker.step_all`` over ``batch`` cameras, per camera-frame.
-
-    Also returns the mean number of active tracks per camera-frame.
+    One camera is exactly ``CenterTracker.step`` (a one-camera ``MultiCameraTracker``); more
+    share one network call. Also returns the mean number of active tracks per camera-frame.
     """
     from ..core.pipeline import MultiCameraTracker
     tracker = MultiCameraTracker(network, config, num_cameras=batch, engine=engine)
@@ -252,13 +237,8 @@ def run_config(arch: str, input_size: tuple[int, int], image_size: tuple[int, in
                     precision='fp16' if half and device.type == 'cuda' else 'fp32',
                     cuda_graph=graph and device.type == 'cuda', batch=batch,
                     device=device_name(device), engine=resolve_engine(engine, device))
-    if batch == 1:
-        fast = CenterTracker(network, config, engine=engine)
-        result.fast, result.detections = time_fast(fast, frames, iterations, warmup)
-        del fast
-    else:
-        result.fast, result.detections = time_batched(network, config, frames, batch,
-                                                      iterations, warmup, engine)
+    result.fast, result.detections = time_fast(network, config, frames, batch, iterations,
+                                               warmup, engine)
     if baseline and batch == 1 and not half:
         baseline_net = build_network(model).to(device).eval()
         baseline_net.load_state_dict(network.state_dict())
