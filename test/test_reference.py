@@ -18,6 +18,7 @@ import torch
 
 from centertrack_ros.core.checkpoint import load_state_dict_strict, read_checkpoint
 from centertrack_ros.core.config import CenterTrackConfig, RuntimeConfig
+from centertrack_ros.core.device import use_ieee_fp32_convolutions
 from centertrack_ros.core.geometry import frame_geometry
 from centertrack_ros.core.models.networks import build_network
 from centertrack_ros.core.pipeline import CenterTracker, track_outputs
@@ -51,26 +52,33 @@ def _checks_for(folder: Path) -> list[str]:
 
 def _cases() -> list:
     if not REFERENCE_DIR.is_dir():
-        return [pytest.param(None, None, marks=pytest.mark.skip(
+        return [pytest.param(None, None, None, marks=pytest.mark.skip(
             reason=f'no reference data at {REFERENCE_DIR} (set CENTERTRACK_REFERENCE_DIR)'))]
     cases = []
+    on_gpu = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
+                                                  reason='needs CUDA')]
     for folder in sorted(p for p in REFERENCE_DIR.iterdir() if p.is_dir()):
         for check in _checks_for(folder):
-            cases.append(pytest.param(folder, check, id=f'{folder.name}-{check}'))
+            cases.append(pytest.param(folder, check, 'cpu', id=f'{folder.name}-{check}'))
+            if check in ('network', 'pipeline'):  # the float32 CUDA path is held to the same
+                cases.append(pytest.param(folder, check, 'cuda', marks=on_gpu,
+                                          id=f'{folder.name}-{check}-cuda'))
     return cases
 
 
-def _config(folder: Path) -> tuple[dict, CenterTrackConfig]:
+def _config(folder: Path, device: str = 'cpu') -> tuple[dict, CenterTrackConfig]:
     expected = json.loads((folder / 'expected.json').read_text())
     config = CenterTrackConfig.from_official_options(expected['config'])
-    return expected, config.replace(runtime=RuntimeConfig(device='cpu'))
+    return expected, config.replace(runtime=RuntimeConfig(device=device))
 
 
 def _network(folder: Path, config: CenterTrackConfig) -> torch.nn.Module:
     network = build_network(config.model)
     load_state_dict_strict(network, read_checkpoint(str(folder / 'model.pth')).state_dict,
                            config.model)
-    return network.eval()
+    device = torch.device(config.runtime.device)
+    use_ieee_fp32_convolutions(device)  # as the engines do
+    return network.eval().to(device)
 
 
 def compare_frame(got: list[Track], expected: list[dict]) -> tuple[list[str], dict]:
@@ -114,16 +122,16 @@ def _assert_sequence(folder: Path, per_frame: list[tuple[list[Track], list[dict]
     assert not problems, f'{folder.name}:\n' + '\n'.join(problems[:40])
 
 
-def check_network(folder: Path) -> None:
+def check_network(folder: Path, device: str) -> None:
     """Network outputs from the stored inputs equal the original's."""
-    _, config = _config(folder)
+    _, config = _config(folder, device)
     network = _network(folder, config)
     io = np.load(folder / 'network_io.npz')
     frames = sorted({name.split('_')[0] for name in io.files})
     assert frames, 'network_io.npz holds no frames'
     worst = 0.0
     for frame in frames:
-        inputs = [torch.from_numpy(io[f'{frame}_{name}'])
+        inputs = [torch.from_numpy(io[f'{frame}_{name}']).to(device)
                   for name in ('images', 'pre_images', 'pre_hms')]
         with torch.no_grad():
             outputs = network(inputs[0], inputs[1] if config.model.pre_img else None,
@@ -132,16 +140,19 @@ def check_network(folder: Path) -> None:
         heads = [n[len(frame) + 5:] for n in io.files if n.startswith(f'{frame}_out_')]
         assert set(heads) == set(outputs), f'heads {sorted(outputs)} vs stored {sorted(heads)}'
         for head in heads:
-            deviation = float((outputs[head] - torch.from_numpy(io[f'{frame}_out_{head}']))
+            deviation = float((outputs[head].cpu() - torch.from_numpy(io[f'{frame}_out_{head}']))
                               .abs().max())
             worst = max(worst, deviation)
             assert deviation <= NETWORK_TOLERANCE, f'{frame} {head}: off by {deviation}'
     print(f'{folder.name}: largest network deviation {worst:.3g}')
 
 
-def check_pipeline(folder: Path) -> None:
-    """Check that the whole tracker over the stored frames returns the original's tracks."""
-    expected, config = _config(folder)
+def check_pipeline(folder: Path, device: str) -> None:
+    """Check that the whole tracker over the stored frames returns the original's tracks.
+
+    On CUDA this is the fast path with its defaults (float32, channels-last, CUDA graph).
+    """
+    expected, config = _config(folder, device)
     tracker = CenterTracker(_network(folder, config), config)
     per_frame = []
     for name, frame_results in zip(expected['frames'], expected['results'], strict=True):
@@ -151,7 +162,7 @@ def check_pipeline(folder: Path) -> None:
     _assert_sequence(folder, per_frame)
 
 
-def check_post(folder: Path) -> None:
+def check_post(folder: Path, device: str) -> None:
     """Check decoding, mapping back and association over the stored head outputs."""
     expected, config = _config(folder)
     outputs = np.load(folder / 'head_outputs.npz')
@@ -171,7 +182,7 @@ def check_post(folder: Path) -> None:
 CHECKS = {'network': check_network, 'pipeline': check_pipeline, 'post': check_post}
 
 
-@pytest.mark.parametrize(('folder', 'check'), _cases())
-def test_reference(folder: Path, check: str) -> None:
-    """Run one check of one reference folder."""
-    CHECKS[check](folder)
+@pytest.mark.parametrize(('folder', 'check', 'device'), _cases())
+def test_reference(folder: Path, check: str, device: str) -> None:
+    """Run one check of one reference folder on one device."""
+    CHECKS[check](folder, device)

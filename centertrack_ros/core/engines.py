@@ -25,6 +25,7 @@ from torch import nn
 
 from .config import CenterTrackConfig
 from .decode import RawDetections, decode_tensors, to_raw_detections
+from .device import use_ieee_fp32_convolutions
 from .geometry import FrameGeometry
 from .preprocess import preprocess
 from .prior import draw_peaks
@@ -83,6 +84,7 @@ class ReferenceEngine(InferenceEngine):
     def __init__(self, network: nn.Module, config: CenterTrackConfig, device: torch.device,
                  num_cameras: int = 1) -> None:
         super().__init__(network.float(), config, device, num_cameras)
+        use_ieee_fp32_convolutions(device)
         self._previous: list[Optional[torch.Tensor]] = [None] * num_cameras
 
     def reset(self, camera: Optional[int] = None) -> None:
@@ -127,9 +129,11 @@ class TorchEngine(InferenceEngine):
                  cuda_graph: bool = False) -> None:
         super().__init__(network, config, device, num_cameras)
         on_cuda = device.type == 'cuda'
-        if half and not on_cuda:
-            _LOG.warning('half precision needs CUDA; running float32 on %s', device)
-        self.dtype = torch.float16 if half and on_cuda else torch.float32
+        # fp16 is honoured on any device (the CPU runs it slowly, which lets CI check the fp16
+        # arithmetic); whether to ask for it is make_engine's decision.
+        self.dtype = torch.float16 if half else torch.float32
+        if not half:
+            use_ieee_fp32_convolutions(device)
         self.channels_last = channels_last
         self.use_graph = cuda_graph and on_cuda
         self.network = network.to(device=device, dtype=self.dtype)
@@ -273,5 +277,9 @@ def make_engine(kind: str, network: nn.Module, config: CenterTrackConfig, device
     if resolve_engine(kind, device) == 'reference':
         return ReferenceEngine(network, config, device, num_cameras)
     runtime = config.runtime
-    return TorchEngine(network, config, device, num_cameras, half=runtime.half,
+    half = runtime.half and device.type == 'cuda'
+    if runtime.half and not half:
+        _LOG.warning('half precision is slower than float32 without CUDA; running float32 on %s',
+                     device)
+    return TorchEngine(network, config, device, num_cameras, half=half,
                        channels_last=runtime.channels_last, cuda_graph=runtime.cuda_graph)

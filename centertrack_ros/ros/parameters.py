@@ -234,7 +234,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'warning), cpu, cuda or cuda:N (fails when CUDA is unavailable).', CONFIGURE,
                   _check_device),
     ParameterSpec('half', _T.PARAMETER_BOOL, False,
-                  'Run the network in fp16 (CUDA only).', CONFIGURE),
+                  'Run the network in fp16 on CUDA: the fast path, detections within fp16 '
+                  'error of float32. Ignored on the CPU. false = IEEE float32 (TF32 off), as '
+                  'the official outputs.', CONFIGURE),
     ParameterSpec('use_compressed', _T.PARAMETER_BOOL, False,
                   'Subscribe to image/compressed (sensor_msgs/CompressedImage, JPEG/PNG) instead '
                   'of image (sensor_msgs/Image).', ACTIVATE),
