@@ -49,7 +49,9 @@ def test_report_covers_every_configuration_and_adds_up(tmp_path) -> None:
     stage_sum = sum(original[stage]['mean'] for stage in bench.STAGES)
     assert stage_sum == pytest.approx(original['total']['mean'], rel=0.05)
     assert single['speedup'] == pytest.approx(original['total']['p50'] / single['fast']['p50'])
-    assert batched['original'] == {} and batched['speedup'] is None
+    # One baseline per architecture and size: the batched row is compared per frame with it.
+    assert batched['original'] == original
+    assert batched['speedup'] == pytest.approx(original['total']['p50'] / batched['fast']['p50'])
     markdown = md_path.read_text()
     assert markdown.startswith(f'### {payload["device"]}')
     assert markdown.count('| generic | 128x64 | 320x192 | torch | fp32 | off |') == 2

@@ -3,7 +3,8 @@
 For every configuration (architecture x input size x precision x CUDA graph x batch) it
 times, in the same process on the same device and frames:
 
-* ``original``: the original implementation's structure -- OpenCV warp and float64
+* ``original`` (once per architecture and input size; every row of those is compared with
+  it, per frame): the original implementation's structure -- OpenCV warp and float64
   normalisation on the host, prior heatmap drawn with numpy, both uploaded, eager float32
   network, decoding on the device, every decoded field copied back separately, Python
   post-processing and association (our reference engine's arithmetic, timed stage by stage);
@@ -215,8 +216,13 @@ def time_fast(network: torch.nn.Module, config: CenterTrackConfig, frames: list,
 def run_config(arch: str, input_size: tuple[int, int], image_size: tuple[int, int],
                device: torch.device, half: bool, graph: bool, batch: int, iterations: int,
                warmup: int, detections: int, frames: list, baseline: bool = True,
-               engine: str = 'auto') -> Result:
-    """Benchmark one configuration; see :func:`main` for the meaning of the arguments."""
+               engine: str = 'auto', original: Optional[dict[str, Timing]] = None) -> Result:
+    """Benchmark one configuration; see :func:`main` for the meaning of the arguments.
+
+    The original-style baseline is one camera, float32, eager, whatever the configuration:
+    pass ``original`` (timings from an earlier row of the same architecture and sizes) to
+    reuse it, otherwise it is measured here when ``baseline`` is true.
+    """
     width, height = input_size
     model = ModelConfig(arch=arch, backbone='mobilenet', num_classes=1, ltrb_amodal=True)
     config = CenterTrackConfig(
@@ -239,7 +245,9 @@ def run_config(arch: str, input_size: tuple[int, int], image_size: tuple[int, in
                     device=device_name(device), engine=resolve_engine(engine, device))
     result.fast, result.detections = time_fast(network, config, frames, batch, iterations,
                                                warmup, engine)
-    if baseline and batch == 1 and not half:
+    if original is not None:
+        result.original = original
+    elif baseline:
         baseline_net = build_network(model).to(device).eval()
         baseline_net.load_state_dict(network.state_dict())
         result.original = time_original(baseline_net, config, frames, device, iterations, warmup)
@@ -372,6 +380,7 @@ def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = prin
     results = []
     for arch in args.arch:
         for input_size in args.input_size:
+            original = None  # measured with the first row, shared by the others
             for precision in precisions:
                 for graph in graphs:
                     for batch in args.batch:
@@ -379,7 +388,8 @@ def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = prin
                                             precision == 'fp16', graph, batch, args.iterations,
                                             args.warmup, args.detections, frames,
                                             baseline=not args.no_baseline,
-                                            engine=args.engine)
+                                            engine=args.engine, original=original)
+                        original = result.original or None
                         results.append(result)
                         out(format_results([result]).splitlines()[-1])
                         sys.stdout.flush()
