@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
+from test_reference import REFERENCE_DIR, run_network, stored_frames
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
@@ -35,9 +35,6 @@ from centertrack_ros.core.synthetic import SceneConfig, generate_sequence
 from centertrack_ros.core.torch_ops import device_warp, render_prior, warp_uint8
 from centertrack_ros.core.warp import warp_bilinear
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = Path(os.environ.get('CENTERTRACK_REFERENCE_DIR',
-                                    REPO.parent / 'shared' / 'reference'))
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 DEVICES = [pytest.param('cpu', id='cpu'),
            pytest.param('cuda', id='cuda', marks=[needs_cuda, pytest.mark.gpu])]
@@ -246,20 +243,13 @@ def test_fp16_network_within_fp16_tolerance_of_official_outputs(folder: Path,
     plateau into many 3x3 local maxima. Trained weights have sharp peaks; see the next test.
     """
     reference, _ = _reference_tracker(folder)
-    model = reference.config.model
     engine = TorchEngine(copy.deepcopy(reference.network), reference.config,
                          torch.device(device), half=True, channels_last=True)
     io = np.load(folder / 'network_io.npz')
-    for frame in sorted({name.split('_')[0] for name in io.files}):
-        inputs = [torch.from_numpy(io[f'{frame}_{name}']).to(device, engine.dtype)
-                  .contiguous(memory_format=torch.channels_last)
-                  for name in ('images', 'pre_images', 'pre_hms')]
-        with torch.no_grad():
-            outputs = engine.network(inputs[0], inputs[1] if model.pre_img else None,
-                                     inputs[2] if model.pre_hm else None)
-        for head, value in outputs.items():
-            got = value.float().cpu()
-            got = got.sigmoid() if head == 'hm' else got
+    for frame in stored_frames(io):
+        outputs = run_network(engine.network, reference.config, io, frame, engine.dtype,
+                              torch.channels_last)
+        for head, got in outputs.items():
             expected = torch.from_numpy(io[f'{frame}_out_{head}'])
             bound = FP16_ABSOLUTE + FP16_RELATIVE * float(expected.abs().max())
             deviation = float((got - expected).abs().max())

@@ -122,25 +122,46 @@ def _assert_sequence(folder: Path, per_frame: list[tuple[list[Track], list[dict]
     assert not problems, f'{folder.name}:\n' + '\n'.join(problems[:40])
 
 
+def stored_frames(io: np.lib.npyio.NpzFile) -> list[str]:
+    """List the frame prefixes (``f0``, ``f1``, ...) a ``network_io.npz`` holds."""
+    return sorted({name.split('_')[0] for name in io.files})
+
+
+def run_network(network: torch.nn.Module, config: CenterTrackConfig, io: np.lib.npyio.NpzFile,
+                frame: str, dtype: torch.dtype = torch.float32,
+                memory_format: torch.memory_format = torch.contiguous_format,
+                ) -> dict[str, torch.Tensor]:
+    """Run ``network`` on one stored frame's inputs, as the reference stores its outputs.
+
+    Returns host float32 tensors with the sigmoid applied to ``hm``. ``dtype`` and
+    ``memory_format`` are those the network was converted to (the fp16 path's, say).
+    """
+    device = next(network.parameters()).device
+    inputs = [torch.from_numpy(io[f'{frame}_{name}']).to(device, dtype)
+              .contiguous(memory_format=memory_format)
+              for name in ('images', 'pre_images', 'pre_hms')]
+    with torch.no_grad():
+        outputs = network(inputs[0], inputs[1] if config.model.pre_img else None,
+                          inputs[2] if config.model.pre_hm else None)
+    outputs = {head: value.float().cpu() for head, value in outputs.items()}
+    outputs['hm'] = outputs['hm'].sigmoid()
+    return outputs
+
+
 def check_network(folder: Path, device: str) -> None:
     """Network outputs from the stored inputs equal the original's."""
     _, config = _config(folder, device)
     network = _network(folder, config)
     io = np.load(folder / 'network_io.npz')
-    frames = sorted({name.split('_')[0] for name in io.files})
+    frames = stored_frames(io)
     assert frames, 'network_io.npz holds no frames'
     worst = 0.0
     for frame in frames:
-        inputs = [torch.from_numpy(io[f'{frame}_{name}']).to(device)
-                  for name in ('images', 'pre_images', 'pre_hms')]
-        with torch.no_grad():
-            outputs = network(inputs[0], inputs[1] if config.model.pre_img else None,
-                              inputs[2] if config.model.pre_hm else None)
-        outputs['hm'] = outputs['hm'].sigmoid()
+        outputs = run_network(network, config, io, frame)
         heads = [n[len(frame) + 5:] for n in io.files if n.startswith(f'{frame}_out_')]
         assert set(heads) == set(outputs), f'heads {sorted(outputs)} vs stored {sorted(heads)}'
         for head in heads:
-            deviation = float((outputs[head].cpu() - torch.from_numpy(io[f'{frame}_out_{head}']))
+            deviation = float((outputs[head] - torch.from_numpy(io[f'{frame}_out_{head}']))
                               .abs().max())
             worst = max(worst, deviation)
             assert deviation <= NETWORK_TOLERANCE, f'{frame} {head}: off by {deviation}'
