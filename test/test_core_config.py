@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import FrozenInstanceError
-from pathlib import Path
 
 import pytest
+import reference_data as ref
 import torch
 
 from centertrack_ros.core.config import (
@@ -23,10 +21,6 @@ from centertrack_ros.core.config import (
 )
 from centertrack_ros.core.device import DeviceError, resolve_device
 from centertrack_ros.core.presets import COCO_CLASSES, PRESETS, preset
-
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = Path(os.environ.get('CENTERTRACK_REFERENCE_DIR',
-                                    REPO.parent / 'shared' / 'reference'))
 
 # The nine experiments of the official model zoo (experiments/*.sh of the original).
 ZOO = ('coco_tracking', 'crowdhuman', 'mot17_half', 'mot17_half_sc', 'mot17_fulltrain',
@@ -220,16 +214,9 @@ def test_default_statistics_are_centernet_bgr():
 
 # ---------------------------------------------------------------- official option mapping
 
-def _reference_configs() -> list:
-    if not REFERENCE_DIR.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason='no reference data'))]
-    folders = sorted(p for p in REFERENCE_DIR.iterdir() if (p / 'expected.json').is_file())
-    return [pytest.param(p, id=p.name) for p in folders]
-
-
-@pytest.mark.parametrize('folder', _reference_configs())
+@pytest.mark.parametrize('folder', ref.folder_params())
 def test_from_official_options_on_reference_configs(folder):
-    options = json.loads((folder / 'expected.json').read_text())['config']
+    options = ref.expected(folder)['config']
     config = CenterTrackConfig.from_official_options(options)
     model, inp, tracker = config.model, config.input, config.tracker
     assert model.arch == options.get('arch', 'dla_34')

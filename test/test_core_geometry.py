@@ -8,13 +8,10 @@ pixel, bilinear weights of 2**15 in total, round-half-up shift back to 8 bits.
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
+import reference_data as ref
 
 from centertrack_ros.core.config import (
     DEFAULT_MEAN,
@@ -30,10 +27,6 @@ from centertrack_ros.core.geometry import (
 )
 from centertrack_ros.core.preprocess import normalise, preprocess
 from centertrack_ros.core.warp import warp_bilinear, warp_maps
-
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = Path(os.environ.get('CENTERTRACK_REFERENCE_DIR',
-                                    REPO.parent / 'shared' / 'reference'))
 
 SIZES = [  # (image w, image h, input w, input h)
     (1920, 1080, 960, 544),
@@ -277,18 +270,9 @@ def test_preprocess_is_warp_then_normalise():
 
 # ------------------------------------------------------- against the original's inputs
 
-def _pipeline_folders() -> list:
-    if not REFERENCE_DIR.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason='no reference data'))]
-    folders = sorted(p for p in REFERENCE_DIR.iterdir()
-                     if (p / 'network_io.npz').is_file() and (p / 'expected.json').is_file())
-    return [pytest.param(p, id=p.name) for p in folders] or [
-        pytest.param(None, marks=pytest.mark.skip(reason='no pipeline reference folders'))]
-
-
-@pytest.mark.parametrize('folder', _pipeline_folders())
+@pytest.mark.parametrize('folder', ref.folder_params(ref.has_network_io, 'network input folders'))
 def test_preprocess_equals_the_original_network_inputs(folder):
-    expected = json.loads((folder / 'expected.json').read_text())
+    expected = ref.expected(folder)
     config = CenterTrackConfig.from_official_options(expected['config'])
     stored = np.load(folder / 'network_io.npz')
     frames = sorted({name.split('_')[0] for name in stored.files})

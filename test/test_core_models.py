@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 import pytest
+import reference_data as ref
 import torch
 import torch.nn.functional as F
 
@@ -17,24 +14,11 @@ from centertrack_ros.core.models.dla import DLA34
 from centertrack_ros.core.models.mobilenet import MobileNetV2Backbone
 from centertrack_ros.core.models.networks import build_network
 
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = Path(os.environ.get('CENTERTRACK_REFERENCE_DIR',
-                                    REPO.parent / 'shared' / 'reference'))
 
-
-def _reference_checkpoints() -> list:
-    if not REFERENCE_DIR.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason='no reference data'))]
-    folders = sorted(p for p in REFERENCE_DIR.iterdir()
-                     if (p / 'model.pth').is_file() and (p / 'expected.json').is_file())
-    if not folders:
-        return [pytest.param(None, marks=pytest.mark.skip(reason='no reference checkpoints'))]
-    return [pytest.param(p, id=p.name) for p in folders]
-
-
-@pytest.mark.parametrize('folder', _reference_checkpoints())
+@pytest.mark.parametrize('folder', ref.folder_params(lambda p: (p / 'model.pth').is_file(),
+                                                     'reference checkpoints'))
 def test_parameter_names_and_shapes_equal_the_official_checkpoint(folder):
-    options = json.loads((folder / 'expected.json').read_text())['config']
+    options = ref.expected(folder)['config']
     config = CenterTrackConfig.from_official_options(options)
     ours = build_network(config.model).state_dict()
     theirs = read_checkpoint(str(folder / 'model.pth')).state_dict

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import reference_data as ref
 
 from centertrack_ros.core.config import CenterTrackConfig, InputConfig
 from centertrack_ros.core.geometry import frame_geometry
@@ -22,10 +20,6 @@ from centertrack_ros.core.prior import (
     render_prior_heatmap,
 )
 from centertrack_ros.core.tracks import Track
-
-REPO = Path(__file__).resolve().parents[1]
-REFERENCE_DIR = Path(os.environ.get('CENTERTRACK_REFERENCE_DIR',
-                                    REPO.parent / 'shared' / 'reference'))
 
 
 def _radius_by_roots(height, width, overlap=0.7):
@@ -244,19 +238,10 @@ def test_render_prior_heatmap():
 
 # ------------------------------------------------------- against the original's inputs
 
-def _pipeline_folders() -> list:
-    if not REFERENCE_DIR.is_dir():
-        return [pytest.param(None, marks=pytest.mark.skip(reason='no reference data'))]
-    folders = sorted(p for p in REFERENCE_DIR.iterdir()
-                     if (p / 'network_io.npz').is_file() and (p / 'expected.json').is_file())
-    return [pytest.param(p, id=p.name) for p in folders] or [
-        pytest.param(None, marks=pytest.mark.skip(reason='no pipeline reference folders'))]
-
-
-@pytest.mark.parametrize('folder', _pipeline_folders())
+@pytest.mark.parametrize('folder', ref.folder_params(ref.has_network_io, 'network input folders'))
 def test_prior_equals_the_original_from_its_own_tracks(folder):
     """Render frame i's prior from the original's results of frame i-1; compare exactly."""
-    expected = json.loads((folder / 'expected.json').read_text())
+    expected = ref.expected(folder)
     config = CenterTrackConfig.from_official_options(expected['config'])
     stored = np.load(folder / 'network_io.npz')
     height, width = cv2.imread(str(folder / expected['frames'][0])).shape[:2]
