@@ -6,12 +6,16 @@ PY    := $(VENV)/bin/python
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
 LINT_PATHS := centertrack_ros test launch scripts
+# A second CPU kernel set for the fidelity and path-equality tests: oneDNN's SSE4.1 kernels,
+# ATen without vectorisation, one thread (test/test_kernel_set.py checks that it takes effect).
+KERNEL_SET := CENTERTRACK_KERNEL_SET=sse41 ONEDNN_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default \
+	OMP_NUM_THREADS=1
 
 .PHONY: help setup test demo lint clean
 
 help:
 	@echo "make demo   run the tracker demo (sets the environment up when needed)"
-	@echo "make test   run the test suite   (sets the environment up when needed)"
+	@echo "make test   run the test suite, then its equality tests under a second CPU kernel set"
 	@echo "make setup  create/update $(VENV): pinned packages, vision_msgs fallback, this package"
 	@echo "make lint   ruff over $(LINT_PATHS)"
 	@echo "make clean  remove $(VENV) and build/test caches"
@@ -21,6 +25,7 @@ setup:
 
 test: setup
 	$(PY) -m pytest test $(PYTEST_ARGS)
+	$(KERNEL_SET) $(PY) -m pytest test $(PYTEST_ARGS) -m "reference or equality"
 
 demo: setup
 	$(VENV)/bin/centertrack_demo $(DEMO_ARGS)

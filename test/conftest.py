@@ -12,6 +12,9 @@ Markers
     ``ros``        needs rclpy and DDS (real processes talking over loopback)
     ``gpu``        needs CUDA; skipped automatically when ``torch.cuda.is_available()`` is False
     ``slow``       takes more than a few seconds; deselect with ``-m "not slow"``
+    ``equality``   compares two floating-point paths (ours against the original, the fast path
+                   against the reference path, batched against one by one, ...); ``make test``
+                   runs these a second time under another CPU kernel set and thread count
 
 Fixtures
     ``run_python``  start Python subprocesses with this interpreter and environment::
@@ -23,6 +26,7 @@ Fixtures
             assert proc.stop() == 0                       # SIGINT, then SIGTERM/SIGKILL
 
         proc = run_python('import rclpy; print("hi")')   # code string instead of a module
+        proc = run_python(script=REPO / 'test' / 'camera_process.py', args=[...])  # a file
 
     Every process the fixture started is stopped at the end of the test. ``PythonProcess`` (the
     returned object, a ``subprocess.Popen``) reads the merged output on a background thread:
@@ -97,6 +101,7 @@ MARKERS = {
     'ros': 'needs rclpy and DDS (real processes over loopback)',
     'gpu': 'needs CUDA; skipped automatically without a CUDA device',
     'slow': 'takes more than a few seconds',
+    'equality': 'compares two floating-point paths; run again under another CPU kernel set',
 }
 
 
@@ -213,18 +218,23 @@ def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def run_python():
     """Start Python subprocesses with the venv interpreter; stop them after the test.
 
-    ``run_python(code=None, *, module=None, args=(), env=None, cwd=None, **popen_kwargs)``
-    runs ``python -c code`` or ``python -m module``, with ``args`` appended, in ``cwd``
-    (default: the repository root) and the session environment updated with ``env``.
-    Returns a PythonProcess.
+    ``run_python(code=None, *, module=None, script=None, args=(), env=None, cwd=None,
+    **popen_kwargs)`` runs ``python -c code``, ``python -m module`` or ``python script``, with
+    ``args`` appended, in ``cwd`` (default: the repository root) and the session environment
+    updated with ``env``. Returns a PythonProcess.
     """
     started: list[PythonProcess] = []
 
-    def start(code: str | None = None, *, module: str | None = None, args=(),
+    def start(code: str | None = None, *, module: str | None = None, script=None, args=(),
               env: dict[str, str] | None = None, cwd=None, **popen_kwargs) -> PythonProcess:
-        if (code is None) == (module is None):
-            raise ValueError('give exactly one of code or module')
-        argv = [sys.executable] + (['-c', code] if code is not None else ['-m', module])
+        if sum(x is not None for x in (code, module, script)) != 1:
+            raise ValueError('give exactly one of code, module or script')
+        if code is not None:
+            argv = [sys.executable, '-c', code]
+        elif module is not None:
+            argv = [sys.executable, '-m', module]
+        else:
+            argv = [sys.executable, str(script)]
         proc = PythonProcess(argv + [str(a) for a in args], env=python_env(env),
                              cwd=str(cwd or REPO), **popen_kwargs)
         started.append(proc)
