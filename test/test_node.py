@@ -320,7 +320,7 @@ def test_tracker_thresholds_change_at_runtime(client, node, camera, frames):
     ('tracker.new_thresh', 1.5, 'tracker.new_thresh'),  # outside the declared range
     ('tracker.max_age', -3, 'tracker.max_age'),
     ('device', 'gpu', "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
-    ('qos.reliability', 'sometimes', 'must be one of best_effort, reliable'),
+    ('qos.reliability', 'sometimes', 'must be one of auto, best_effort, reliable'),
     ('model.arch', 'resnet', 'model.arch must be one of'),
     ('model.preset', 'mot42', 'model.preset must be one of'),
     ('model.input_width', 100, 'model.input_width'),

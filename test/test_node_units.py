@@ -99,7 +99,7 @@ def test_ltrb_amodal_is_a_tri_state(value, expected):
     ('model.preset', 'coco', 'model.preset must be one of'),
     ('model.backbone', 'resnet', 'model.backbone must be one of'),
     ('device', 'cuda:x', 'device must be'),
-    ('qos.reliability', '', 'must be one of best_effort, reliable'),
+    ('qos.reliability', '', 'must be one of auto, best_effort, reliable'),
     ('max_frame_gap', -1.0, 'must be >= 0'),
     ('no.such', 1, 'not a parameter of this node'),
 ])
@@ -216,3 +216,6 @@ def test_status_levels():
     assert status_level('active', '', values, {'frames_rejected': '0',
                                                'frames_dropped': '1'})[0] == 0
     assert status_level('active', '', {'frames_rejected': '2'}, {'frames_rejected': '1'})[0] == 1
+    lost = status_level('active', '', {'frames_lost_in_transport': '3'},
+                        {'frames_lost_in_transport': '0'})
+    assert lost == (1, 'active; frames lost in transport since the last report')

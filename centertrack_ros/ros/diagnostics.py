@@ -22,6 +22,7 @@ class NodeStats:
     def __init__(self, window: int = WINDOW) -> None:
         self._lock = threading.Lock()
         self.received = 0
+        self.lost = 0
         self.processed = 0
         self.debug_images = 0
         self.rejected: Counter[str] = Counter()
@@ -36,6 +37,12 @@ class NodeStats:
         """Count a message that arrived on the input topic."""
         with self._lock:
             self.received += 1
+
+    def count_lost(self, count: int) -> int:
+        """Count messages DDS reports lost before they reached the node; returns the total."""
+        with self._lock:
+            self.lost += count
+            return self.lost
 
     def count_rejected(self, reason: str) -> None:
         """Count a frame dropped because of ``reason`` (a malformed message, an error)."""
@@ -81,6 +88,7 @@ class NodeStats:
                 'input_rate_hz': f'{(self.received - mark_received) / elapsed:.2f}',
                 'output_rate_hz': f'{(self.processed - mark_processed) / elapsed:.2f}',
                 'frames_received': str(self.received),
+                'frames_lost_in_transport': str(self.lost),
                 'frames_processed': str(self.processed),
                 'frames_dropped': str(dropped),
                 'frames_rejected': str(sum(self.rejected.values())),
@@ -142,13 +150,17 @@ def status_level(state: str, configure_error: str, values: Mapping[str, str],
     """Return the diagnostic level (0 OK, 1 WARN, 2 ERROR) and a summary of the node's state.
 
     ERROR: the last configure failed. WARN: not active, or frames were rejected (malformed
-    input, inference errors) since the previous report. Dropped frames are not a warning:
-    skipping to the newest frame is how the node keeps up with a faster camera.
+    input, inference errors) or lost in transport since the previous report. Dropped frames
+    are not a warning: skipping to the newest frame is how the node keeps up with a faster
+    camera.
     """
     if configure_error:
         return 2, f'configure failed: {configure_error}'
     if state != 'active':
         return 1, f'{state}: not processing frames'
-    if previous is not None and values.get('frames_rejected') != previous.get('frames_rejected'):
-        return 1, 'active; frames rejected since the last report'
+    if previous is not None:
+        for key, what in (('frames_rejected', 'rejected'),
+                          ('frames_lost_in_transport', 'lost in transport')):
+            if values.get(key) != previous.get(key):
+                return 1, f'active; frames {what} since the last report'
     return 0, 'active'

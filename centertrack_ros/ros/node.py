@@ -27,8 +27,8 @@ from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.utilities import remove_ros_args
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.utilities import get_rmw_implementation_identifier, remove_ros_args
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray, LabelInfo
@@ -50,11 +50,13 @@ from .conversions import (
     tracks_to_detections,
 )
 from .diagnostics import NodeStats, ReasonThrottle, status_level
+from .image_subscription import ImageSubscription, large_frame_warning, lost_frames_warning
 from .stream import LatestSlot, StreamWatch
 
 NODE_NAME = 'centertrack'
 INFERENCE_ERROR = 'inference_error'
 INTERNAL_ERROR = 'internal_error'
+LOST_IN_TRANSPORT = 'lost_in_transport'
 SERVICE_RESET = 'service'
 DIAGNOSTICS_PERIOD = 1.0
 WORKER_JOIN_TIMEOUT = 30.0
@@ -113,7 +115,9 @@ class CenterTrackNode(LifecycleNode):
         self._finalized = False
         self._worker: Optional[threading.Thread] = None
         self._stop = threading.Event()
-        self._subscription = None
+        self._subscription: Optional[ImageSubscription] = None
+        self._large_frames_checked = False
+        self._steady_clock = Clock(clock_type=ClockType.STEADY_TIME)
         self._detections_pub = None
         self._label_pub = None
         self._debug_pub = None
@@ -133,8 +137,7 @@ class CenterTrackNode(LifecycleNode):
         # with use_sim_time a paused or finished bag stops /clock, not the health reports.
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diagnostics_timer = self.create_timer(
-            DIAGNOSTICS_PERIOD, self._publish_diagnostics,
-            clock=Clock(clock_type=ClockType.STEADY_TIME))
+            DIAGNOSTICS_PERIOD, self._publish_diagnostics, clock=self._steady_clock)
         self._reset_service = self.create_service(Trigger, '~/reset', self._on_reset)
 
     # ------------------------------------------------------------------ start and stop
@@ -160,7 +163,7 @@ class CenterTrackNode(LifecycleNode):
     def stop_processing(self) -> None:
         """Stop the subscription and the worker thread (idempotent)."""
         if self._subscription is not None:
-            self.destroy_subscription(self._subscription)
+            self._subscription.destroy()
             self._subscription = None
         self._stop.set()
         self._slot.close()
@@ -238,23 +241,22 @@ class CenterTrackNode(LifecycleNode):
         self._worker = threading.Thread(target=self._work, name='centertrack-inference',
                                         daemon=True)
         self._worker.start()
-        qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST, depth=int(values['qos.depth']),
-            reliability=(ReliabilityPolicy.RELIABLE if values['qos.reliability'] == 'reliable'
-                         else ReliabilityPolicy.BEST_EFFORT),
-            durability=DurabilityPolicy.VOLATILE)
         msg_type, topic = ((CompressedImage, 'image/compressed') if values['use_compressed']
                            else (Image, 'image'))
+        self._large_frames_checked = False
         try:
-            self._subscription = self.create_subscription(msg_type, topic, self._on_image, qos)
+            self._subscription = ImageSubscription(
+                self, msg_type, topic, self._on_image, values['qos.reliability'],
+                int(values['qos.depth']), self._steady_clock, self._on_lost)
         except Exception as exc:  # rclpy would turn it into a silent ERROR transition
             self.get_logger().error(f'activate failed: cannot subscribe to {topic}: {exc}')
             self.stop_processing()
             super().on_deactivate(state)
             return TransitionCallbackReturn.FAILURE
         self._publish_label_info()
-        self.get_logger().info(f'active: subscribed to {self._subscription.topic_name} '
-                               f'({values["qos.reliability"]}, depth {values["qos.depth"]})')
+        self.get_logger().info(f'active: subscribed to {self._subscription.topic} '
+                               f'({self._subscription.description}, depth '
+                               f'{values["qos.depth"]})')
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -327,7 +329,28 @@ class CenterTrackNode(LifecycleNode):
     # ------------------------------------------------------------------ input and worker
     def _on_image(self, msg: Any) -> None:
         self._stats.count_received()
+        if not self._large_frames_checked:
+            self._warn_large_frames(len(msg.data))
         self._slot.put(msg)
+
+    def _on_lost(self, count: int) -> None:
+        total = self._stats.count_lost(count)
+        subscription = self._subscription
+        reliability = subscription.effective if subscription is not None else ''
+        text = self._throttle(LOST_IN_TRANSPORT, lost_frames_warning(total, reliability))
+        if text is not None:
+            self.get_logger().warn(text)
+
+    def _warn_large_frames(self, size: int) -> None:
+        # Once per activation: the first frame tells the size of the stream's frames.
+        self._large_frames_checked = True
+        subscription = self._subscription
+        if subscription is None:
+            return
+        warning = large_frame_warning(size, subscription.effective,
+                                      get_rmw_implementation_identifier())
+        if warning is not None:
+            self.get_logger().warn(f'{subscription.topic}: {warning}')
 
     def _work(self) -> None:
         while not self._stop.is_set():
@@ -486,6 +509,11 @@ class CenterTrackNode(LifecycleNode):
         values['lifecycle_state'] = state
         values['model_path'] = self._model_path
         values['cv_bridge'] = 'yes' if self._bridge is not None else 'no (own conversion)'
+        subscription = self._subscription
+        if subscription is not None:
+            values['image_topic'] = subscription.topic
+            values['image_qos'] = subscription.description
+            values['image_qos_changes'] = str(subscription.changes)
         if tracker is not None:
             config = tracker.config
             values['device'] = device_name(tracker.device)

@@ -26,6 +26,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from ..core.config import ARCHITECTURES, BACKBONES, NECKS, ConfigError, RuntimeConfig, TrackerConfig
 from ..core.model_spec import ModelSpec
 from ..core.presets import PRESETS
+from .image_subscription import RELIABILITIES
 
 RUNTIME = 'runtime'
 CONFIGURE = 'configure'
@@ -37,7 +38,6 @@ _APPLIES_TEXT = {
     ACTIVATE: 'takes effect on the next activate transition',
     STARTUP: 'read at start-up only (read-only)',
 }
-RELIABILITIES = ('best_effort', 'reliable')
 LTRB_AMODAL_VALUES = ('auto', 'true', 'false')
 FROM_MODEL = -1.0  # tracker threshold value meaning "the model's own threshold"
 # -1 already means "drop unmatched tracks at once" (the original's max_age), so "the model's own
@@ -240,10 +240,12 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec('use_compressed', _T.PARAMETER_BOOL, False,
                   'Subscribe to image/compressed (sensor_msgs/CompressedImage, JPEG/PNG) instead '
                   'of image (sensor_msgs/Image).', ACTIVATE),
-    ParameterSpec('qos.reliability', _T.PARAMETER_STRING, 'best_effort',
-                  'Reliability of the image subscription: best_effort (sensor data, matches '
-                  'every publisher) or reliable (only matches reliable publishers).', ACTIVATE,
-                  _one_of(RELIABILITIES, allow_empty=False)),
+    ParameterSpec('qos.reliability', _T.PARAMETER_STRING, 'auto',
+                  'Reliability of the image subscription: auto (reliable when every publisher '
+                  'of the topic offers reliable, else best effort; follows publishers that come '
+                  'later), best_effort (matches every publisher, loses large frames between '
+                  'processes without a DDS profile) or reliable (only matches reliable '
+                  'publishers).', ACTIVATE, _one_of(RELIABILITIES, allow_empty=False)),
     ParameterSpec('qos.depth', _T.PARAMETER_INTEGER, 5,
                   'History depth of the image subscription; the node always processes only the '
                   'newest frame.', ACTIVATE, int_range=(1, 1000, 1)),

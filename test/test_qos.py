@@ -1,0 +1,193 @@
+"""The image subscription hears every publisher: ``qos.reliability: auto`` over real DDS.
+
+The node runs with its defaults (the bundled model, ``qos.reliability`` auto) and no DDS
+profile; the cameras are processes of their own (``camera_process.py``), as drivers are.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from node_harness import TIMEOUT, NodeUnderTest, RosClient, diagnostics_values, wait_active
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from centertrack_ros.ros.image_subscription import (
+    BEST_EFFORT,
+    LARGE_FRAME_BYTES,
+    RELIABLE,
+    Publisher,
+    choose_reliability,
+    large_frame_warning,
+)
+
+CAMERA = Path(__file__).resolve().parent / 'camera_process.py'
+NAMESPACE = '/test_qos'
+
+
+# ----------------------------------------------------------------------- the rules, unit
+def test_reliable_only_when_every_publisher_is_reliable():
+    assert choose_reliability([]) == (BEST_EFFORT, 'no publisher yet')
+    assert choose_reliability([Publisher('/a', True), Publisher('/b', True)])[0] == RELIABLE
+    chosen, reason = choose_reliability([Publisher('/a', True), Publisher('/cam', False)])
+    assert chosen == BEST_EFFORT and '/cam' in reason and '1 of 2' in reason
+
+
+def test_large_frames_warn_only_where_they_are_lost():
+    big, fast_dds = LARGE_FRAME_BYTES + 1, 'rmw_fastrtps_cpp'
+    warning = large_frame_warning(big, BEST_EFFORT, fast_dds, environ={})
+    assert warning is not None
+    for fix in ('FASTDDS_DEFAULT_PROFILES_FILE', 'fastdds_large_images.xml', 'reliable',
+                'use_compressed'):
+        assert fix in warning
+    assert large_frame_warning(LARGE_FRAME_BYTES, BEST_EFFORT, fast_dds, environ={}) is None
+    assert large_frame_warning(big, RELIABLE, fast_dds, environ={}) is None
+    assert large_frame_warning(big, BEST_EFFORT, 'rmw_cyclonedds_cpp', environ={}) is None
+    assert large_frame_warning(big, BEST_EFFORT, fast_dds,
+                               environ={'FASTDDS_DEFAULT_PROFILES_FILE': '/x.xml'}) is None
+
+
+# ----------------------------------------------------------------------- over DDS
+@pytest.fixture(scope='module')
+def client():
+    ros = RosClient('centertrack_qos_client')
+    yield ros
+    ros.close()
+
+
+@pytest.fixture(scope='module')
+def node(client):
+    proc = NodeUnderTest(NAMESPACE, {})  # every parameter at its default
+    try:
+        wait_active(client, proc)
+        yield proc
+    finally:
+        code = proc.stop()
+    assert code == 0, f'node did not exit cleanly ({code}):\n{proc.output()}'
+
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def camera(run_python, reliability: str, size: str, frames: int, **options):
+    """Start a camera process publishing to the node."""
+    args = ['--namespace', NAMESPACE, '--reliability', reliability, '--size', size,
+            '--frames', frames, '--name', options.pop('name', f'camera_{reliability}')]
+    for key, value in options.items():
+        args += [f'--{key.replace("_", "-")}', value]
+    env = {'FASTDDS_DEFAULT_PROFILES_FILE': '', 'FASTRTPS_DEFAULT_PROFILES_FILE': ''}
+    return run_python(script=CAMERA, args=args, env=env)
+
+
+def node_subscription(client: RosClient) -> str:
+    """Return the reliability of the node's image subscription as the DDS graph shows it."""
+    infos = client.node.get_subscriptions_info_by_topic(f'{NAMESPACE}/image')
+    assert len(infos) == 1, infos
+    return ('reliable' if infos[0].qos_profile.reliability == ReliabilityPolicy.RELIABLE
+            else 'best_effort')
+
+
+def latest_values(client: RosClient, collector) -> dict[str, str]:
+    msg = collector.wait_for(lambda m: diagnostics_values(m, f'{NAMESPACE}/centertrack'),
+                             start=collector.count(), what='a diagnostics report')
+    return diagnostics_values(msg, f'{NAMESPACE}/centertrack')
+
+
+@pytest.mark.parametrize('size', ['768x576', '1920x1080'])
+def test_every_frame_of_a_reliable_publisher_is_answered(node, client, run_python, size):
+    """Large frames, malformed messages between them: every valid frame gets its detections."""
+    frames = 6
+    process = camera(run_python, 'reliable', size, frames, hostile=3,
+                     wait_for_subscription='reliable')
+    process.wait_for(rf'answered \d+ of {frames}', timeout=240)
+    assert process.wait(30) == 0
+    assert f'answered {frames} of {frames}' in process.output(), process.output()
+    assert re.search(r'frame 5 answered ids \[\d', process.output()), 'objects are tracked'
+    assert node_subscription(client) == 'reliable'
+    assert 'switching the subscription from best_effort to reliable' in node.output()
+
+
+def test_best_effort_publisher_gets_a_best_effort_subscription(node, client, run_python):
+    diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
+    process = camera(run_python, 'best_effort', '320x240', 3,
+                     wait_for_subscription='best_effort')
+    process.wait_for(r'answered \d+ of 3', timeout=120)
+    assert 'answered 3 of 3' in process.output(), process.output()  # small frames: no loss
+    assert node_subscription(client) == 'best_effort'
+    values = latest_values(client, diagnostics)
+    assert values['image_qos'].startswith('best_effort (auto: 1 of 1 publisher(s) offer best')
+    client.unsubscribe(diagnostics)
+
+
+def test_a_later_publisher_with_other_qos_switches_between_frames(node, client, run_python):
+    """A best-effort publisher joins a reliable one: best effort; it leaves: reliable again.
+
+    The reliable camera keeps streaming across both switches and its tracks continue: every
+    frame is answered and no reset is counted.
+    """
+    diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
+    frames = 30
+    steady = camera(run_python, 'reliable', '320x240', frames, pause=0.3, name='steady_camera',
+                    wait_for_subscription='reliable')
+    steady.wait_for(r'frame 2 answered', timeout=120)
+    resets_before = latest_values(client, diagnostics).get('resets', '0')
+    late = client.node.create_publisher(Image, f'{NAMESPACE}/image', QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    client.wait_until(lambda: node_subscription(client) == 'best_effort',
+                      'the switch to best effort')
+    answered_during = len(re.findall(r'answered ids', steady.output()))
+    client.node.destroy_publisher(late)
+    client.wait_until(lambda: node_subscription(client) == 'reliable',
+                      'the switch back to reliable')
+    steady.wait_for(rf'answered \d+ of {frames}', timeout=240)
+    output = steady.output()
+    assert f'answered {frames} of {frames}' in output, output
+    assert answered_during < frames, 'the switches happened while the camera was streaming'
+    ids = [set(map(int, re.findall(r'\d+', m)))
+           for m in re.findall(r'answered ids \[([\d, ]*)\]', output)]
+    assert all(a & b for a, b in zip(ids, ids[1:]) if a and b), 'tracks continue'
+    log = node.output()
+    assert re.search(r'switching the subscription from reliable to best_effort \(1 of 2 '
+                     r'publisher\(s\) offer best effort', log), log
+    assert re.search(r'switching the subscription from best_effort to reliable \(all 1 '
+                     r'publisher\(s\) offer reliable\); the tracks are kept', log), log
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        values = latest_values(client, diagnostics)
+        if values['image_qos'].startswith('reliable'):
+            break
+        assert time.monotonic() < deadline
+    assert values.get('resets', '0') == resets_before
+    client.unsubscribe(diagnostics)
+
+
+def test_explicit_best_effort_says_when_large_frames_are_lost(client, run_python):
+    """Reliable 768x576 frames to a best-effort subscription: the node says why and how to fix.
+
+    Most of the frames are lost in transport (each is 21 UDP fragments); DDS reports the loss,
+    and the node counts it and names the fixes (a frame that does arrive is warned about too).
+    """
+    namespace = '/test_qos_lossy'
+    node = NodeUnderTest(namespace, {'qos.reliability': 'best_effort'})
+    try:
+        wait_active(client, node)
+        process = run_python(script=CAMERA, args=[
+            '--namespace', namespace, '--reliability', 'reliable', '--size', '768x576',
+            '--frames', 5, '--timeout', 3], env={'FASTDDS_DEFAULT_PROFILES_FILE': ''})
+        process.wait_for(r'answered \d+ of 5', timeout=120)
+        answered = int(re.search(r'answered (\d+) of 5', process.output()).group(1))
+        if answered < 5:
+            node.process.wait_for(r'image message\(s\) lost in transport before reaching the '
+                                  r'node \(best-effort subscription.*fastdds_large_images\.xml',
+                                  timeout=TIMEOUT)
+        if answered:
+            node.process.wait_for(r'arrive over a best-effort subscription without a Fast DDS '
+                                  r'profile.*use_compressed', timeout=TIMEOUT)
+        print(f'best effort, no profile: {answered} of 5 reliable 768x576 frames answered')
+    finally:
+        code = node.stop()
+    assert code == 0, node.output()
