@@ -11,7 +11,6 @@ from __future__ import annotations
 import array
 import atexit
 import json
-import os
 import shutil
 import sys
 import threading
@@ -22,6 +21,7 @@ from typing import Any, Callable, Iterable, Optional
 import cv2
 import numpy as np
 import rclpy
+import reference_data
 import torch
 from conftest import REPO, PythonProcess, python_env
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -32,9 +32,6 @@ from centertrack_ros.core.config import CenterTrackConfig, InputConfig, ModelCon
 from centertrack_ros.core.model_spec import METADATA_KEY, config_metadata
 from centertrack_ros.core.models.networks import build_network
 
-# The official pipeline outputs of a small generic/MobileNetV2 model (see test_reference.py).
-REFERENCE = Path(os.environ.get('CENTERTRACK_REFERENCE_DIR', REPO.parent / 'shared' / 'reference')
-                 ) / 'mobilenet_mot_pipeline'
 TIMEOUT = 60.0  # per wait; CI machines have 2 cores and start torch in several seconds
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -62,22 +59,15 @@ def make_sensitive_checkpoint(path: Path) -> CenterTrackConfig:
     return config
 
 
-def reference_frames() -> tuple[dict, list[np.ndarray]]:
-    """Load the reference folder's ``expected.json`` and its frames (BGR, as cv2.imread)."""
-    expected = json.loads((REFERENCE / 'expected.json').read_text())
-    frames = [cv2.imread(str(REFERENCE / name)) for name in expected['frames']]
-    assert all(frame is not None for frame in frames)
-    return expected, frames
-
-
 def camera_frames() -> list[np.ndarray]:
-    """Return 8 real 768x576 frames (the reference folder's), or synthetic ones without it.
+    """Return 8 real camera frames (the first reference pipeline folder's), else synthetic ones.
 
     The node tests only need realistic sizes and content that differs from frame to frame;
-    the synthetic stand-in keeps them runnable where ``../shared/reference`` is absent.
+    the synthetic stand-in keeps them runnable where no reference data is present.
     """
-    if (REFERENCE / 'expected.json').is_file():
-        return reference_frames()[1]
+    folders = [p for p in reference_data.reference_folders() if reference_data.is_pipeline(p)]
+    if folders:
+        return reference_data.frames(folders[0])[:8]
     rng = np.random.default_rng(3)
     background = cv2.GaussianBlur(rng.integers(0, 256, (576, 768, 3), dtype=np.uint8),
                                   (0, 0), 9)
@@ -124,7 +114,10 @@ class NodeUnderTest:
             argv += ['--params-file', str(params_file)]
         for name, value in params.items():
             argv += ['-p', param_arg(name, value)]
-        self.process = PythonProcess(argv, env=python_env(), cwd=str(REPO))
+        # As many threads as this process: the thread count changes the last bits of a
+        # convolution, and the tests compare the node's results with the core's computed here.
+        env = python_env({'OMP_NUM_THREADS': str(torch.get_num_threads())})
+        self.process = PythonProcess(argv, env=env, cwd=str(REPO))
         _STARTED.append(self.process)
 
     @staticmethod

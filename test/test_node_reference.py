@@ -1,16 +1,20 @@
-"""The node over DDS reproduces the official CenterTrack outputs of a reference folder.
+"""The node over DDS reproduces the official CenterTrack outputs of every 2D pipeline folder.
 
-The checkpoint is in the official format (no metadata), so the node gets the configuration of
+The checkpoints are in the official format (no metadata), so the node gets the configuration of
 ``expected.json`` through its parameters, as a user of an official checkpoint would give it.
-The frames are fed one at a time, each after the previous result arrived; the published
-detections must equal the core's and the official results (active tracks only).
+The frames are fed one at a time, each after the previous result arrived. The published
+detections must equal the core's, computed in this process on the same machine with the same
+thread count (bit for bit the same arithmetic), and the official results (active tracks only)
+within the reference README's tolerances.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import reference_data as ref
 from node_harness import (
-    REFERENCE,
     RELIABLE,
     NodeUnderTest,
     RosClient,
@@ -18,7 +22,6 @@ from node_harness import (
     detection_rows,
     header_ns,
     image_msg,
-    reference_frames,
     track_rows,
     wait_active,
 )
@@ -30,22 +33,14 @@ from centertrack_ros.core.config import CenterTrackConfig, RuntimeConfig
 from centertrack_ros.core.models.networks import build_network
 from centertrack_ros.core.pipeline import CenterTracker
 
-pytestmark = [
-    pytest.mark.ros, pytest.mark.reference, pytest.mark.slow,
-    pytest.mark.skipif(not (REFERENCE / 'expected.json').is_file(),
-                       reason=f'no reference data at {REFERENCE}'),
-]
-
-# The official results' tolerances (see the reference README).
-POSITION_TOLERANCE = 0.05
-SCORE_TOLERANCE = 1e-4
+pytestmark = [pytest.mark.ros, pytest.mark.reference, pytest.mark.slow]
 
 
-def node_parameters(config: CenterTrackConfig) -> dict:
+def node_parameters(folder: Path, config: CenterTrackConfig) -> dict:
     """Return the node parameters that describe ``config`` for an official checkpoint."""
     model, tracker = config.model, config.tracker
     return {
-        'model.path': str(REFERENCE / 'model.pth'),
+        'model.path': str(folder / 'model.pth'),
         'model.arch': model.arch,
         'model.backbone': model.backbone,
         'model.num_classes': model.num_classes,
@@ -65,18 +60,27 @@ def node_parameters(config: CenterTrackConfig) -> dict:
     }
 
 
-def test_node_matches_the_official_results_and_the_core():
-    expected, frames = reference_frames()
-    config = CenterTrackConfig.from_official_options(expected['config'])
-    # The node publishes no out_thresh; it must not matter for this folder.
-    assert config.tracker.effective_out_thresh == config.tracker.track_thresh
+def node_can_run(folder: Path) -> bool:
+    """Tell whether the node can run a folder: 2D heads, out_thresh = track_thresh."""
+    if not ref.is_pipeline(folder):
+        return False
+    config = ref.official_config(folder)
+    return (set(config.model.heads) <= {'hm', 'reg', 'wh', 'tracking', 'ltrb_amodal'}
+            and config.tracker.effective_out_thresh == config.tracker.track_thresh)
+
+
+@pytest.mark.parametrize('folder', ref.folder_params(node_can_run, 'pipeline folders'))
+def test_node_matches_the_official_results_and_the_core(folder: Path):
+    config = ref.official_config(folder)
+    frames = ref.frames(folder)
     network = build_network(config.model)
-    load_state_dict_strict(network, read_checkpoint(str(REFERENCE / 'model.pth')).state_dict,
+    load_state_dict_strict(network, read_checkpoint(str(folder / 'model.pth')).state_dict,
                            config.model)
     core = CenterTracker(network.eval(), config.replace(runtime=RuntimeConfig(device='cpu')))
+    class_name = core.config.model.class_name
 
     client = RosClient('centertrack_reference_client')
-    node = NodeUnderTest('/test_reference', node_parameters(config))
+    node = NodeUnderTest('/test_reference', node_parameters(folder, config))
     try:
         wait_active(client, node)
         publisher = client.node.create_publisher(Image, node.name('image'), RELIABLE)
@@ -84,26 +88,26 @@ def test_node_matches_the_official_results_and_the_core():
         client.wait_until(lambda: publisher.get_subscription_count() > 0 and
                           detections.subscription.get_publisher_count() > 0, 'matching')
         stamp = client.now_ns()
-        for index, (frame, official) in enumerate(zip(frames, expected['results'],
+        per_frame = []
+        for index, (frame, official) in enumerate(zip(frames, ref.expected(folder)['results'],
                                                       strict=True)):
             stamp += 100_000_000
             publisher.publish(image_msg(frame, stamp, 'reference_camera'))
             got = detection_rows(detections.wait_for(lambda m, s=stamp: header_ns(m.header) == s))
-            class_name = core.config.model.class_name
             assert_rows_equal(got, track_rows(core.step(frame), class_name),
                               f'frame {index} vs core')
-            official_rows = {o['tracking_id']: (class_name(o['class']), o['score'],
-                                                tuple(o['bbox']))
-                             for o in official if o.get('active', 1) > 0}
-            assert official_rows, 'the reference frames have active tracks'
-            for track_id, (label, score, box) in official_rows.items():
-                assert track_id in got, f'frame {index}: track {track_id} missing'
-                got_label, got_score, got_box = got[track_id]
-                assert got_label == label
-                assert abs(got_score - score) <= SCORE_TOLERANCE
-                assert max(abs(a - b) for a, b in zip(got_box, box)) <= POSITION_TOLERANCE
-            assert sorted(got) == sorted(official_rows), f'frame {index}: track ids'
+            active = [o for o in official if o.get('active', 1) > 0]
+            assert active, 'the reference frames have active tracks'
+            per_frame.append((published_as_results(got, class_name, config), active))
+        ref.assert_same_results(per_frame, ref.PIPELINE, f'{folder.name} over DDS')
     finally:
         code = node.stop()
         client.close()
     assert code == 0, node.output()
+
+
+def published_as_results(rows: dict, class_name, config: CenterTrackConfig) -> list[dict]:
+    """Return the published detections in the official results' form (the fields they carry)."""
+    labels = {class_name(c): c for c in range(1, config.model.num_classes + 1)}
+    return [{'tracking_id': track_id, 'class': labels[label], 'score': score,
+             'bbox': list(box)} for track_id, (label, score, box) in rows.items()]
