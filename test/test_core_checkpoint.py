@@ -26,6 +26,7 @@ from centertrack_ros.core.config import (
     ModelConfig,
     RuntimeConfig,
     TrackerConfig,
+    TrackerOverrides,
 )
 from centertrack_ros.core.model_spec import (
     METADATA_KEY,
@@ -308,7 +309,7 @@ def test_resolve_explicit_overrides_beat_everything():
     checkpoint = _checkpoint(MOBILENET, config_metadata(own))
     spec = ModelSpec(preset='mot17_half', input_width=640, mean=(0.1, 0.2, 0.3),
                      num_classes=2, ltrb_amodal=False)
-    config = resolve_config(spec, checkpoint, tracker=TrackerConfig(max_age=9),
+    config = resolve_config(spec, checkpoint, TrackerOverrides(max_age=9),
                             runtime=RuntimeConfig(device='cpu'))
     assert config.input.width == 640 and config.input.height == 544
     assert config.input.mean == (0.1, 0.2, 0.3)
@@ -316,6 +317,7 @@ def test_resolve_explicit_overrides_beat_everything():
     assert config.model.class_names == ()  # the preset's single name no longer fits
     assert config.model.ltrb_amodal is False
     assert config.tracker.max_age == 9
+    assert config.tracker.track_thresh == 0.4  # the preset's, not overridden
     assert config.runtime.device == 'cpu'
     spec = ModelSpec(arch='generic', class_names=('a', 'b'))
     config = resolve_config(spec, _checkpoint(MOBILENET))

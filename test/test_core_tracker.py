@@ -24,15 +24,15 @@ from centertrack_ros.core.tracker import (
     hungarian_match,
     munkres,
 )
-from centertrack_ros.core.tracks import Track
+from centertrack_ros.core.tracks import Detection
 
 
 def det(x, y, score=0.9, cls=1, size=20.0, tracking=(0.0, 0.0), height=None):
     """Make a detection centred at (x, y) with a ``size`` x ``height`` box."""
     height = size if height is None else height
-    return Track(score=score, class_id=cls, ct=np.array([x, y], dtype=np.float32),
-                 tracking=np.array(tracking, dtype=np.float32),
-                 bbox=np.array([x - size / 2, y - height / 2, x + size / 2, y + height / 2],
+    return Detection(score=score, class_id=cls, ct=np.array([x, y], dtype=np.float32),
+                     tracking=np.array(tracking, dtype=np.float32),
+                     bbox=np.array([x - size / 2, y - height / 2, x + size / 2, y + height / 2],
                                dtype=np.float32))
 
 
@@ -135,7 +135,9 @@ def test_all_new_objects_get_ids_in_score_order():
     assert ids(out) == [1, 2, 3, 4]
     assert [t.score for t in out] == [0.95, 0.8, 0.7, 0.5]
     assert all((t.age, t.active) == (1, 1) for t in out)
-    assert out[0] is frame[0]  # the detection records become the tracks
+    # Each track carries its detection's fields; the detections themselves stay identity-free.
+    assert out[0].score == frame[0].score and np.array_equal(out[0].bbox, frame[0].bbox)
+    assert not hasattr(frame[0], 'track_id')
 
 
 def test_births_need_strictly_more_than_effective_new_thresh():

@@ -30,14 +30,15 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from centertrack_ros.core import decode, engines
-from centertrack_ros.core.config import RuntimeConfig
+from centertrack_ros.core import decode
+from centertrack_ros.core.config import RuntimeConfig, TrackerOverrides
 from centertrack_ros.core.engines import (
     FrameRequest,
     InferenceEngine,
     ReferenceEngine,
     TorchEngine,
     make_engine,
+    torch_engine,
 )
 from centertrack_ros.core.geometry import frame_geometry
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
@@ -72,7 +73,8 @@ def _reference_tracker(folder: Path, device: str = 'cpu') -> tuple[CenterTracker
     spec = ModelSpec(path=str(folder / 'model.pth'), input_width=config.input.width,
                      input_height=config.input.height, mean=config.input.mean,
                      std=config.input.std)
-    tracker = load_tracker(spec, tracker=config.tracker, runtime=RuntimeConfig(device=device))
+    tracker = load_tracker(spec, TrackerOverrides.of(config.tracker),
+                           runtime=RuntimeConfig(device=device))
     return tracker, ref.frames(folder)
 
 
@@ -244,7 +246,7 @@ def test_engine_comparison_fails_on_a_semantic_error(folder: Path, mutation: str
     frames = frames[:3]  # every mutation shows within the first two frames
     expected = [ref.as_dicts(reference.step(f)) for f in frames]
     name, replacement = MUTATIONS[mutation]
-    monkeypatch.setattr(engines, name, replacement)  # after the reference path has run
+    monkeypatch.setattr(torch_engine, name, replacement)  # after the reference path has run
     fast = CenterTracker(reference.network, reference.config, engine='torch')
     problems, _ = ref.sequence_problems(
         [(ref.as_dicts(fast.step(f)), want) for f, want in zip(frames, expected)], ref.PIPELINE)
@@ -304,9 +306,11 @@ def test_fp16_detections_match_fp32_with_trained_weights(trained, device: str) -
     On CUDA the fp16 engine also runs channels-last and replays a CUDA graph.
     """
     tracker, frames = trained
-    fp32 = ReferenceEngine(copy.deepcopy(tracker.network), tracker.config, torch.device('cpu'))
-    fp16 = TorchEngine(copy.deepcopy(tracker.network), tracker.config, torch.device(device),
-                       half=True, channels_last=True, cuda_graph=True)
+    config = tracker.config
+    fp32 = ReferenceEngine(copy.deepcopy(tracker.network), config.model, config.input,
+                           torch.device('cpu'))
+    fp16 = TorchEngine(copy.deepcopy(tracker.network), config.model, config.input,
+                       torch.device(device), half=True, channels_last=True, cuda_graph=True)
     worst = _compare_engines(tracker, fp32, fp16, frames, FP16_POSITION_CELLS, FP16_SCORE)
     print(f'fp16 on {device}: largest deviations {worst}')
 
@@ -326,10 +330,11 @@ def test_cuda_graph_replay_equals_eager(trained) -> None:
     """Replaying the captured fp16 graph computes what running the same ops eagerly does."""
     tracker, frames = trained
     device = torch.device('cuda')
-    eager = TorchEngine(copy.deepcopy(tracker.network), tracker.config, device, half=True,
-                        channels_last=True, cuda_graph=False)
-    graph = TorchEngine(copy.deepcopy(tracker.network), tracker.config, device, half=True,
-                        channels_last=True, cuda_graph=True)
+    config = tracker.config
+    eager = TorchEngine(copy.deepcopy(tracker.network), config.model, config.input, device,
+                        half=True, channels_last=True, cuda_graph=False)
+    graph = TorchEngine(copy.deepcopy(tracker.network), config.model, config.input, device,
+                        half=True, channels_last=True, cuda_graph=True)
     _compare_engines(tracker, eager, graph, frames, 1e-3, 1e-4)
     assert graph.graph_captures == 1
 
@@ -341,8 +346,8 @@ def test_graph_region_stays_on_the_device() -> None:
     """
     tracker = load_tracker(ModelSpec())
     config = tracker.config
-    engine = TorchEngine(copy.deepcopy(tracker.network), config, torch.device('meta'),
-                         half=True, channels_last=True)
+    engine = TorchEngine(copy.deepcopy(tracker.network), config.model, config.input,
+                         torch.device('meta'), half=True, channels_last=True)
     for index in range(engine.num_cameras):
         image = np.zeros((384, 640, 3), dtype=np.uint8)
         engine._slot(index, FrameRequest(image, frame_geometry(640, 384, config.input), []))

@@ -17,13 +17,13 @@ from centertrack_ros.core.config import RuntimeConfig, TrackerConfig
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
 from centertrack_ros.core.pipeline import MultiCameraTracker
 from centertrack_ros.core.tracker import TrackManager
-from centertrack_ros.core.tracks import Track
+from centertrack_ros.core.tracks import Detection, Track
 
 
-def det(x: float, score: float = 0.9) -> Track:
+def det(x: float, score: float = 0.9) -> Detection:
     """Make a 20 x 20 px detection of class 1 centred at (x, 0)."""
-    return Track(score=score, class_id=1, ct=np.array([x, 0.0], dtype=np.float32),
-                 bbox=np.array([x - 10, -10, x + 10, 10], dtype=np.float32))
+    return Detection(score=score, class_id=1, ct=np.array([x, 0.0], dtype=np.float32),
+                     bbox=np.array([x - 10, -10, x + 10, 10], dtype=np.float32))
 
 
 def ids(tracks: list[Track]) -> list[int]:

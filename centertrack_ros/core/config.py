@@ -9,7 +9,7 @@ network input), :class:`TrackerConfig` (decoding and association) and :class:`Ru
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 ARCHITECTURES = ('dla_34', 'generic')
 BACKBONES = ('mobilenet', 'dla34')
@@ -156,6 +156,36 @@ class TrackerConfig:
     def effective_out_thresh(self) -> float:
         """Score a detection needs to reach the tracker at all."""
         return max(self.track_thresh, self.out_thresh)
+
+
+@dataclass(frozen=True)
+class TrackerOverrides:
+    """Tracker settings given on top of a model's own; ``None`` keeps the model's value.
+
+    A model brings its tracker settings (a preset's, or those stored in our checkpoints); what
+    a user sets (node parameters, command-line options) is applied on top, in one place:
+    :meth:`apply`. Keeping the two apart lets a setting return to the model's value.
+    """
+
+    track_thresh: Optional[float] = None
+    pre_thresh: Optional[float] = None
+    new_thresh: Optional[float] = None
+    out_thresh: Optional[float] = None
+    max_age: Optional[int] = None
+    hungarian: Optional[bool] = None
+    K: Optional[int] = None
+    pre_hm: Optional[bool] = None
+
+    def apply(self, base: TrackerConfig) -> TrackerConfig:
+        """Return ``base`` with every given setting replaced (validated by TrackerConfig)."""
+        given = {f.name: getattr(self, f.name) for f in fields(self)
+                 if getattr(self, f.name) is not None}
+        return replace(base, **given)
+
+    @classmethod
+    def of(cls, config: TrackerConfig) -> 'TrackerOverrides':
+        """Override every setting with ``config``'s (e.g. an official run's resolved options)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
 
 
 @dataclass(frozen=True)

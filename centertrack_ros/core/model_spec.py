@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from torch import nn
+
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -28,9 +30,10 @@ from .config import (
     ModelConfig,
     RuntimeConfig,
     TrackerConfig,
+    TrackerOverrides,
 )
 from .models.networks import build_network
-from .pipeline import CenterTracker
+from .pipeline import CenterTracker, MultiCameraTracker
 from .presets import preset as named_preset
 
 METADATA_KEY = 'centertrack_ros'
@@ -122,12 +125,11 @@ def _overrides(spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:
     return model, inp
 
 
-def resolve_config(spec: ModelSpec, checkpoint: Checkpoint,
-                   tracker: Optional[TrackerConfig] = None,
-                   runtime: Optional[RuntimeConfig] = None) -> CenterTrackConfig:
-    """Return the configuration to build for ``checkpoint`` under ``spec`` (module doc).
+def model_config(spec: ModelSpec, checkpoint: Checkpoint,
+                 runtime: Optional[RuntimeConfig] = None) -> CenterTrackConfig:
+    """Return the configuration ``checkpoint`` under ``spec`` describes (module doc).
 
-    ``tracker`` replaces the preset's/metadata's tracker section when given.
+    Its tracker section is the model's own: the preset's, our metadata's, else the defaults.
     """
     base = _metadata_config(checkpoint)
     if spec.preset:
@@ -151,13 +153,66 @@ def resolve_config(spec: ModelSpec, checkpoint: Checkpoint,
         inp = replace(base.input, **input_overrides)
     except TypeError as exc:
         raise ConfigError(str(exc)) from exc
-    return CenterTrackConfig(model=model, input=inp, tracker=tracker or base.tracker,
+    return CenterTrackConfig(model=model, input=inp, tracker=base.tracker,
                              runtime=runtime or RuntimeConfig())
 
 
-def load_tracker(spec: ModelSpec, tracker: Optional[TrackerConfig] = None,
-                 runtime: Optional[RuntimeConfig] = None) -> CenterTracker:
+def resolve_config(spec: ModelSpec, checkpoint: Checkpoint,
+                   overrides: TrackerOverrides = TrackerOverrides(),
+                   runtime: Optional[RuntimeConfig] = None) -> CenterTrackConfig:
+    """Return the configuration to run: the model's (:func:`model_config`) with ``overrides``."""
+    config = model_config(spec, checkpoint, runtime)
+    return config.replace(tracker=overrides.apply(config.tracker))
+
+
+def model_path(spec: ModelSpec) -> str:
+    """Return the checkpoint file ``spec`` names, ``~`` expanded, or the bundled model's."""
+    return os.path.expanduser(spec.path) if spec.path else default_model_path()
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """A network with its weights and the configuration it was built from.
+
+    ``config.tracker`` is the model's own tracker settings (before any overrides).
+    """
+
+    network: nn.Module
+    config: CenterTrackConfig
+    path: str
+
+    def tracker(self, overrides: TrackerOverrides = TrackerOverrides(),
+                num_cameras: Optional[int] = None, engine: str = 'auto') -> Any:
+        """Return a :class:`CenterTracker`, or with ``num_cameras`` a MultiCameraTracker."""
+        config = self.config.replace(tracker=overrides.apply(self.config.tracker))
+        if num_cameras is None:
+            return CenterTracker(self.network, config, engine, model_tracker=self.config.tracker)
+        return MultiCameraTracker(self.network, config, num_cameras, engine,
+                                  model_tracker=self.config.tracker)
+
+
+def load_model(spec: ModelSpec, runtime: Optional[RuntimeConfig] = None) -> LoadedModel:
     """Read the checkpoint ``spec`` names (or the bundled default), build and load the network.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable or does not fit the configuration.
+        ConfigError: the resulting configuration is invalid.
+
+    """
+    path = model_path(spec)
+    checkpoint = read_checkpoint(path)
+    config = model_config(spec, checkpoint, runtime)
+    network = build_network(config.model)
+    load_state_dict_strict(network, checkpoint.state_dict, config.model, source=path)
+    return LoadedModel(network.eval(), config, path)
+
+
+def load_tracker(spec: ModelSpec, overrides: TrackerOverrides = TrackerOverrides(),
+                 runtime: Optional[RuntimeConfig] = None) -> CenterTracker:
+    """Load the model ``spec`` names and return a one-camera tracker running it.
+
+    The tracker runs the model's tracker settings with ``overrides`` applied, and remembers
+    the model's own (:meth:`CenterTracker.apply_overrides` starts from them again).
 
     Raises:
         CheckpointError: the file is missing, unreadable or does not fit the configuration.
@@ -165,9 +220,4 @@ def load_tracker(spec: ModelSpec, tracker: Optional[TrackerConfig] = None,
         DeviceError: the requested device cannot be used.
 
     """
-    path = os.path.expanduser(spec.path) if spec.path else default_model_path()
-    checkpoint = read_checkpoint(path)
-    config = resolve_config(spec, checkpoint, tracker, runtime)
-    network = build_network(config.model)
-    load_state_dict_strict(network, checkpoint.state_dict, config.model, source=path)
-    return CenterTracker(network.eval(), config)
+    return load_model(spec, runtime).tracker(overrides)

@@ -8,13 +8,13 @@ tools use; :class:`MultiCameraTracker` runs several cameras through one network 
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .config import CenterTrackConfig, TrackerConfig
+from .config import CenterTrackConfig, TrackerConfig, TrackerOverrides
 from .decode import decode_tensors, to_raw_detections
 from .device import resolve_device
 from .engines import FrameRequest, InferenceEngine, make_engine
@@ -67,12 +67,15 @@ class MultiCameraTracker:
         num_cameras: how many frames each :meth:`step` takes.
         engine: ``auto`` (fast path on CUDA, reference path on the CPU), ``reference`` or
             ``torch`` (see :mod:`centertrack_ros.core.engines`).
+        model_tracker: the model's own tracker settings, which :meth:`apply_overrides` starts
+            from (default: ``config.tracker``).
 
     """
 
     def __init__(self, network: nn.Module, config: CenterTrackConfig, num_cameras: int = 1,
-                 engine: str = 'auto') -> None:
+                 engine: str = 'auto', model_tracker: Optional[TrackerConfig] = None) -> None:
         self.config = config
+        self.model_tracker = model_tracker or config.tracker
         self.device = resolve_device(config.runtime.device)
         self.engine: InferenceEngine = make_engine(engine, network.to(self.device).eval(),
                                                    config, self.device, num_cameras)
@@ -101,25 +104,42 @@ class MultiCameraTracker:
             self._geometries[index] = None
             self.engine.reset(index)
 
+    @property
+    def last_id(self) -> int:
+        """The highest track id any camera assigned so far (0 before the first track)."""
+        return max(manager.last_id for manager in self.managers)
+
+    def continue_ids_after(self, last_id: int) -> None:
+        """Give every camera's new tracks ids above ``last_id``."""
+        for manager in self.managers:
+            manager.continue_ids_after(last_id)
+
     def set_tracker_config(self, tracker: TrackerConfig) -> None:
         """Change thresholds/association between frames without losing the tracks."""
         self.config = self.config.replace(tracker=tracker)
-        self.engine.config = self.config
+        self.engine.k = tracker.K
         for manager in self.managers:
             manager.config = tracker
 
-    def step_all(self, images: Sequence[np.ndarray],
-                 color_order: str = 'bgr') -> list[list[Track]]:
-        """Track one frame per camera; returns each camera's tracks (see :class:`Track`).
+    def apply_overrides(self, overrides: TrackerOverrides) -> None:
+        """Use the model's tracker settings with ``overrides`` applied (between frames)."""
+        self.set_tracker_config(overrides.apply(self.model_tracker))
 
-        A camera whose image size changed starts a new sequence (its previous frame cannot be
-        compared with the new one).
+    def step(self, images: Mapping[int, np.ndarray],
+             color_order: str = 'bgr') -> dict[int, list[Track]]:
+        """Track one frame of each camera in ``images`` (``{camera: frame}``), in one batch.
+
+        Cameras without a frame keep their state. A camera whose image size changed starts a
+        new sequence (its previous frame cannot be compared with the new one). Returns each
+        given camera's tracks (see :class:`Track`).
         """
-        if len(images) != self.num_cameras:
-            raise ValueError(f'expected {self.num_cameras} frames, got {len(images)}')
+        if not images:
+            raise ValueError('no frames to track')
         tracker = self.config.tracker
-        requests = []
-        for index, image in enumerate(images):
+        requests: list[Optional[FrameRequest]] = [None] * self.num_cameras
+        for index, image in images.items():
+            if not 0 <= index < self.num_cameras:
+                raise ValueError(f'camera {index} is not one of the {self.num_cameras} cameras')
             image = validate_frame(image, color_order)
             geometry = frame_geometry(image.shape[1], image.shape[0], self.config.input)
             previous = self._geometries[index]
@@ -128,14 +148,23 @@ class MultiCameraTracker:
             self._geometries[index] = geometry
             tracks = self.managers[index].tracks if tracker.pre_hm else []
             peaks = prior_peaks(tracks, geometry, tracker.effective_pre_thresh)
-            requests.append(FrameRequest(image, geometry, peaks))
-        results = []
-        for request, raw, manager in zip(requests, self.engine.run(requests), self.managers):
-            detections = detections_to_image(raw, request.geometry,
-                                             tracker.effective_out_thresh)
-            results.append(manager.update(detections))
+            requests[index] = FrameRequest(image, geometry, peaks)
+        results = {}
+        for index, raw in enumerate(self.engine.run(requests)):
+            if requests[index] is not None:
+                detections = detections_to_image(raw, requests[index].geometry,
+                                                 tracker.effective_out_thresh)
+                results[index] = self.managers[index].update(detections)
         self.frames_processed += 1
         return results
+
+    def step_all(self, images: Sequence[np.ndarray],
+                 color_order: str = 'bgr') -> list[list[Track]]:
+        """Track one frame of every camera; returns each camera's tracks in camera order."""
+        if len(images) != self.num_cameras:
+            raise ValueError(f'expected {self.num_cameras} frames, got {len(images)}')
+        results = self.step(dict(enumerate(images)), color_order)
+        return [results[index] for index in range(self.num_cameras)]
 
 
 class CenterTracker:
@@ -145,9 +174,9 @@ class CenterTracker:
     arguments are those of :class:`MultiCameraTracker` with one camera.
     """
 
-    def __init__(self, network: nn.Module, config: CenterTrackConfig,
-                 engine: str = 'auto') -> None:
-        self._cameras = MultiCameraTracker(network, config, 1, engine)
+    def __init__(self, network: nn.Module, config: CenterTrackConfig, engine: str = 'auto',
+                 model_tracker: Optional[TrackerConfig] = None) -> None:
+        self._cameras = MultiCameraTracker(network, config, 1, engine, model_tracker)
 
     @property
     def config(self) -> CenterTrackConfig:
@@ -201,10 +230,19 @@ class CenterTracker:
         """Give new tracks ids above ``last_id`` (e.g. the last id of an earlier tracker)."""
         self.manager.continue_ids_after(last_id)
 
+    @property
+    def model_tracker(self) -> TrackerConfig:
+        """The model's own tracker settings (before any overrides)."""
+        return self._cameras.model_tracker
+
     def set_tracker_config(self, tracker: TrackerConfig) -> None:
         """Change thresholds/association between frames without losing the tracks."""
         self._cameras.set_tracker_config(tracker)
 
+    def apply_overrides(self, overrides: TrackerOverrides) -> None:
+        """Use the model's tracker settings with ``overrides`` applied (between frames)."""
+        self._cameras.apply_overrides(overrides)
+
     def step(self, image: np.ndarray, color_order: str = 'bgr') -> list[Track]:
         """Track one ``HxWx3`` uint8 frame; returns all current tracks (see :class:`Track`)."""
-        return self._cameras.step_all([image], color_order)[0]
+        return self._cameras.step({0: image}, color_order)[0]

@@ -6,11 +6,11 @@ import numpy as np
 
 from .decode import RawDetections
 from .geometry import FrameGeometry, transform_points
-from .tracks import Track
+from .tracks import Detection
 
 
 def detections_to_image(raw: RawDetections, geometry: FrameGeometry,
-                        out_thresh: float) -> list[Track]:
+                        out_thresh: float) -> list[Detection]:
     """Return detections scoring strictly above ``out_thresh``, in image pixels, best first.
 
     The original stops at the first score below the threshold and later keeps only scores
@@ -29,7 +29,7 @@ def detections_to_image(raw: RawDetections, geometry: FrameGeometry,
     else:
         tracking = np.zeros_like(cts)
     return [
-        Track(score=float(raw.scores[i]), class_id=int(raw.classes[i]) + 1, ct=cts[i],
+        Detection(score=float(raw.scores[i]), class_id=int(raw.classes[i]) + 1, ct=cts[i],
               tracking=tracking[i], bbox=boxes[i])
         for i in range(keep)
     ]

@@ -15,18 +15,18 @@ from dataclasses import replace
 import numpy as np
 
 from .config import TrackerConfig
-from .tracks import Track
+from .tracks import Detection, Track
 
 _INVALID = 1e18
 _MATCHABLE = 1e16
 
 
-def _areas(tracks: list[Track]) -> np.ndarray:
+def _areas(tracks: list[Detection]) -> np.ndarray:
     return np.array([(t.bbox[2] - t.bbox[0]) * (t.bbox[3] - t.bbox[1]) for t in tracks],
                     dtype=np.float32)
 
 
-def association_costs(detections: list[Track], tracks: list[Track]) -> np.ndarray:
+def association_costs(detections: list[Detection], tracks: list[Detection]) -> np.ndarray:
     """``N x M`` squared distances, inadmissible pairs raised by 1e18 (float64)."""
     n, m = len(detections), len(tracks)
     displaced = np.array([d.ct + d.tracking for d in detections], dtype=np.float32).reshape(n, 2)
@@ -169,11 +169,11 @@ class TrackManager:
         self._last_id += 1
         return self._last_id
 
-    def update(self, detections: list[Track]) -> list[Track]:
+    def update(self, detections: list[Detection]) -> list[Track]:
         """Associate this frame's detections (best first) and return the new track list.
 
         The list holds matched tracks, then newborn tracks, then coasting (inactive) ones.
-        Detections are updated in place with their ids; earlier results are never modified.
+        Earlier results are never modified.
         """
         costs = association_costs(detections, self.tracks)
         if self.config.hungarian:
@@ -191,19 +191,12 @@ class TrackManager:
 
         result = []
         for i, j in pairs.tolist():
-            det, previous = detections[i], self.tracks[j]
-            det.track_id = previous.track_id
-            det.age = 1
-            det.active = previous.active + 1
-            result.append(det)
+            previous = self.tracks[j]
+            result.append(Track.of(detections[i], previous.track_id, 1, previous.active + 1))
         new_thresh = self.config.effective_new_thresh
         for i in unmatched_dets:
-            det = detections[i]
-            if det.score > new_thresh:
-                det.track_id = self._new_id()
-                det.age = 1
-                det.active = 1
-                result.append(det)
+            if detections[i].score > new_thresh:
+                result.append(Track.of(detections[i], self._new_id()))
         for j in unmatched_tracks:
             track = self.tracks[j]
             if track.age < self.config.max_age:

@@ -1,8 +1,8 @@
-"""The detection/track record passed between decoding, the tracker and consumers."""
+"""What decoding produces (a :class:`Detection`) and what the tracker keeps (a :class:`Track`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -12,8 +12,8 @@ def _vec(n: int) -> np.ndarray:
 
 
 @dataclass
-class Track:
-    """One object in one frame, in original-image pixels.
+class Detection:
+    """One object found in one frame, in original-image pixels.
 
     Attributes:
         score: detection confidence (heatmap peak value).
@@ -22,9 +22,6 @@ class Track:
         tracking: offset such that ``ct + tracking`` is the object's centre in the previous
             frame, as predicted by the network.
         bbox: ``[x1, y1, x2, y2]``; the amodal box when the model has an ``ltrb_amodal`` head.
-        track_id: persistent identity, 0 until the tracker assigns one.
-        age: frames since the track was last matched (1 when matched in this frame).
-        active: consecutive frames matched; 0 for a coasting (unmatched, kept) track.
 
     """
 
@@ -33,14 +30,6 @@ class Track:
     ct: np.ndarray = field(default_factory=lambda: _vec(2))
     tracking: np.ndarray = field(default_factory=lambda: _vec(2))
     bbox: np.ndarray = field(default_factory=lambda: _vec(4))
-    track_id: int = 0
-    age: int = 1
-    active: int = 1
-
-    @property
-    def is_active(self) -> bool:
-        """Whether the track was matched (or born) in the current frame."""
-        return self.active > 0
 
     @property
     def width(self) -> float:
@@ -57,12 +46,33 @@ class Track:
         """Box centre in pixels (not the heatmap peak ``ct``)."""
         return (float(self.bbox[0] + self.bbox[2]) / 2, float(self.bbox[1] + self.bbox[3]) / 2)
 
+
+@dataclass
+class Track(Detection):
+    """A detection the tracker has given an identity, as it stands after one frame.
+
+    Attributes:
+        track_id: persistent identity.
+        age: frames since the track was last matched (1 when matched in this frame).
+        active: consecutive frames matched; 0 for a coasting (unmatched, kept) track.
+
+    """
+
+    track_id: int = 0
+    age: int = 1
+    active: int = 1
+
+    @classmethod
+    def of(cls, detection: Detection, track_id: int, age: int = 1, active: int = 1) -> 'Track':
+        """Give ``detection`` an identity (every detection field is kept)."""
+        values = {f.name: getattr(detection, f.name) for f in fields(Detection)}
+        return cls(**values, track_id=track_id, age=age, active=active)
+
     def to_dict(self) -> dict:
         """Plain-Python form with the key names of the original implementation."""
-        out = {
+        return {
             'score': float(self.score), 'class': int(self.class_id),
             'ct': [float(v) for v in self.ct], 'tracking': [float(v) for v in self.tracking],
             'bbox': [float(v) for v in self.bbox], 'tracking_id': int(self.track_id),
             'age': int(self.age), 'active': int(self.active),
         }
-        return out

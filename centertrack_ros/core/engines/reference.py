@@ -1,0 +1,59 @@
+"""The reference engine: the original's arithmetic on the host, a float32 network on any device.
+
+It follows the original step by step (OpenCV warp, numpy prior, float32 network) and is the
+yardstick for the other engines.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..config import InputConfig, ModelConfig
+from ..decode import RawDetections, decode_tensors, to_raw_detections
+from ..device import use_ieee_fp32_convolutions
+from ..preprocess import preprocess
+from ..prior import draw_peaks
+from .base import FrameRequest, InferenceEngine
+
+
+class ReferenceEngine(InferenceEngine):
+    """The original's arithmetic on the host; float32 network on any device."""
+
+    def __init__(self, network: torch.nn.Module, model: ModelConfig, input: InputConfig,
+                 device: torch.device, num_cameras: int = 1, k: int = 100) -> None:
+        super().__init__(network.float(), model, input, device, num_cameras, k)
+        use_ieee_fp32_convolutions(device)
+        self._previous: list[Optional[torch.Tensor]] = [None] * num_cameras
+
+    def reset(self, camera: Optional[int] = None) -> None:
+        """Forget the previous input of one camera (or of all)."""
+        for index in range(self.num_cameras) if camera is None else [camera]:
+            self._previous[index] = None
+
+    @torch.no_grad()
+    def run(self, requests: Sequence[Optional[FrameRequest]]) -> list[Optional[RawDetections]]:
+        """Process one frame per camera that has one (None: no frame this time)."""
+        self._check(requests)
+        present = [index for index, request in enumerate(requests) if request is not None]
+        images = {index: torch.from_numpy(preprocess(requests[index].image,
+                                                     requests[index].geometry, self.input))
+                  .to(self.device) for index in present}
+        previous = [self._previous[index] if self._previous[index] is not None else images[index]
+                    for index in present]
+        prior = None
+        if self.model.pre_hm:
+            prior = torch.from_numpy(np.stack([
+                draw_peaks(requests[i].peaks, requests[i].geometry.input_height,
+                           requests[i].geometry.input_width)[None] for i in present])
+            ).to(self.device)
+        outputs = self.network(torch.cat([images[i] for i in present]),
+                               torch.cat(previous) if self.model.pre_img else None, prior)
+        outputs['hm'] = outputs['hm'].sigmoid()
+        out: list[Optional[RawDetections]] = [None] * self.num_cameras
+        for index, rows in zip(present, to_raw_detections(decode_tensors(outputs, self.k))):
+            self._previous[index] = images[index]
+            out[index] = rows
+        return out
