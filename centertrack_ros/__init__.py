@@ -2,8 +2,10 @@
 
 Sub-packages:
   core      -- ROS-free CenterTrack: configuration, networks, pre/post-processing, tracker.
+  runtime   -- ROS-free frame runtime: frame decoding, stream rules, the frame runner.
   training  -- datasets, losses and the training loop (ROS-free).
-  ros       -- the thin ROS 2 adapter (node, message conversions, parameters).
+  ros       -- the thin ROS 2 adapter (node, parameters, messages, diagnostics).
+  bags      -- rosbag2 files without a ROS installation (conversion, offline runs).
   tools     -- command-line programs that reuse the core.
 
 Importing the package makes idle OpenMP threads sleep instead of spin (``OMP_WAIT_POLICY``

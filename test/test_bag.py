@@ -189,7 +189,8 @@ def test_bag_detections_equal_the_node_messages():
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header
 
-    from centertrack_ros.ros.conversions import detection_boxes, tracks_to_detections
+    from centertrack_ros.ros.messages import detection_array as node_detection_array
+    from centertrack_ros.runtime.boxes import detection_boxes
 
     # Values float32 cannot sum exactly, so any difference in how centres are formed shows.
     tracks = [
@@ -200,7 +201,7 @@ def test_bag_detections_equal_the_node_messages():
     names = {1: 'car', 2: 'pedestrian'}.get
     header = Header(frame_id='cam_front')
     header.stamp.sec, header.stamp.nanosec = 1_700_000_123, 456_789
-    node_bytes = serialize_message(tracks_to_detections(tracks, header, names))
+    node_bytes = serialize_message(node_detection_array(detection_boxes(tracks, names), header))
     ours = detection_array(detection_boxes(tracks, names), 1_700_000_123_000_456_789,
                            'cam_front')
     # Compared after a rosbags round trip of the node's bytes: Fast CDR leaves alignment

@@ -16,16 +16,11 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
 from centertrack_ros.core.tracks import Track
-from centertrack_ros.ros import conversions
-from centertrack_ros.ros.conversions import (
-    ConversionError,
-    bgr_to_image_msg,
-    compressed_to_bgr,
-    draw_tracks,
-    image_to_bgr,
-    label_info,
-    tracks_to_detections,
-)
+from centertrack_ros.ros.messages import bgr_to_image_msg, detection_array, label_info
+from centertrack_ros.runtime import drawing
+from centertrack_ros.runtime.boxes import detection_boxes
+from centertrack_ros.runtime.drawing import draw_tracks
+from centertrack_ros.runtime.frames import ConversionError, compressed_to_bgr, image_to_bgr
 
 RNG = np.random.default_rng(7)
 BGR = RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)
@@ -235,8 +230,8 @@ def test_tracks_become_detections_with_ids_classes_and_pixel_boxes():
     tracks = [make_track(7, 2, [-5.5, 10.0, 30.5, 50.0], score=0.625),
               make_track(8, 1, [1, 2, 3, 4], active=0),  # coasting: not published
               make_track(12, 3, [100, 200, 140, 260], score=0.5, active=4)]
-    out = tracks_to_detections(tracks, header, lambda c: {1: 'car', 2: 'pedestrian'}.get(
-        c, str(c)))
+    names = {1: 'car', 2: 'pedestrian'}
+    out = detection_array(detection_boxes(tracks, lambda c: names.get(c, str(c))), header)
     assert out.header.frame_id == 'front_camera' and out.header.stamp.nanosec == 345
     assert [d.id for d in out.detections] == ['7', '12']
     first, second = out.detections
@@ -246,7 +241,7 @@ def test_tracks_become_detections_with_ids_classes_and_pixel_boxes():
     assert first.results[0].hypothesis.class_id == 'pedestrian'
     assert first.results[0].hypothesis.score == pytest.approx(0.625)
     assert second.results[0].hypothesis.class_id == '3'
-    assert len(tracks_to_detections([], header, str).detections) == 0
+    assert len(detection_array(detection_boxes([], str), header).detections) == 0
 
 
 def test_label_info_lists_every_class():
@@ -263,4 +258,4 @@ def test_debug_drawing_marks_active_tracks_only():
     assert not image.any()  # the input is not modified
     assert drawn[100, 50].any() and drawn[30 + 35, 20].any()  # the box edges
     assert not drawn[30, 125].any()  # nothing where the coasting track is
-    assert conversions.track_color(3) != conversions.track_color(4)
+    assert drawing.track_color(3) != drawing.track_color(4)

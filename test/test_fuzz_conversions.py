@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sensor_msgs.msg import CompressedImage, Image
 
-from centertrack_ros.ros.conversions import (
+from centertrack_ros.runtime.frames import (
     MAX_COMPRESSED_PIXELS,
     MAX_PIXELS,
     ConversionError,
@@ -373,7 +373,7 @@ import array, json, resource, struct, sys
 sys.path.insert(0, 'test')
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
-from centertrack_ros.ros.conversions import ConversionError, compressed_to_bgr, image_to_bgr
+from centertrack_ros.runtime.frames import ConversionError, compressed_to_bgr, image_to_bgr
 from test_fuzz_conversions import forged_jpeg, forged_png
 
 cases = [('jpeg', w, h) for w, h in ((30000, 30000), (65535, 65535), (20000, 65535),

@@ -1,4 +1,4 @@
-"""The node's ROS-free parts without DDS: parameter mapping, stream plumbing, diagnostics."""
+"""The node's parts without DDS: settings and their mapping, stream plumbing, diagnostics."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from rcl_interfaces.msg import ParameterType
 
 from centertrack_ros.core.config import ConfigError, TrackerConfig
 from centertrack_ros.core.model_spec import ModelSpec
-from centertrack_ros.ros import parameters
-from centertrack_ros.ros.diagnostics import NodeStats, ReasonThrottle, percentiles, status_level
-from centertrack_ros.ros.stream import LatestSlot, StreamWatch
+from centertrack_ros.ros import parameters as ros_parameters
+from centertrack_ros.ros.diagnostics import status_level
+from centertrack_ros.runtime import settings as parameters
+from centertrack_ros.runtime.inbox import LatestFrames
+from centertrack_ros.runtime.stats import ReasonThrottle, StreamStats, percentiles
+from centertrack_ros.runtime.stream_rules import StreamRules
 
 CONTRACT = {  # the parameter names users and launch files rely on
     'model.preset', 'model.path', 'model.arch', 'model.backbone', 'model.neck',
@@ -33,12 +36,13 @@ def defaults() -> dict:
 def test_the_parameter_contract_is_declared():
     assert set(parameters.SPECS) == CONTRACT
     for spec in parameters.PARAMETERS:
-        descriptor = spec.descriptor()
+        descriptor = ros_parameters.descriptor(spec)
         assert descriptor.description, spec.name
         assert descriptor.read_only == (spec.name == 'autostart')
-    assert parameters.SPECS['tracker.track_thresh'].descriptor().floating_point_range[0] \
-        .to_value == 1.0
-    assert parameters.SPECS['model.input_width'].descriptor().integer_range[0].step == 32
+    assert ros_parameters.descriptor(parameters.SPECS['tracker.track_thresh']) \
+        .floating_point_range[0].to_value == 1.0
+    assert ros_parameters.descriptor(parameters.SPECS['model.input_width']) \
+        .integer_range[0].step == 32
 
 
 def test_the_yaml_file_lists_every_parameter_with_its_default():
@@ -59,7 +63,7 @@ def test_defaults_mean_everything_comes_from_the_model():
     assert parameters.model_spec(values) == ModelSpec()
     model_tracker = TrackerConfig(track_thresh=0.3, pre_thresh=0.35, new_thresh=0.45,
                                   max_age=10)
-    assert parameters.tracker_config(model_tracker, values) == model_tracker
+    assert parameters.tracker_overrides(values).apply(model_tracker) == model_tracker
     assert parameters.runtime_config(values).device == 'auto'
 
 
@@ -75,7 +79,7 @@ def test_parameters_map_onto_the_core_configuration():
         '~/m.pth', 'mot17_half', 2, ('car', 'person'))
     assert (spec.ltrb_amodal, spec.input_width, spec.input_height, spec.mean) == (
         False, 640, 0, (0.1, 0.2, 0.3))
-    tracker = parameters.tracker_config(TrackerConfig(pre_thresh=0.6), values)
+    tracker = parameters.tracker_overrides(values).apply(TrackerConfig(pre_thresh=0.6))
     assert (tracker.track_thresh, tracker.pre_thresh, tracker.max_age, tracker.hungarian) == (
         0.25, 0.6, 5, True)
     runtime = parameters.runtime_config(values)
@@ -114,56 +118,64 @@ def test_max_age_minus_one_drops_at_once_whatever_the_model_says():
     for value, expected in ((-2, 10), (-1, -1), (0, 0), (25, 25)):
         assert parameters.check_value('tracker.max_age', value) is None
         values = defaults() | {'tracker.max_age': value}
-        assert parameters.tracker_config(model_tracker, values).max_age == expected
+        assert parameters.tracker_overrides(values).apply(model_tracker).max_age == expected
 
 
 def test_thresholds_accept_the_model_sentinel_and_the_unit_interval():
     for value in (-1.0, 0.0, 0.5, 1.0):
         assert parameters.check_value('tracker.new_thresh', value) is None
     with pytest.raises(ConfigError):
-        parameters.tracker_config(TrackerConfig(), defaults() | {'tracker.max_age': -5})
+        parameters.tracker_overrides(defaults() | {'tracker.max_age': -5}).apply(TrackerConfig())
 
 
 def test_array_parameters_are_declared_without_a_value():
     for name in ('model.class_names', 'model.mean', 'model.std'):
         spec = parameters.SPECS[name]
         assert spec.default is None
-        assert spec.type in (ParameterType.PARAMETER_STRING_ARRAY,
-                             ParameterType.PARAMETER_DOUBLE_ARRAY)
+        assert ros_parameters.descriptor(spec).type in (ParameterType.PARAMETER_STRING_ARRAY,
+                                                        ParameterType.PARAMETER_DOUBLE_ARRAY)
 
 
-def test_latest_slot_keeps_only_the_newest_item():
-    slot = LatestSlot()
-    assert slot.put(1) is False
-    assert slot.put(2) is True and slot.put(3) is True
-    assert slot.dropped == 2
-    assert slot.take(timeout=0) == 3
-    assert slot.take(timeout=0) is None
-    assert slot.dropped == 2
+def test_latest_frames_keep_only_the_newest_item_of_each_camera():
+    inbox = LatestFrames(2)
+    assert inbox.put(0, 1) is False
+    assert inbox.put(0, 2) is True and inbox.put(0, 3) is True
+    assert inbox.put(1, 'b') is False
+    assert inbox.take(timeout=0) == {0: 3, 1: 'b'}
+    assert inbox.take(timeout=0) == {}
 
 
-def test_latest_slot_wakes_a_waiting_taker_and_closes():
-    slot = LatestSlot()
+def test_latest_frames_wake_a_waiting_taker_and_close():
+    inbox = LatestFrames()
     got = []
-    taker = threading.Thread(target=lambda: got.append(slot.take(timeout=30)))
+    taker = threading.Thread(target=lambda: got.append(inbox.take(timeout=30)))
     taker.start()
-    slot.put('frame')
+    inbox.put(0, 'frame')
     taker.join(30)
-    assert got == ['frame']
-    closer = threading.Thread(target=lambda: got.append(slot.take(timeout=30)))
+    assert got == [{0: 'frame'}]
+    closer = threading.Thread(target=lambda: got.append(inbox.take(timeout=30)))
     closer.start()
-    slot.close()
+    inbox.close()
     closer.join(30)
-    assert not closer.is_alive() and got[-1] is None
-    slot.put('late')
-    assert slot.take(timeout=0) is None  # closed
-    slot.open()
-    slot.put('again')
-    assert slot.take(timeout=0) == 'again'
+    assert not closer.is_alive() and got[-1] == {}
+    inbox.put(0, 'late')
+    assert inbox.take(timeout=0) == {}  # closed
+    inbox.open()
+    inbox.put(0, 'again')
+    assert inbox.take(timeout=0) == {0: 'again'}
 
 
-def test_stream_watch_reset_reasons():
-    watch = StreamWatch()
+def test_latest_frames_wait_for_the_other_cameras_only_as_long_as_asked():
+    inbox = LatestFrames(2)
+    inbox.put(0, 'a')
+    threading.Timer(0.05, lambda: inbox.put(1, 'b')).start()
+    assert inbox.take(timeout=0, wait=10.0) == {0: 'a', 1: 'b'}  # returns once both are in
+    inbox.put(1, 'c')
+    assert inbox.take(timeout=0, wait=0.05) == {1: 'c'}  # camera 0 stays silent
+
+
+def test_stream_rules_reset_reasons():
+    watch = StreamRules()
     size = ('640x480', 'bgr8')
     assert watch.check(10_000_000_000, size, 0.0) is None
     assert watch.check(10_000_000_000, size, 0.0) is None  # a repeated stamp continues
@@ -180,21 +192,23 @@ def test_stream_watch_reset_reasons():
     assert watch.check(1, ('320x240', 'rgb8'), 2.0) is None
 
 
-def test_node_stats_snapshot():
-    stats = NodeStats()
+def test_stream_stats_snapshot():
+    stats = StreamStats()
     for _ in range(4):
         stats.count_received()
     stats.count_rejected('bad_step')
     stats.count_reset('time_jump', 'stamp jumped back by 1.000 s')
     for latency in (0.010, 0.020, 0.030):
         stats.record_output(latency, latency / 2, 7)
-    values = stats.snapshot(dropped=3)
+    for _ in range(3):
+        stats.count_dropped()
+    values = stats.snapshot()
     assert values['frames_received'] == '4' and values['frames_processed'] == '3'
     assert values['frames_dropped'] == '3' and values['rejected.bad_step'] == '1'
     assert values['resets.time_jump'] == '1' and values['active_tracks'] == '7'
     assert values['latency_p50_ms'] == '20.0' and values['processing_p50_ms'] == '10.0'
     assert float(values['input_rate_hz']) > 0
-    assert float(stats.snapshot(dropped=3)['input_rate_hz']) == 0.0  # rates are per report
+    assert float(stats.snapshot()['input_rate_hz']) == 0.0  # rates are per report
     assert percentiles([]) == {}
 
 

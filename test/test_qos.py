@@ -17,13 +17,12 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from centertrack_ros.ros.image_subscription import (
-    BEST_EFFORT,
     LARGE_FRAME_BYTES,
-    RELIABLE,
     Publisher,
     choose_reliability,
     large_frame_warning,
 )
+from centertrack_ros.runtime.settings import BEST_EFFORT, RELIABLE
 
 CAMERA = Path(__file__).resolve().parent / 'camera_process.py'
 NAMESPACE = '/test_qos'

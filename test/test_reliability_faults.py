@@ -2,7 +2,7 @@
 
 Bad checkpoints, no CUDA, failing frames, racing parameter updates and signals during
 inference. The node always runs as its own process. Failing and slow frames come from a test-only
-wrapper script (written here, never installed) that replaces ``CenterTracker.step`` with a
+wrapper script (written here, never installed) that replaces ``MultiCameraTracker.step`` with a
 version raising ``torch.cuda.OutOfMemoryError`` (or ``RuntimeError``) or sleeping on frames
 that carry a marker pixel, then calls the node's real ``main()``; production code has no
 fault-injection hook.
@@ -57,7 +57,7 @@ SLOW_SECONDS = 3.0
 EXIT_WITHIN = 10.0  # seconds from the signal to the process's exit
 
 FAULTY_NODE = f'''#!{sys.executable}
-"""centertrack_node with CenterTracker.step failing or slow on marked frames (tests only)."""
+"""centertrack_node with the tracker failing or slow on marked frames (tests only)."""
 import sys
 import time
 
@@ -66,23 +66,24 @@ import torch
 from centertrack_ros.core import pipeline
 from centertrack_ros.ros.node import main
 
-real_step = pipeline.CenterTracker.step
+real_step = pipeline.MultiCameraTracker.step
 
 
-def step(self, image, color_order='bgr'):
-    marker = tuple(int(v) for v in image[0, 0])
-    if marker == {OOM_MARK!r}:
-        raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB '
-                                          '(injected by the test)')
-    if marker == {FAIL_MARK!r}:
-        raise RuntimeError('injected failure')
-    if marker == {SLOW_MARK!r}:
-        print('slow frame: inference started', flush=True)
-        time.sleep({SLOW_SECONDS!r})
-    return real_step(self, image, color_order)
+def step(self, images, color_order='bgr'):
+    for image in images.values():
+        marker = tuple(int(v) for v in image[0, 0])
+        if marker == {OOM_MARK!r}:
+            raise torch.cuda.OutOfMemoryError('CUDA out of memory. Tried to allocate 2.00 GiB '
+                                              '(injected by the test)')
+        if marker == {FAIL_MARK!r}:
+            raise RuntimeError('injected failure')
+        if marker == {SLOW_MARK!r}:
+            print('slow frame: inference started', flush=True)
+            time.sleep({SLOW_SECONDS!r})
+    return real_step(self, images, color_order)
 
 
-pipeline.CenterTracker.step = step
+pipeline.MultiCameraTracker.step = step
 sys.exit(main())
 '''
 

@@ -48,7 +48,7 @@ from test_bag_support import START_TIME
 from vision_msgs.msg import Detection2DArray
 
 from centertrack_ros.bags.io import BagReader
-from centertrack_ros.ros.stream import FORMAT_CHANGE, FRAME_GAP, TIME_JUMP, StreamWatch
+from centertrack_ros.runtime.stream_rules import FORMAT_CHANGE, FRAME_GAP, TIME_JUMP, StreamRules
 from centertrack_ros.tools.bag import main as bag_main
 
 SECOND = 1_000_000_000
@@ -83,7 +83,7 @@ frames_strategy = st.lists(st.tuples(
 @given(frames=frames_strategy, max_gap=st.sampled_from([0.0, MAX_GAP, 2.0]),
        start=st.integers(0, 2 ** 62))
 def test_stream_watch_follows_the_documented_rules(frames, max_gap, start):
-    watch = StreamWatch()
+    watch = StreamRules()
     previous, stamp = None, start
     for delta, source, forget in frames:
         stamp = max(stamp + delta, 0)

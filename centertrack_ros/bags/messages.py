@@ -1,9 +1,9 @@
 """Building and reading the messages the bag tools store, as ``rosbags`` message objects.
 
-Images are decoded with the ROS adapter's own conversions (which only read message fields, so
-they accept ``rosbags`` messages unchanged). Which tracks are published and with which values
-is the adapter's too (:func:`~centertrack_ros.ros.conversions.detection_boxes`); only the
-message objects are built here, because the adapter builds rclpy objects, which ``rosbags``
+Images are decoded by the runtime's frame conversions, the node's own (they only read message
+fields, so they accept ``rosbags`` messages unchanged). Which tracks are published and with
+which values comes from the runtime too (:mod:`centertrack_ros.runtime.boxes`); only the
+message objects are built here, because the node builds rclpy objects, which ``rosbags``
 cannot serialise. A test checks the two layouts field for field.
 """
 
@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 
 from ..core.motchallenge import MotRow
-from ..ros.conversions import ConversionError, compressed_to_bgr, image_to_bgr
-from ..ros.conversions import DetectionBox as Box
+from ..runtime.boxes import DetectionBox as Box
+from ..runtime.frames import ConversionError, DecodedImage
+from ..runtime.frames import decode_image as decode_message
 from .errors import BagError
 from .typestore import COMPRESSED_IMAGE, DETECTION_ARRAY, IMAGE, header, message_class, typestore
 
@@ -53,22 +54,25 @@ def compressed_message(image: np.ndarray, stamp_ns: int, frame_id: str, fmt: str
         data=data.reshape(-1))
 
 
-def decode_image(msg: Any, msgtype: str, where: str = '') -> np.ndarray:
-    """BGR ``uint8`` pixels of an ``Image``/``CompressedImage`` message.
+def decode_frame(msg: Any, msgtype: str, where: str = '') -> DecodedImage:
+    """BGR ``uint8`` pixels of an ``Image``/``CompressedImage`` message, with its format.
 
     Raises:
         BagError: unknown encoding, corrupt data or inconsistent fields (``where`` says which
             message, e.g. ``topic @ stamp``).
 
     """
+    if msgtype not in (IMAGE, COMPRESSED_IMAGE):
+        raise BagError(f'{where + ": " if where else ""}{msgtype} is not an image type')
     try:
-        if msgtype == IMAGE:
-            return image_to_bgr(msg)
-        if msgtype == COMPRESSED_IMAGE:
-            return compressed_to_bgr(msg)
+        return decode_message(msg, compressed=msgtype == COMPRESSED_IMAGE)
     except ConversionError as exc:
         raise BagError(f'{where + ": " if where else ""}{exc}') from exc
-    raise BagError(f'{where + ": " if where else ""}{msgtype} is not an image type')
+
+
+def decode_image(msg: Any, msgtype: str, where: str = '') -> np.ndarray:
+    """BGR ``uint8`` pixels of an ``Image``/``CompressedImage`` message (see decode_frame)."""
+    return decode_frame(msg, msgtype, where).image
 
 
 def boxes_from_rows(rows: Iterable[MotRow], class_names: Sequence[str] = ()) -> list[Box]:

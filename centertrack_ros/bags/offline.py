@@ -1,8 +1,9 @@
 """Running the tracker over every image of a bag, offline and deterministically.
 
 Unlike the live node (which drops frames it cannot keep up with), every image message is
-tracked, in bag order, by the same :class:`~centertrack_ros.core.pipeline.CenterTracker` the
-node uses; the result is a bag of ``Detection2DArray`` messages stamped like their images,
+tracked, in bag order, by the same :class:`~centertrack_ros.runtime.runner.FrameRunner` the
+node uses (with its stream-time rules: a stamp going back or a change of image size starts a
+new sequence); the result is a bag of ``Detection2DArray`` messages stamped like their images,
 and optionally a MOTChallenge result file.
 """
 
@@ -17,11 +18,11 @@ from typing import Any, Optional, Sequence
 from tqdm import tqdm
 
 from ..core.motchallenge import MotRow, write_mot
-from ..ros.conversions import detection_boxes
+from ..runtime.runner import Frame, FrameRunner
 from .convert import CLASS_NAMES_KEY
 from .errors import BagError
 from .io import BagReader, BagWriter, TopicSummary, topic_name
-from .messages import Box, ClassIds, decode_image, detection_array, rows_from_boxes
+from .messages import Box, ClassIds, decode_frame, detection_array, rows_from_boxes
 from .typestore import DETECTION_ARRAY, IMAGE_TYPES, stamp_ns
 
 DEFAULT_DETECTIONS_TOPIC = '/detections'
@@ -41,7 +42,7 @@ class RunResult:
 
     @property
     def fps(self) -> float:
-        """Frames per second of ``CenterTracker.step`` (decode/encode/IO excluded)."""
+        """Frames per second of the tracker alone (decode/encode/IO excluded)."""
         total = sum(self.step_seconds)
         return len(self.step_seconds) / total if total > 0 else float('nan')
 
@@ -65,7 +66,7 @@ def pick_image_topic(bag: BagReader, topic: Optional[str] = None) -> TopicSummar
                    '--image-topic')
 
 
-def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = None, *,
+def run_bag(bag_path: str | Path, runner: FrameRunner, output: Optional[str | Path] = None, *,
             image_topic: Optional[str] = None,
             detections_topic: str = DEFAULT_DETECTIONS_TOPIC,
             mot_path: Optional[str | Path] = None, storage: Optional[str] = None,
@@ -73,13 +74,14 @@ def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = N
             overwrite: bool = False, progress: bool = True) -> RunResult:
     """Track every image of a bag; write the tracks to a bag and/or a MOTChallenge file.
 
-    The tracker is reset first, so a run depends only on the bag and the model. Detection
-    arrays carry their image's header (stamp and frame_id) and are written at the image's
-    receive time; MOT frame numbers are the 1-based positions of the images in the bag.
+    The first image starts a new sequence, so a run depends only on the bag and the model (a
+    new runner's ids start at 1). Detection arrays carry their image's header (stamp and
+    frame_id) and are written at the image's receive time; MOT frame numbers are the 1-based
+    positions of the images in the bag.
 
     Args:
         bag_path: input bag.
-        tracker: a :class:`~centertrack_ros.core.pipeline.CenterTracker`.
+        runner: a one-camera :class:`~centertrack_ros.runtime.runner.FrameRunner`.
         output: output bag directory (None: no bag).
         image_topic: image topic (default: the bag's only image topic).
         detections_topic: topic of the tracks in the output bag.
@@ -96,10 +98,9 @@ def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = N
     """
     if output is None and mot_path is None:
         raise BagError('nothing to write: give an output bag and/or --mot')
-    class_names = tuple(tracker.config.model.class_names)
-    class_name = tracker.config.model.class_name
+    class_names = tuple(runner.tracker.config.model.class_names)
     class_ids = ClassIds(class_names)  # the labels back to the model's own class ids
-    tracker.reset()
+    runner.start_new_sequences()
     with BagReader(bag_path) as bag:
         images = pick_image_topic(bag, image_topic)
         copied = [bag.topic(t) for t in copy_topics]
@@ -133,13 +134,14 @@ def run_bag(bag_path: str | Path, tracker: Any, output: Optional[str | Path] = N
                         writer.write_raw(topic, timestamp, data)
                         continue
                     msg = bag.decode(topic, msgtype, timestamp, data)
-                    frame = decode_image(msg, msgtype,
-                                         f'{bag.path} {topic} message {result.frames + 1}')
+                    decoded = decode_frame(msg, msgtype,
+                                           f'{bag.path} {topic} message {result.frames + 1}')
+                    frame = Frame(0, decoded.image, stamp_ns(msg.header), decoded.source)
                     begin = time.perf_counter()
-                    tracks = tracker.step(frame)
+                    (tracked,) = runner.run([frame])
                     result.step_seconds.append(time.perf_counter() - begin)
                     result.frames += 1
-                    boxes = detection_boxes(tracks, class_name)
+                    boxes = tracked.boxes
                     result.detections += len(boxes)
                     ids.update(b.track_id for b in boxes)
                     if writer is not None:

@@ -1,1 +1,1 @@
-"""Thin ROS 2 adapter: node, message conversions, parameters, diagnostics."""
+"""Thin ROS 2 adapter: the node, its parameters, messages, image subscription, diagnostics."""

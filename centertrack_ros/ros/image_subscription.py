@@ -20,10 +20,8 @@ from typing import Any, Callable, Iterable, Optional
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-AUTO = 'auto'
-RELIABLE = 'reliable'
-BEST_EFFORT = 'best_effort'
-RELIABILITIES = (AUTO, BEST_EFFORT, RELIABLE)
+from ..runtime.settings import AUTO, BEST_EFFORT, RELIABILITIES, RELIABLE
+
 GRAPH_CHECK_PERIOD = 0.5  # seconds between looks at the topic's publishers (steady time)
 # Fast DDS's default shared-memory segment; a larger frame goes over UDP in 64 KiB fragments.
 LARGE_FRAME_BYTES = 512 * 1024

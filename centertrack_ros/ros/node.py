@@ -1,10 +1,12 @@
 """The ``centertrack`` lifecycle node: camera images in, tracked ``Detection2DArray`` out.
 
-Threads: the executor thread runs the subscription callback (which only stores the newest
-message in a one-slot buffer), services, parameter callbacks, lifecycle transitions and the
-diagnostics timer; one worker thread converts, runs the tracker and publishes. Requests that
-touch the tracker from the executor thread (reset, new thresholds) are handed to the worker,
-which applies them between two frames, so the tracker itself is only ever used by one thread.
+A thin shell around the ROS-free runtime: it declares the parameters, walks the lifecycle,
+subscribes and publishes, and reports diagnostics. Tracking, the stream rules and the worker
+thread live in :mod:`centertrack_ros.runtime`. Threads: the executor thread runs the
+subscription callbacks (which only hand the newest message to the worker), services,
+parameter callbacks, lifecycle transitions and the diagnostics timer; the worker thread
+decodes, tracks and publishes. Requests that touch the tracker from the executor thread
+(reset, new tracker settings) go to the runner, which applies them between two frames.
 """
 
 from __future__ import annotations
@@ -12,10 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
-import os
 import sys
-import threading
-import time
 import traceback
 from typing import Any, Optional
 
@@ -34,33 +33,25 @@ from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from ..core.checkpoint import CheckpointError
-from ..core.config import ConfigError, TrackerConfig
+from ..core.config import ConfigError
 from ..core.device import DeviceError, device_name
-from ..core.model_spec import default_model_path, load_tracker
-from ..core.pipeline import CenterTracker
+from ..core.model_spec import load_model
+from ..runtime import settings
+from ..runtime.drawing import draw_tracks
+from ..runtime.frames import decode_image
+from ..runtime.runner import FrameResult, FrameRunner
+from ..runtime.stats import ReasonThrottle, StreamStats
+from ..runtime.worker import FrameWorker
 from . import parameters
-from .conversions import (
-    ConversionError,
-    bgr_to_image_msg,
-    compressed_to_bgr,
-    draw_tracks,
-    image_to_bgr,
-    label_info,
-    load_cv_bridge,
-    tracks_to_detections,
-)
-from .diagnostics import NodeStats, ReasonThrottle, status_level
+from .diagnostics import status_level
 from .image_subscription import ImageSubscription, large_frame_warning, lost_frames_warning
-from .stream import LatestSlot, StreamWatch
+from .messages import bgr_to_image_msg, detection_array, label_info, load_cv_bridge
 
 NODE_NAME = 'centertrack'
-INFERENCE_ERROR = 'inference_error'
-INTERNAL_ERROR = 'internal_error'
 LOST_IN_TRANSPORT = 'lost_in_transport'
-SERVICE_RESET = 'service'
 DIAGNOSTICS_PERIOD = 1.0
 WORKER_JOIN_TIMEOUT = 30.0
-LOGGED_FRAME_ID = 64  # characters of a rejected frame's frame_id quoted in the log
+CAMERAS = ('',)  # one camera, on the node's own topics
 
 
 class RosLogHandler(logging.Handler):
@@ -83,11 +74,6 @@ class RosLogHandler(logging.Handler):
             self._ros_logger.debug(message)
 
 
-def stamp_ns(stamp: Any) -> int:
-    """Convert a ``builtin_interfaces/Time`` to integer nanoseconds."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
 class CenterTrackNode(LifecycleNode):
     """CenterTrack as a managed node (see the package README for topics and parameters)."""
 
@@ -95,29 +81,20 @@ class CenterTrackNode(LifecycleNode):
         super().__init__(NODE_NAME, **kwargs)
         # All state first: declaring the parameters may raise, and rclpy then destroys this
         # half-built node on shutdown, which must still find what destroy_node() touches.
-        self._stats = NodeStats()
+        self._stats = [StreamStats() for _ in CAMERAS]
         self._throttle = ReasonThrottle(period=5.0)
-        self._slot = LatestSlot()
-        self._watch = StreamWatch()
         self._bridge = load_cv_bridge()
-        # Guards everything the executor thread hands to the worker.
-        self._lock = threading.Lock()
-        self._tracker: Optional[CenterTracker] = None
-        self._model_tracker = TrackerConfig()
-        self._model_path = ''
-        self._pending_reset = False
-        self._pending_tracker: Optional[TrackerConfig] = None
-        # Highest track id of a released tracker: a reloaded model continues above it, so that
-        # ids stay unique for the life of the process.
-        self._released_last_id = 0
-        self._max_frame_gap = 0.0
-        self._configure_error = ''
-        self._finalized = False
-        self._worker: Optional[threading.Thread] = None
-        self._stop = threading.Event()
+        self._runner: Optional[FrameRunner] = None
+        self._worker: Optional[FrameWorker] = None
         self._subscription: Optional[ImageSubscription] = None
         self._large_frames_checked = False
         self._steady_clock = Clock(clock_type=ClockType.STEADY_TIME)
+        # Highest track id of a released model: a reloaded model continues above it, so that
+        # ids stay unique for the life of the process.
+        self._released_last_id = 0
+        self._model_path = ''
+        self._configure_error = ''
+        self._finalized = False
         self._detections_pub = None
         self._label_pub = None
         self._debug_pub = None
@@ -129,7 +106,6 @@ class CenterTrackNode(LifecycleNode):
         core_logger.propagate = False  # no second copy through Python's last-resort handler
         parameters.declare(self)
         self._warn_unknown_overrides()
-        self._max_frame_gap = float(self.get_parameter('max_frame_gap').value)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         # Diagnostics and the reset service exist in every lifecycle state, so that an
@@ -165,14 +141,10 @@ class CenterTrackNode(LifecycleNode):
         if self._subscription is not None:
             self._subscription.destroy()
             self._subscription = None
-        self._stop.set()
-        self._slot.close()
         worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.join(WORKER_JOIN_TIMEOUT)
-            if worker.is_alive():
-                self.get_logger().error(
-                    f'inference thread still busy after {WORKER_JOIN_TIMEOUT:g} s; abandoning it')
+        if worker is not None and not worker.stop(WORKER_JOIN_TIMEOUT):
+            self.get_logger().error(
+                f'inference thread still busy after {WORKER_JOIN_TIMEOUT:g} s; abandoning it')
 
     def destroy_node(self) -> None:
         """Stop processing and detach the log forwarding, then destroy the node."""
@@ -193,15 +165,12 @@ class CenterTrackNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Validate the parameters, load the model and warm it up."""
         values = parameters.read(self)
-        problem = parameters.check_all(values)
+        problem = settings.check_all(values)
         if problem:
             return self._configure_failed(f'invalid parameter: {problem}')
-        spec = parameters.model_spec(values)
         try:
-            model_path = os.path.expanduser(spec.path) if spec.path else default_model_path()
-            tracker = load_tracker(spec, runtime=parameters.runtime_config(values))
-            model_tracker = tracker.config.tracker
-            tracker.set_tracker_config(parameters.tracker_config(model_tracker, values))
+            model = load_model(settings.model_spec(values), settings.runtime_config(values))
+            tracker = model.tracker(settings.tracker_overrides(values), len(CAMERAS))
             self._warm_up(tracker)
             tracker.continue_ids_after(self._released_last_id)
         except (CheckpointError, ConfigError, DeviceError) as exc:
@@ -209,18 +178,15 @@ class CenterTrackNode(LifecycleNode):
         except Exception as exc:  # an unexpected failure must still leave a usable node
             self.get_logger().debug(traceback.format_exc())
             return self._configure_failed(f'{type(exc).__name__}: {exc}')
-        config = tracker.config
-        with self._lock:
-            self._tracker = tracker
-            self._model_tracker = model_tracker
-            self._pending_tracker = None
-            self._pending_reset = False
-            self._max_frame_gap = float(values['max_frame_gap'])
-        self._model_path = model_path
+        runner = FrameRunner(tracker, CAMERAS, self._stats)
+        runner.max_frame_gap = float(values['max_frame_gap'])
+        self._runner = runner
+        self._model_path = model.path
         self._configure_error = ''
         self._create_publishers()
+        config = tracker.config
         self.get_logger().info(
-            f'loaded {self._model_path}: {config.model.arch} '
+            f'loaded {model.path}: {config.model.arch} '
             f'({config.model.backbone if config.model.arch == "generic" else "dla"}), '
             f'{config.model.num_classes} classes {list(self._class_names())}, input '
             f'{config.input.width}x{config.input.height}, on {device_name(tracker.device)}; '
@@ -233,15 +199,16 @@ class CenterTrackNode(LifecycleNode):
         if result != TransitionCallbackReturn.SUCCESS:
             return result
         values = parameters.read(self)
-        with self._lock:
-            self._pending_reset = True  # a new activation starts a new sequence
-        self._watch.forget()
-        self._stop.clear()
-        self._slot.open()
-        self._worker = threading.Thread(target=self._work, name='centertrack-inference',
-                                        daemon=True)
+        compressed = bool(values['use_compressed'])
+        runner = self._runner
+        runner.start_new_sequences()  # a new activation starts a new sequence
+        logger = self.get_logger()
+        self._worker = FrameWorker(
+            runner, lambda camera, msg: decode_image(msg, compressed, self._bridge),
+            self._publish_result, lambda: self.get_clock().now().nanoseconds,
+            info=logger.info, warn=logger.warn)
         self._worker.start()
-        msg_type, topic = ((CompressedImage, 'image/compressed') if values['use_compressed']
+        msg_type, topic = ((CompressedImage, 'image/compressed') if compressed
                            else (Image, 'image'))
         self._large_frames_checked = False
         try:
@@ -290,11 +257,13 @@ class CenterTrackNode(LifecycleNode):
         self.get_logger().error(f'configure failed: {reason}')
         return TransitionCallbackReturn.FAILURE
 
-    def _warm_up(self, tracker: CenterTracker) -> None:
+    @staticmethod
+    def _warm_up(tracker: Any) -> None:
         # The first forward pass allocates buffers and selects kernels; pay for it here rather
         # than on the first camera frame. The blank frame must not leave a previous image.
         size = tracker.config.input
-        tracker.step(np.zeros((size.height, size.width, 3), dtype=np.uint8))
+        blank = np.zeros((size.height, size.width, 3), dtype=np.uint8)
+        tracker.step({camera: blank for camera in range(tracker.num_cameras)})
         tracker.reset()
 
     def _create_publishers(self) -> None:
@@ -315,26 +284,26 @@ class CenterTrackNode(LifecycleNode):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
                 setattr(self, name, None)
-        with self._lock:
-            tracker, self._tracker = self._tracker, None
-        if tracker is not None:
-            self._released_last_id = max(self._released_last_id, tracker.last_id)
-            on_cuda = tracker.device.type == 'cuda'
-            del tracker
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            self._released_last_id = max(self._released_last_id, runner.tracker.last_id)
+            on_cuda = runner.tracker.device.type == 'cuda'
+            del runner
             gc.collect()
             if on_cuda:
                 import torch
                 torch.cuda.empty_cache()
 
-    # ------------------------------------------------------------------ input and worker
+    # ------------------------------------------------------------------ input and output
     def _on_image(self, msg: Any) -> None:
-        self._stats.count_received()
         if not self._large_frames_checked:
             self._warn_large_frames(len(msg.data))
-        self._slot.put(msg)
+        worker = self._worker
+        if worker is not None:
+            worker.submit(0, msg)
 
     def _on_lost(self, count: int) -> None:
-        total = self._stats.count_lost(count)
+        total = self._stats[0].count_lost(count)
         subscription = self._subscription
         reliability = subscription.effective if subscription is not None else ''
         text = self._throttle(LOST_IN_TRANSPORT, lost_frames_warning(total, reliability))
@@ -352,96 +321,24 @@ class CenterTrackNode(LifecycleNode):
         if warning is not None:
             self.get_logger().warn(f'{subscription.topic}: {warning}')
 
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            msg = self._slot.take(timeout=0.5)
-            if msg is None:
-                continue
-            try:
-                self._process(msg)
-            except Exception as exc:  # the worker must survive anything a frame can cause
-                if not self.context.ok():
-                    return  # shutting down: publishing fails, nothing to report
-                self._reject(INTERNAL_ERROR, f'unexpected error on a frame: '
-                                             f'{type(exc).__name__}: {exc}')
-                self.get_logger().debug(traceback.format_exc())
-
-    def _process(self, msg: Any) -> None:
-        started = time.monotonic()
-        header = msg.header
-        try:
-            if isinstance(msg, CompressedImage):
-                image = compressed_to_bgr(msg)
-                source = (f'{image.shape[1]}x{image.shape[0]}', msg.format or 'compressed')
-            else:
-                image = image_to_bgr(msg, self._bridge)
-                source = (f'{msg.width}x{msg.height}', msg.encoding)
-        except ConversionError as exc:
-            frame_id = header.frame_id
-            if len(frame_id) > LOGGED_FRAME_ID:
-                frame_id = frame_id[:LOGGED_FRAME_ID] + '...'
-            self._reject(exc.reason, f'rejected frame (stamp {header.stamp.sec}.'
-                                     f'{header.stamp.nanosec:09d}, frame_id '
-                                     f'{frame_id!r}): {exc}')
-            return
-        with self._lock:
-            tracker = self._tracker
-            pending_tracker, self._pending_tracker = self._pending_tracker, None
-            pending_reset, self._pending_reset = self._pending_reset, False
-            max_gap = self._max_frame_gap
-        if tracker is None:
-            return
-        if pending_tracker is not None:
-            tracker.set_tracker_config(pending_tracker)
-        # Resets never restart the ids: a planner must not see a new object under an id it
-        # already knows (a deliberate deviation from the original, which restarts at 1).
-        if pending_reset:
-            tracker.reset(restart_ids=False)
-            self._watch.forget()
-        stamp = stamp_ns(header.stamp)
-        stream_reset = self._watch.check(stamp, source, max_gap)
-        if stream_reset is not None:
-            kind, reason = stream_reset
-            tracker.reset(restart_ids=False)
-            self._stats.count_reset(kind, reason)
-            self.get_logger().info(f'tracks reset: {reason}')
-        try:
-            tracks = tracker.step(image)
-        except Exception as exc:  # e.g. CUDA out of memory: drop this frame, keep going
-            self._reject(INFERENCE_ERROR, f'inference failed, frame dropped: '
-                                          f'{type(exc).__name__}: {exc}')
-            if tracker.device.type == 'cuda':
-                import torch
-                torch.cuda.empty_cache()
-            return
-        detections = tracks_to_detections(tracks, header, tracker.config.model.class_name)
-        self._detections_pub.publish(detections)
-        # With use_sim_time the clock reads 0 until the first /clock message: no latency then.
-        now = self.get_clock().now().nanoseconds
-        self._stats.record_output((now - stamp) / 1e9 if now else None,
-                                  time.monotonic() - started, len(detections.detections))
+    def _publish_result(self, result: FrameResult) -> None:
+        if not self.context.ok():
+            return  # shutting down: nothing can be published any more
+        header = result.frame.context
+        self._detections_pub.publish(detection_array(result.boxes, header))
         if self._debug_pub.get_subscription_count() > 0:
-            canvas = draw_tracks(image, tracks, tracker.config.model.class_name)
+            canvas = draw_tracks(result.frame.image, result.tracks, self._runner.class_name)
             self._debug_pub.publish(bgr_to_image_msg(canvas, header))
-            self._stats.count_debug_image()
-
-    def _reject(self, reason: str, message: str) -> None:
-        self._stats.count_rejected(reason)
-        text = self._throttle(reason, message)
-        if text is not None:
-            self.get_logger().warn(text)
+            self._stats[result.camera].count_debug_image()
 
     # ------------------------------------------------------------------ services, parameters
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Any:
-        with self._lock:
-            configured = self._tracker is not None
-            if configured:
-                self._pending_reset = True
-        if not configured:
+        runner = self._runner
+        if runner is None:
             response.success = False
             response.message = 'not configured: no model loaded, nothing to reset'
             return response
-        self._stats.count_reset(SERVICE_RESET, 'reset service called')
+        runner.request_reset(reason='reset service called')
         self.get_logger().info('tracks reset: reset service called')
         response.success = True
         response.message = ('previous frame and tracks forgotten; new tracks get ids above '
@@ -453,59 +350,56 @@ class CenterTrackNode(LifecycleNode):
             if param.type_ == Parameter.Type.NOT_SET:
                 return SetParametersResult(
                     successful=False, reason=f'{param.name} cannot be unset')
-            problem = parameters.check_value(param.name, param.value)
+            problem = settings.check_value(param.name, param.value)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, params: list[Parameter]) -> None:
         state = self.lifecycle_state
+        runner = self._runner
         tracker_changed = False
         for param in params:
-            when = parameters.applies(param.name)
+            when = settings.applies(param.name)
             if param.name.startswith('tracker.'):
                 tracker_changed = True
             elif param.name == 'max_frame_gap':
-                with self._lock:
-                    self._max_frame_gap = float(param.value)
-            elif when == parameters.CONFIGURE and state != 'unconfigured':
+                if runner is not None:
+                    runner.max_frame_gap = float(param.value)
+            elif when == settings.CONFIGURE and state != 'unconfigured':
                 self.get_logger().info(f'{param.name} changed; takes effect on the next '
                                        'configure (cleanup, then configure)')
-            elif when == parameters.ACTIVATE and state == 'active':
+            elif when == settings.ACTIVATE and state == 'active':
                 self.get_logger().info(f'{param.name} changed; takes effect on the next '
                                        'activate (deactivate, then activate)')
-        if tracker_changed:
-            values = parameters.read(self)
-            with self._lock:
-                if self._tracker is not None:
-                    self._pending_tracker = parameters.tracker_config(self._model_tracker,
-                                                                      values)
-                    self.get_logger().info(f'tracker settings for the next frame: '
-                                           f'{self._pending_tracker}')
+        if tracker_changed and runner is not None:
+            overrides = settings.tracker_overrides(parameters.read(self))
+            runner.request_overrides(overrides)
+            self.get_logger().info(f'tracker settings for the next frame: '
+                                   f'{overrides.apply(runner.tracker.model_tracker)}')
 
     # ------------------------------------------------------------------ outputs
     def _class_names(self) -> tuple[str, ...]:
-        tracker = self._tracker
-        if tracker is None:
+        runner = self._runner
+        if runner is None:
             return ()
-        model = tracker.config.model
+        model = runner.tracker.config.model
         return tuple(model.class_name(i) for i in range(1, model.num_classes + 1))
 
     def _publish_label_info(self) -> None:
-        tracker = self._tracker
-        if tracker is None or self._label_pub is None:
+        runner = self._runner
+        if runner is None or self._label_pub is None:
             return
         header = Image().header
         header.stamp = self.get_clock().now().to_msg()
-        model = tracker.config.model
-        self._label_pub.publish(label_info(model.class_names, model.num_classes,
-                                           tracker.config.tracker.effective_out_thresh,
-                                           header))
+        config = runner.tracker.config
+        self._label_pub.publish(label_info(config.model.class_names, config.model.num_classes,
+                                           config.tracker.effective_out_thresh, header))
 
     def _publish_diagnostics(self) -> None:
         state = self.lifecycle_state
-        values = self._stats.snapshot(dropped=self._slot.dropped)
-        tracker = self._tracker
+        values = self._stats[0].snapshot()
+        runner = self._runner
         values['lifecycle_state'] = state
         values['model_path'] = self._model_path
         values['cv_bridge'] = 'yes' if self._bridge is not None else 'no (own conversion)'
@@ -514,7 +408,8 @@ class CenterTrackNode(LifecycleNode):
             values['image_topic'] = subscription.topic
             values['image_qos'] = subscription.description
             values['image_qos_changes'] = str(subscription.changes)
-        if tracker is not None:
+        if runner is not None:
+            tracker = runner.tracker
             config = tracker.config
             values['device'] = device_name(tracker.device)
             values['model_arch'] = config.model.arch
@@ -546,7 +441,7 @@ def usage() -> argparse.ArgumentParser:
     """Return the command-line parser: no options of its own besides ``--help``."""
     rows = [f'  {spec.name} (default '
             f'{"unset" if spec.default is None else repr(spec.default)}, {spec.applies}): '
-            f'{spec.description}' for spec in parameters.PARAMETERS]
+            f'{spec.description}' for spec in settings.PARAMETERS]
     return argparse.ArgumentParser(
         prog='centertrack_node',
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -578,6 +473,11 @@ def main(args: Optional[list[str]] = None) -> int:
             executor.spin_once(timeout_sec=0.25)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # SIGINT/SIGTERM shut the context down from rclpy's signal handler; a wait set made
+        # in that instant fails with RCLError. Only an error while still running is one.
+        if rclpy.ok():
+            raise
     finally:
         node.stop_processing()
         executor.shutdown()

@@ -1,277 +1,68 @@
-"""The node's parameters: declarations, validation and mapping onto the core's configuration.
+"""The node's settings as ROS parameters: declaring and reading them.
 
-The parameter names are a public contract (launch files, YAML files and users' scripts depend
-on them). Each parameter states *when* a change takes effect:
-
-- ``runtime``: applied between two frames while the node runs (tracker settings,
-  ``max_frame_gap``);
-- ``configure``: read on the next *configure* transition (model and device);
-- ``activate``: read on the next *activate* transition (input topic type and QoS);
-- ``startup``: read once when the process starts (read-only afterwards).
-
-Model parameters default to "not specified" so that the checkpoint's own metadata, the preset
-or what the weights reveal decides (see :mod:`centertrack_ros.core.model_spec`): empty strings,
-``0``, ``auto`` for ``model.ltrb_amodal`` and, for the array parameters, no value at all (ROS
-parameter files cannot express an empty list, so those are declared without a default).
-The tracker thresholds use ``-1.0`` for "the model's value".
+The settings themselves -- names, defaults, descriptions, validation -- are ROS-free and live
+in :mod:`centertrack_ros.runtime.settings`; this module maps them onto ``rcl_interfaces``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, ParameterType
 
-from ..core.config import ARCHITECTURES, BACKBONES, NECKS, ConfigError, RuntimeConfig, TrackerConfig
-from ..core.model_spec import ModelSpec
-from ..core.presets import PRESETS
-from .image_subscription import RELIABILITIES
-
-RUNTIME = 'runtime'
-CONFIGURE = 'configure'
-ACTIVATE = 'activate'
-STARTUP = 'startup'
-_APPLIES_TEXT = {
-    RUNTIME: 'changeable at runtime (applied before the next frame)',
-    CONFIGURE: 'takes effect on the next configure transition',
-    ACTIVATE: 'takes effect on the next activate transition',
-    STARTUP: 'read at start-up only (read-only)',
-}
-LTRB_AMODAL_VALUES = ('auto', 'true', 'false')
-FROM_MODEL = -1.0  # tracker threshold value meaning "the model's own threshold"
-# -1 already means "drop unmatched tracks at once" (the original's max_age), so "the model's own
-# max_age" needs a value of its own.
-MAX_AGE_FROM_MODEL = -2
-THRESHOLDS = ('track_thresh', 'pre_thresh', 'new_thresh')
-_T = ParameterType
-
-Check = Callable[[Any], Optional[str]]
-
-
-def _no_check(_value: Any) -> Optional[str]:
-    return None
-
-
-def _one_of(choices: tuple[str, ...], allow_empty: bool = True) -> Check:
-    def check(value: Any) -> Optional[str]:
-        if (allow_empty and value == '') or value in choices:
-            return None
-        allowed = ("'' (from the checkpoint), " if allow_empty else '') + ', '.join(choices)
-        return f'must be one of {allowed}; got {value!r}'
-    return check
-
-
-def _check_threshold(value: float) -> Optional[str]:
-    if value == FROM_MODEL or 0.0 <= value <= 1.0:
-        return None
-    return f'must be in [0, 1] or -1 (the model\'s value); got {value}'
-
-
-def _check_input_size(value: int) -> Optional[str]:
-    if value == 0 or (value >= 32 and value % 32 == 0):
-        return None
-    return f'must be 0 (from the model) or a positive multiple of 32; got {value}'
-
-
-def _check_stats(value: Any) -> Optional[str]:
-    values = list(value)
-    if len(values) != 3:
-        return f'needs exactly 3 values (B, G, R); got {len(values)}'
-    return None
-
-
-def _check_std(value: Any) -> Optional[str]:
-    problem = _check_stats(value)
-    if problem is None and any(v <= 0 for v in value):
-        return f'values must be > 0; got {list(value)}'
-    return problem
-
-
-def _check_class_names(value: Any) -> Optional[str]:
-    if any(not name.strip() for name in value):
-        return 'class names must not be empty'
-    return None
-
-
-def _check_ltrb_amodal(value: Any) -> Optional[str]:
-    # An empty string means "from the checkpoint" like the other model strings.
-    if isinstance(value, bool) or (isinstance(value, str) and
-                                   value.strip().lower() in LTRB_AMODAL_VALUES + ('',)):
-        return None
-    return f'must be true, false or auto; got {value!r}'
-
-
-def _check_device(value: str) -> Optional[str]:
-    try:
-        RuntimeConfig(device=value)
-    except ConfigError as exc:
-        return str(exc)
-    return None
-
-
-def _check_max_age(value: int) -> Optional[str]:
-    if value >= MAX_AGE_FROM_MODEL:
-        return None
-    return f"must be -2 (the model's value), -1 (drop at once) or >= 0; got {value}"
-
-
-def _check_non_negative(value: float) -> Optional[str]:
-    return None if value >= 0 else f'must be >= 0 (0 = off); got {value}'
-
-
-@dataclass(frozen=True)
-class ParameterSpec:
-    """One declared parameter.
-
-    Attributes:
-        name: the parameter name (part of the public contract).
-        type: a ``rcl_interfaces/ParameterType`` constant.
-        default: the default value; None declares the parameter without a value.
-        description: what it does, shown by ``ros2 param describe``.
-        applies: when a change takes effect (``runtime``, ``configure``, ``activate`` or
-            ``startup``).
-        check: returns why a value is invalid, or None when it is valid.
-        float_range: ``(from, to)`` for a ``FloatingPointRange``.
-        int_range: ``(from, to, step)`` for an ``IntegerRange``.
-        dynamic_typing: accept values of several types (validated by ``check``).
-
-    """
-
-    name: str
-    type: int
-    default: Any
-    description: str
-    applies: str
-    check: Check = _no_check
-    float_range: Optional[tuple[float, float]] = None
-    int_range: Optional[tuple[int, int, int]] = None
-    dynamic_typing: bool = False
-
-    def descriptor(self) -> ParameterDescriptor:
-        """Return the ``ParameterDescriptor`` to declare this parameter with."""
-        descriptor = ParameterDescriptor(
-            name=self.name,
-            description=self.description,
-            additional_constraints=_APPLIES_TEXT[self.applies],
-            read_only=self.applies == STARTUP,
-            dynamic_typing=self.dynamic_typing,
-        )
-        if not self.dynamic_typing:
-            descriptor.type = self.type
-        if self.float_range is not None:
-            descriptor.floating_point_range = [FloatingPointRange(
-                from_value=self.float_range[0], to_value=self.float_range[1], step=0.0)]
-        if self.int_range is not None:
-            descriptor.integer_range = [IntegerRange(
-                from_value=self.int_range[0], to_value=self.int_range[1], step=self.int_range[2])]
-        return descriptor
-
-
-PARAMETERS: tuple[ParameterSpec, ...] = (
-    ParameterSpec('model.preset', _T.PARAMETER_STRING, '',
-                  'Official model-zoo preset whose architecture, classes, input size and '
-                  'thresholds apply to the checkpoint; empty = none. One of: '
-                  + ', '.join(PRESETS), CONFIGURE, _one_of(tuple(PRESETS))),
-    ParameterSpec('model.path', _T.PARAMETER_STRING, '',
-                  'Checkpoint file (official CenterTrack format or ours); empty = the bundled '
-                  'default model. "~" is expanded.', CONFIGURE),
-    ParameterSpec('model.arch', _T.PARAMETER_STRING, '',
-                  'Network architecture; empty = from the checkpoint. One of: '
-                  + ', '.join(ARCHITECTURES), CONFIGURE, _one_of(ARCHITECTURES)),
-    ParameterSpec('model.backbone', _T.PARAMETER_STRING, '',
-                  'Backbone of the generic architecture; empty = from the checkpoint. One of: '
-                  + ', '.join(BACKBONES), CONFIGURE, _one_of(BACKBONES)),
-    ParameterSpec('model.neck', _T.PARAMETER_STRING, '',
-                  'Neck of the generic architecture; empty = from the checkpoint. One of: '
-                  + ', '.join(NECKS), CONFIGURE, _one_of(NECKS)),
-    ParameterSpec('model.num_classes', _T.PARAMETER_INTEGER, 0,
-                  'Number of classes of the heatmap head; 0 = from the checkpoint.', CONFIGURE,
-                  int_range=(0, 1000, 1)),
-    ParameterSpec('model.class_names', _T.PARAMETER_STRING_ARRAY, None,
-                  'Class labels published as results[0].hypothesis.class_id, in class-id order; '
-                  'unset = from the checkpoint or preset (else the class id as text).', CONFIGURE,
-                  _check_class_names),
-    ParameterSpec('model.ltrb_amodal', _T.PARAMETER_STRING, 'auto',
-                  'Whether the network has the ltrb_amodal head (amodal boxes): true, false, or '
-                  'auto (from the checkpoint). Booleans and the strings are both accepted.',
-                  CONFIGURE, _check_ltrb_amodal, dynamic_typing=True),
-    ParameterSpec('model.input_width', _T.PARAMETER_INTEGER, 0,
-                  'Network input width in pixels (multiple of 32); 0 = from the checkpoint or '
-                  'preset.', CONFIGURE, _check_input_size, int_range=(0, 8192, 32)),
-    ParameterSpec('model.input_height', _T.PARAMETER_INTEGER, 0,
-                  'Network input height in pixels (multiple of 32); 0 = from the checkpoint or '
-                  'preset.', CONFIGURE, _check_input_size, int_range=(0, 8192, 32)),
-    ParameterSpec('model.mean', _T.PARAMETER_DOUBLE_ARRAY, None,
-                  'Normalisation mean, 3 values in B, G, R order on the 0..1 scale; unset = from '
-                  'the checkpoint (else CenterNet\'s ImageNet values).', CONFIGURE, _check_stats),
-    ParameterSpec('model.std', _T.PARAMETER_DOUBLE_ARRAY, None,
-                  'Normalisation standard deviation, 3 values > 0 in B, G, R order; unset = from '
-                  'the checkpoint (else CenterNet\'s ImageNet values).', CONFIGURE, _check_std),
-    ParameterSpec('tracker.track_thresh', _T.PARAMETER_DOUBLE, FROM_MODEL,
-                  'Score a detection needs to be output and tracked; -1 = the model\'s value '
-                  '(checkpoint metadata or preset, else 0.4).', RUNTIME, _check_threshold,
-                  float_range=(-1.0, 1.0)),
-    ParameterSpec('tracker.pre_thresh', _T.PARAMETER_DOUBLE, FROM_MODEL,
-                  'Score a track needs to be drawn into the prior heatmap of the next frame (never '
-                  'below track_thresh); -1 = the model\'s value (else 0.5).', RUNTIME,
-                  _check_threshold, float_range=(-1.0, 1.0)),
-    ParameterSpec('tracker.new_thresh', _T.PARAMETER_DOUBLE, FROM_MODEL,
-                  'Score an unmatched detection needs to start a new track (never below '
-                  'track_thresh); -1 = the model\'s value (else 0.4).', RUNTIME, _check_threshold,
-                  float_range=(-1.0, 1.0)),
-    ParameterSpec('tracker.max_age', _T.PARAMETER_INTEGER, MAX_AGE_FROM_MODEL,
-                  'Frames an unmatched track is kept (coasting, not published); -1 drops it at '
-                  'once, as the original; -2 = the model\'s value (checkpoint metadata, else -1).',
-                  RUNTIME, _check_max_age, int_range=(MAX_AGE_FROM_MODEL, 10000, 1)),
-    ParameterSpec('tracker.hungarian', _T.PARAMETER_BOOL, False,
-                  'Associate with the Hungarian algorithm instead of greedy matching.', RUNTIME),
-    ParameterSpec('tracker.pre_hm', _T.PARAMETER_BOOL, True,
-                  'Feed the heatmap of the previous tracks to the network (when the model has '
-                  'that input).', RUNTIME),
-    ParameterSpec('device', _T.PARAMETER_STRING, 'auto',
-                  'Where to run the network: auto (CUDA when available, else CPU with a '
-                  'warning), cpu, cuda or cuda:N (fails when CUDA is unavailable).', CONFIGURE,
-                  _check_device),
-    ParameterSpec('half', _T.PARAMETER_BOOL, False,
-                  'Run the network in fp16 on CUDA: the fast path, detections within fp16 '
-                  'error of float32. Ignored on the CPU. false = IEEE float32 (TF32 off), as '
-                  'the official outputs.', CONFIGURE),
-    ParameterSpec('use_compressed', _T.PARAMETER_BOOL, False,
-                  'Subscribe to image/compressed (sensor_msgs/CompressedImage, JPEG/PNG) instead '
-                  'of image (sensor_msgs/Image).', ACTIVATE),
-    ParameterSpec('qos.reliability', _T.PARAMETER_STRING, 'auto',
-                  'Reliability of the image subscription: auto (reliable when every publisher '
-                  'of the topic offers reliable, else best effort; follows publishers that come '
-                  'later), best_effort (matches every publisher, loses large frames between '
-                  'processes without a DDS profile) or reliable (only matches reliable '
-                  'publishers).', ACTIVATE, _one_of(RELIABILITIES, allow_empty=False)),
-    ParameterSpec('qos.depth', _T.PARAMETER_INTEGER, 5,
-                  'History depth of the image subscription; the node always processes only the '
-                  'newest frame.', ACTIVATE, int_range=(1, 1000, 1)),
-    ParameterSpec('max_frame_gap', _T.PARAMETER_DOUBLE, 0.0,
-                  'Reset the tracks when consecutive frame stamps are more than this many '
-                  'seconds apart; 0 = off. (Stamps going backwards always reset.)', RUNTIME,
-                  _check_non_negative, float_range=(0.0, 3600.0)),
-    ParameterSpec('autostart', _T.PARAMETER_BOOL, True,
-                  'Configure and activate by itself at start-up, so that a plain run just works; '
-                  'false waits for lifecycle transitions.', STARTUP),
+from ..runtime.settings import (
+    APPLIES_TEXT,
+    BOOL,
+    DOUBLE,
+    DOUBLE_ARRAY,
+    INTEGER,
+    PARAMETERS,
+    STARTUP,
+    STRING,
+    STRING_ARRAY,
+    ParameterSpec,
 )
-SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
+
+_TYPES = {
+    STRING: ParameterType.PARAMETER_STRING, INTEGER: ParameterType.PARAMETER_INTEGER,
+    DOUBLE: ParameterType.PARAMETER_DOUBLE, BOOL: ParameterType.PARAMETER_BOOL,
+    STRING_ARRAY: ParameterType.PARAMETER_STRING_ARRAY,
+    DOUBLE_ARRAY: ParameterType.PARAMETER_DOUBLE_ARRAY,
+}
+
+
+def descriptor(spec: ParameterSpec) -> ParameterDescriptor:
+    """Return the ``ParameterDescriptor`` to declare ``spec`` with."""
+    out = ParameterDescriptor(
+        name=spec.name,
+        description=spec.description,
+        additional_constraints=APPLIES_TEXT[spec.applies],
+        read_only=spec.applies == STARTUP,
+        dynamic_typing=spec.dynamic_typing,
+    )
+    if not spec.dynamic_typing:
+        out.type = _TYPES[spec.type]
+    if spec.float_range is not None:
+        out.floating_point_range = [FloatingPointRange(
+            from_value=spec.float_range[0], to_value=spec.float_range[1], step=0.0)]
+    if spec.int_range is not None:
+        out.integer_range = [IntegerRange(
+            from_value=spec.int_range[0], to_value=spec.int_range[1], step=spec.int_range[2])]
+    return out
 
 
 def declare(node: Any) -> None:
-    """Declare every parameter on ``node`` (overrides from the command line/YAML apply)."""
+    """Declare every setting on ``node`` (overrides from the command line/YAML apply)."""
     from rclpy.parameter import Parameter
     for spec in PARAMETERS:
         default = spec.default
         if default is None:
-            default = Parameter.Type(spec.type)  # declared without a value
-        node.declare_parameter(spec.name, default, spec.descriptor())
+            default = Parameter.Type(_TYPES[spec.type])  # declared without a value
+        node.declare_parameter(spec.name, default, descriptor(spec))
 
 
 def read(node: Any) -> dict[str, Any]:
-    """Return all parameters' current values; None for array parameters without a value."""
+    """Return all settings' current values; None for array settings without a value."""
     from rclpy.exceptions import ParameterUninitializedException
     values = {}
     for spec in PARAMETERS:
@@ -280,85 +71,3 @@ def read(node: Any) -> dict[str, Any]:
         except ParameterUninitializedException:
             values[spec.name] = None
     return values
-
-
-def check_value(name: str, value: Any) -> Optional[str]:
-    """Return why ``value`` is invalid for parameter ``name``, or None when it is valid."""
-    spec = SPECS.get(name)
-    if spec is None:
-        return f'{name} is not a parameter of this node'
-    if value is None:
-        return None
-    problem = spec.check(value)
-    return None if problem is None else f'{name} {problem}'
-
-
-def check_all(values: Mapping[str, Any]) -> Optional[str]:
-    """Return the first problem in a full set of values (also across parameters), or None."""
-    for name, value in values.items():
-        problem = check_value(name, value)
-        if problem:
-            return problem
-    try:
-        tracker_config(TrackerConfig(), values)
-        runtime_config(values)
-    except ConfigError as exc:
-        return str(exc)
-    return None
-
-
-def ltrb_amodal(value: Any) -> Optional[bool]:
-    """Map the tri-state ``model.ltrb_amodal`` to None (from the checkpoint), True or False."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    return None if text in ('', 'auto') else text == 'true'
-
-
-def model_spec(values: Mapping[str, Any]) -> ModelSpec:
-    """Return the :class:`ModelSpec` the ``model.*`` parameters describe."""
-    return ModelSpec(
-        path=values['model.path'],
-        preset=values['model.preset'],
-        arch=values['model.arch'],
-        backbone=values['model.backbone'],
-        neck=values['model.neck'],
-        num_classes=int(values['model.num_classes']),
-        class_names=tuple(values['model.class_names'] or ()),
-        ltrb_amodal=ltrb_amodal(values['model.ltrb_amodal']),
-        input_width=int(values['model.input_width']),
-        input_height=int(values['model.input_height']),
-        mean=tuple(values['model.mean'] or ()),
-        std=tuple(values['model.std'] or ()),
-    )
-
-
-def tracker_config(model_tracker: TrackerConfig, values: Mapping[str, Any]) -> TrackerConfig:
-    """Apply the ``tracker.*`` parameters on top of the model's tracker settings.
-
-    Raises:
-        ConfigError: a value is out of range.
-
-    """
-    overrides: dict[str, Any] = {
-        'hungarian': bool(values['tracker.hungarian']),
-        'pre_hm': bool(values['tracker.pre_hm']),
-    }
-    max_age = int(values['tracker.max_age'])
-    if max_age != MAX_AGE_FROM_MODEL:
-        overrides['max_age'] = max_age
-    for name in THRESHOLDS:
-        value = float(values[f'tracker.{name}'])
-        if value != FROM_MODEL:
-            overrides[name] = value
-    return replace(model_tracker, **overrides)
-
-
-def runtime_config(values: Mapping[str, Any]) -> RuntimeConfig:
-    """Return the :class:`RuntimeConfig` of the ``device`` and ``half`` parameters."""
-    return RuntimeConfig(device=values['device'], half=bool(values['half']))
-
-
-def applies(name: str) -> str:
-    """Return when a change of ``name`` takes effect (``runtime``, ``configure``, ...)."""
-    return SPECS[name].applies

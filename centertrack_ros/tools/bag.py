@@ -164,8 +164,10 @@ def _flatten(tree: dict, prefix: str, out: dict[str, Any]) -> None:
             out[name] = value
 
 
-def load_tracker_from_args(args: argparse.Namespace) -> Any:
-    """Build the tracker the way the node does: parameters file, then command-line overrides.
+def load_runner_from_args(args: argparse.Namespace) -> Any:
+    """Build the node's frame runner from the parameters file and command-line overrides.
+
+    The same settings, resolved the same way, as the node (:mod:`centertrack_ros.runtime.settings`).
 
     Raises:
         BagError: invalid parameters, or a model that cannot be loaded.
@@ -174,10 +176,11 @@ def load_tracker_from_args(args: argparse.Namespace) -> Any:
     from ..core.checkpoint import CheckpointError
     from ..core.config import ConfigError
     from ..core.device import DeviceError
-    from ..core.model_spec import load_tracker
-    from ..ros import parameters
+    from ..core.model_spec import load_model
+    from ..runtime import settings
+    from ..runtime.runner import FrameRunner
 
-    values = {spec.name: spec.default for spec in parameters.PARAMETERS}
+    values = settings.defaults()
     if args.params_file:
         values.update(read_params_file(args.params_file))
     overrides = {
@@ -189,16 +192,17 @@ def load_tracker_from_args(args: argparse.Namespace) -> Any:
     if args.input_size:
         overrides['model.input_width'], overrides['model.input_height'] = args.input_size
     values.update({k: v for k, v in overrides.items() if v is not None})
-    problem = parameters.check_all(values)
+    problem = settings.check_all(values)
     if problem:
         raise BagError(f'invalid parameter: {problem}')
     try:
-        tracker = load_tracker(parameters.model_spec(values),
-                               runtime=parameters.runtime_config(values))
-        tracker.set_tracker_config(parameters.tracker_config(tracker.config.tracker, values))
+        model = load_model(settings.model_spec(values), settings.runtime_config(values))
+        tracker = model.tracker(settings.tracker_overrides(values), num_cameras=1)
     except (CheckpointError, ConfigError, DeviceError) as exc:
         raise BagError(str(exc)) from exc
-    return tracker
+    runner = FrameRunner(tracker)
+    runner.max_frame_gap = float(values['max_frame_gap'])
+    return runner
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -210,12 +214,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         output = str(Path(args.bag).expanduser().resolve().with_suffix('')) + '_tracks'
     with BagReader(args.bag) as bag:  # fail on a bad bag or topic before loading a model
         pick_image_topic(bag, args.image_topic)
-    tracker = load_tracker_from_args(args)
-    config = tracker.config
+    runner = load_runner_from_args(args)
+    config = runner.tracker.config
     print(f'model: {config.model.arch}, {config.model.num_classes} classes '
           f'({", ".join(config.model.class_names) or "unnamed"}), input '
-          f'{config.input.width}x{config.input.height}, device {tracker.device}', file=sys.stderr)
-    result = run_bag(args.bag, tracker, output, image_topic=args.image_topic,
+          f'{config.input.width}x{config.input.height}, device {runner.tracker.device}',
+          file=sys.stderr)
+    result = run_bag(args.bag, runner, output, image_topic=args.image_topic,
                      detections_topic=args.detections_topic, mot_path=args.mot,
                      storage=args.storage, copy_topics=args.copy_topic or (),
                      max_frames=args.frames, overwrite=args.overwrite, progress=not args.quiet)

@@ -135,7 +135,7 @@ def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait'
     from vision_msgs.msg import Detection2DArray
 
     from ..bags.messages import boxes_from_detections
-    from ..ros.conversions import bgr_to_image_msg
+    from ..ros.messages import bgr_to_image_msg
 
     node_process = NodeProcess(model, device)
     context = rclpy.context.Context()
@@ -226,7 +226,7 @@ def _wait_for_node(executor: Any, driver: Any, publisher: Any,
 
 @dataclass
 class _Drawable:
-    """The attributes :func:`~centertrack_ros.ros.conversions.draw_tracks` reads."""
+    """The attributes :func:`~centertrack_ros.runtime.drawing.draw_tracks` reads."""
 
     track_id: int
     class_id: int
@@ -240,7 +240,7 @@ def write_video(sequence: Any, result: DemoResult, path: Path, class_names: Sequ
     """Write the frames with the received tracks drawn on them; returns the file written."""
     import cv2
 
-    from ..ros.conversions import draw_tracks
+    from ..runtime.drawing import draw_tracks
 
     names = list(class_names)
 

@@ -1,10 +1,9 @@
-"""Message conversions between ROS 2 and the ROS-free core.
+"""Camera frames from image messages: validation and conversion to BGR, free of ROS.
 
-Incoming frames (``sensor_msgs/Image`` and ``sensor_msgs/CompressedImage``) become contiguous
-BGR ``uint8`` arrays; tracks become ``vision_msgs/Detection2DArray``; the class map becomes
-``vision_msgs/LabelInfo``. Every malformed frame raises :class:`ConversionError` whose
-``reason`` is a short, stable key (counted per reason in the diagnostics) and whose message
-says exactly what is wrong with the frame.
+``sensor_msgs/Image`` and ``sensor_msgs/CompressedImage`` messages -- rclpy's, or those
+rosbags reads from a bag -- become contiguous BGR ``uint8`` arrays. Every malformed frame
+raises :class:`ConversionError` whose ``reason`` is a short, stable key (counted per reason in
+the diagnostics) and whose message says exactly what is wrong with the frame.
 
 Raw images are validated here before any conversion, whichever converter then runs: cv_bridge
 where the ROS distribution ships it, our own numpy/OpenCV conversion otherwise. Both produce
@@ -16,10 +15,8 @@ semantics: 16-bit values scaled by 255/65535 and rounded, big-endian data byte-s
 from __future__ import annotations
 
 import array
-import colorsys
-import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional, Sequence
+from typing import Any, Hashable, Optional
 
 import cv2
 import numpy as np
@@ -150,15 +147,6 @@ def _native_bgr(msg: Any, encoding: Encoding) -> np.ndarray:
     # Single-channel sources (mono, Bayer) must reach cvtColor as 2-D arrays.
     source = pixels[:, :, 0] if encoding.channels == 1 else pixels
     return cv2.cvtColor(np.ascontiguousarray(source), encoding.to_bgr)
-
-
-def load_cv_bridge() -> Optional[Any]:
-    """Return a ``cv_bridge.CvBridge`` when the ROS distribution provides one, else None."""
-    try:
-        from cv_bridge import CvBridge
-    except ImportError:
-        return None
-    return CvBridge()
 
 
 def image_to_bgr(msg: Any, bridge: Optional[Any] = None) -> np.ndarray:
@@ -359,153 +347,28 @@ def compressed_to_bgr(msg: Any) -> np.ndarray:
     return image
 
 
-def bgr_to_image_msg(image: np.ndarray, header: Any, encoding: str = 'bgr8') -> Any:
-    """Wrap a BGR ``uint8`` array in a ``sensor_msgs/Image`` (no row padding).
-
-    ``encoding`` is ``bgr8`` (as is) or ``rgb8`` (channels swapped, as most camera drivers
-    publish).
-    """
-    from sensor_msgs.msg import Image
-    if encoding not in ('bgr8', 'rgb8'):
-        raise ValueError(f"encoding must be 'bgr8' or 'rgb8', got {encoding!r}")
-    pixels = image[:, :, ::-1] if encoding == 'rgb8' else image
-    msg = Image()
-    msg.header = header
-    msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
-    msg.encoding = encoding
-    msg.is_bigendian = sys.byteorder == 'big'
-    msg.step = int(image.shape[1]) * 3
-    msg.data = array.array('B', np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
-    return msg
-
-
 @dataclass(frozen=True)
-class DetectionBox:
-    """One labelled box of one image, the content of a ``Detection2D``.
+class DecodedImage:
+    """A frame as BGR pixels, and what identifies its stream's format.
 
-    ``cx, cy, width, height`` are the ``bbox`` fields in image pixels; ``track_id`` is the
-    identity written to ``Detection2D.id``; ``score`` is a detection score, or the consider
-    flag (1/0) for ground truth as in MOTChallenge files.
+    ``source`` is ``(WIDTHxHEIGHT, encoding)`` for raw images and ``(WIDTHxHEIGHT, format)`` for
+    compressed ones: a change means another camera or a reconfigured driver.
     """
 
-    track_id: int
-    cx: float
-    cy: float
-    width: float
-    height: float
-    class_name: str
-    score: float
-
-    @property
-    def x1(self) -> float:
-        """Left edge."""
-        return self.cx - self.width / 2.0
-
-    @property
-    def y1(self) -> float:
-        """Top edge."""
-        return self.cy - self.height / 2.0
-
-    @property
-    def x2(self) -> float:
-        """Right edge."""
-        return self.cx + self.width / 2.0
-
-    @property
-    def y2(self) -> float:
-        """Bottom edge."""
-        return self.cy + self.height / 2.0
+    image: np.ndarray
+    source: Hashable
 
 
-def detection_boxes(tracks: Iterable[Any], class_name: Callable[[int], str]) -> list[DetectionBox]:
-    """Return what the node publishes for one frame's tracks, one box per active track.
+def decode_image(msg: Any, compressed: bool, bridge: Optional[Any] = None) -> DecodedImage:
+    """Convert an ``Image`` (or, with ``compressed``, a ``CompressedImage``) to BGR.
 
-    Coasting tracks (``active == 0``) are left out, as the original's outputs leave them out.
-    Centre and size are the track box's own, not clipped to the image (amodal boxes may extend
-    past its border).
-    """
-    out = []
-    for track in tracks:
-        if track.active <= 0:
-            continue
-        cx, cy = track.center
-        out.append(DetectionBox(int(track.track_id), float(cx), float(cy), float(track.width),
-                                float(track.height), class_name(int(track.class_id)),
-                                float(track.score)))
-    return out
-
-
-def tracks_to_detections(tracks: Iterable[Any], header: Any,
-                         class_name: Callable[[int], str]) -> Any:
-    """Build a ``vision_msgs/Detection2DArray`` of :func:`detection_boxes`.
-
-    Args:
-        tracks: :class:`~centertrack_ros.core.tracks.Track` objects of one frame.
-        header: the input image's header, copied to the array and to every detection.
-        class_name: maps a 1-based class id to its label.
+    Raises:
+        ConversionError: the message is malformed or its encoding/format unsupported.
 
     """
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
-    out = Detection2DArray()
-    out.header = header
-    for box in detection_boxes(tracks, class_name):
-        detection = Detection2D()
-        detection.header = header
-        detection.id = str(box.track_id)
-        detection.bbox.center.position.x, detection.bbox.center.position.y = box.cx, box.cy
-        detection.bbox.size_x = box.width
-        detection.bbox.size_y = box.height
-        hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = box.class_name
-        hypothesis.hypothesis.score = box.score
-        detection.results.append(hypothesis)
-        out.detections.append(detection)
-    return out
-
-
-def label_info(class_names: Sequence[str], num_classes: int, threshold: float,
-               header: Any) -> Any:
-    """Build a ``vision_msgs/LabelInfo`` mapping 1-based class ids to the detections' labels.
-
-    Classes without a name are listed under their id as text, which is also what the
-    detections carry for them.
-    """
-    from vision_msgs.msg import LabelInfo, VisionClass
-    msg = LabelInfo()
-    msg.header = header
-    for class_id in range(1, num_classes + 1):
-        entry = VisionClass()
-        entry.class_id = class_id
-        entry.class_name = class_names[class_id - 1] if class_id <= len(class_names) \
-            else str(class_id)
-        msg.class_map.append(entry)
-    msg.threshold = float(threshold)
-    return msg
-
-
-def track_color(track_id: int) -> tuple[int, int, int]:
-    """Return a stable, well separated BGR colour for a track id."""
-    hue = (track_id * 0.618033988749895) % 1.0  # golden-ratio steps spread consecutive ids
-    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
-    return int(b * 255), int(g * 255), int(r * 255)
-
-
-def draw_tracks(image: np.ndarray, tracks: Iterable[Any],
-                class_name: Callable[[int], str]) -> np.ndarray:
-    """Draw the active tracks' boxes, ids, classes and scores on a copy of a BGR frame."""
-    canvas = image.copy()
-    thickness = max(1, round(max(image.shape[:2]) / 500))
-    scale = max(0.4, max(image.shape[:2]) / 1500)
-    for track in tracks:
-        if track.active <= 0:
-            continue
-        color = track_color(int(track.track_id))
-        x1, y1, x2, y2 = (int(round(float(v))) for v in track.bbox)
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness)
-        label = f'{track.track_id} {class_name(int(track.class_id))} {track.score:.2f}'
-        (tw, th), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        top = max(y1, th + baseline)
-        cv2.rectangle(canvas, (x1, top - th - baseline), (x1 + tw, top), color, -1)
-        cv2.putText(canvas, label, (x1, top - baseline), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (0, 0, 0), 1, cv2.LINE_AA)
-    return canvas
+    if compressed:
+        image = compressed_to_bgr(msg)
+        return DecodedImage(image, (f'{image.shape[1]}x{image.shape[0]}',
+                                    msg.format or 'compressed'))
+    image = image_to_bgr(msg, bridge)
+    return DecodedImage(image, (f'{msg.width}x{msg.height}', msg.encoding))

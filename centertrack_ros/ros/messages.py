@@ -1,0 +1,87 @@
+"""ROS messages the node publishes: detections, the class map and debug images.
+
+The boxes come from :mod:`centertrack_ros.runtime.boxes`; this module only fills in the
+message types.
+"""
+
+from __future__ import annotations
+
+import array
+import sys
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+from ..runtime.boxes import DetectionBox
+
+
+def load_cv_bridge() -> Optional[Any]:
+    """Return a ``cv_bridge.CvBridge`` when the ROS distribution provides one, else None."""
+    try:
+        from cv_bridge import CvBridge
+    except ImportError:
+        return None
+    return CvBridge()
+
+
+def bgr_to_image_msg(image: np.ndarray, header: Any, encoding: str = 'bgr8') -> Any:
+    """Wrap a BGR ``uint8`` array in a ``sensor_msgs/Image`` (no row padding).
+
+    ``encoding`` is ``bgr8`` (as is) or ``rgb8`` (channels swapped, as most camera drivers
+    publish).
+    """
+    from sensor_msgs.msg import Image
+    if encoding not in ('bgr8', 'rgb8'):
+        raise ValueError(f"encoding must be 'bgr8' or 'rgb8', got {encoding!r}")
+    pixels = image[:, :, ::-1] if encoding == 'rgb8' else image
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
+    msg.encoding = encoding
+    msg.is_bigendian = sys.byteorder == 'big'
+    msg.step = int(image.shape[1]) * 3
+    msg.data = array.array('B', np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+    return msg
+
+
+def detection_array(boxes: Iterable[DetectionBox], header: Any) -> Any:
+    """Build a ``vision_msgs/Detection2DArray`` of one frame's boxes.
+
+    ``header`` is the input image's header, copied to the array and to every detection.
+    """
+    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+    out = Detection2DArray()
+    out.header = header
+    for box in boxes:
+        detection = Detection2D()
+        detection.header = header
+        detection.id = str(box.track_id)
+        detection.bbox.center.position.x, detection.bbox.center.position.y = box.cx, box.cy
+        detection.bbox.size_x = box.width
+        detection.bbox.size_y = box.height
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = box.class_name
+        hypothesis.hypothesis.score = box.score
+        detection.results.append(hypothesis)
+        out.detections.append(detection)
+    return out
+
+
+def label_info(class_names: Sequence[str], num_classes: int, threshold: float,
+               header: Any) -> Any:
+    """Build a ``vision_msgs/LabelInfo`` mapping 1-based class ids to the detections' labels.
+
+    Classes without a name are listed under their id as text, which is also what the
+    detections carry for them.
+    """
+    from vision_msgs.msg import LabelInfo, VisionClass
+    msg = LabelInfo()
+    msg.header = header
+    for class_id in range(1, num_classes + 1):
+        entry = VisionClass()
+        entry.class_id = class_id
+        entry.class_name = class_names[class_id - 1] if class_id <= len(class_names) \
+            else str(class_id)
+        msg.class_map.append(entry)
+    msg.threshold = float(threshold)
+    return msg

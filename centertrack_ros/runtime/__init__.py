@@ -1,0 +1,11 @@
+"""ROS-free frame runtime: what the node does with frames, reusable without ROS.
+
+- ``frames``: image messages (rclpy's or rosbags') validated and converted to BGR;
+- ``stream_rules``: when a camera's tracks no longer fit its stream (time jumps, gaps, format);
+- ``runner``: decoded frames of one or several cameras in, tracks and boxes to publish out;
+- ``worker``: the inference thread between the subscriptions and the publishers;
+- ``inbox``, ``stats``, ``stamps``: the newest message per camera, counters, header stamps;
+- ``boxes``, ``drawing``: what is published for a frame, and the debug image;
+- ``settings``: the node's settings (names, defaults, validation), used by the node and the
+  bag tool alike.
+"""

@@ -1,0 +1,333 @@
+"""The node's settings, free of ROS: names, types, defaults, validation, and what they mean.
+
+The node declares them as ROS parameters (:mod:`centertrack_ros.ros.parameters`); the bag tool
+reads the same names from a parameters file, so both run a model the same way. The names are a
+public contract (launch files, YAML files and users' scripts depend on them). Each setting
+states *when* a change takes effect:
+
+- ``runtime``: applied between two frames while the node runs (tracker settings,
+  ``max_frame_gap``);
+- ``configure``: read on the next *configure* transition (model and device);
+- ``activate``: read on the next *activate* transition (input topic type and QoS);
+- ``startup``: read once when the process starts (read-only afterwards).
+
+Model parameters default to "not specified" so that the checkpoint's own metadata, the preset
+or what the weights reveal decides (see :mod:`centertrack_ros.core.model_spec`): empty strings,
+``0``, ``auto`` for ``model.ltrb_amodal`` and, for the array parameters, no value at all (ROS
+parameter files cannot express an empty list, so those are declared without a default).
+The tracker thresholds use ``-1.0`` for "the model's value".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
+
+from ..core.config import (
+    ARCHITECTURES,
+    BACKBONES,
+    NECKS,
+    ConfigError,
+    RuntimeConfig,
+    TrackerConfig,
+    TrackerOverrides,
+)
+from ..core.model_spec import ModelSpec
+from ..core.presets import PRESETS
+
+RUNTIME = 'runtime'
+CONFIGURE = 'configure'
+ACTIVATE = 'activate'
+STARTUP = 'startup'
+APPLIES_TEXT = {
+    RUNTIME: 'changeable at runtime (applied before the next frame)',
+    CONFIGURE: 'takes effect on the next configure transition',
+    ACTIVATE: 'takes effect on the next activate transition',
+    STARTUP: 'read at start-up only (read-only)',
+}
+# Value types (the node maps them onto rcl_interfaces/ParameterType).
+STRING, INTEGER, DOUBLE, BOOL = 'string', 'integer', 'double', 'bool'
+STRING_ARRAY, DOUBLE_ARRAY = 'string[]', 'double[]'
+AUTO, BEST_EFFORT, RELIABLE = 'auto', 'best_effort', 'reliable'
+RELIABILITIES = (AUTO, BEST_EFFORT, RELIABLE)
+LTRB_AMODAL_VALUES = ('auto', 'true', 'false')
+FROM_MODEL = -1.0  # tracker threshold value meaning "the model's own threshold"
+# -1 already means "drop unmatched tracks at once" (the original's max_age), so "the model's own
+# max_age" needs a value of its own.
+MAX_AGE_FROM_MODEL = -2
+THRESHOLDS = ('track_thresh', 'pre_thresh', 'new_thresh')
+
+Check = Callable[[Any], Optional[str]]
+
+
+def _no_check(_value: Any) -> Optional[str]:
+    return None
+
+
+def _one_of(choices: tuple[str, ...], allow_empty: bool = True) -> Check:
+    def check(value: Any) -> Optional[str]:
+        if (allow_empty and value == '') or value in choices:
+            return None
+        allowed = ("'' (from the checkpoint), " if allow_empty else '') + ', '.join(choices)
+        return f'must be one of {allowed}; got {value!r}'
+    return check
+
+
+def _check_threshold(value: float) -> Optional[str]:
+    if value == FROM_MODEL or 0.0 <= value <= 1.0:
+        return None
+    return f'must be in [0, 1] or -1 (the model\'s value); got {value}'
+
+
+def _check_input_size(value: int) -> Optional[str]:
+    if value == 0 or (value >= 32 and value % 32 == 0):
+        return None
+    return f'must be 0 (from the model) or a positive multiple of 32; got {value}'
+
+
+def _check_stats(value: Any) -> Optional[str]:
+    values = list(value)
+    if len(values) != 3:
+        return f'needs exactly 3 values (B, G, R); got {len(values)}'
+    return None
+
+
+def _check_std(value: Any) -> Optional[str]:
+    problem = _check_stats(value)
+    if problem is None and any(v <= 0 for v in value):
+        return f'values must be > 0; got {list(value)}'
+    return problem
+
+
+def _check_class_names(value: Any) -> Optional[str]:
+    if any(not name.strip() for name in value):
+        return 'class names must not be empty'
+    return None
+
+
+def _check_ltrb_amodal(value: Any) -> Optional[str]:
+    # An empty string means "from the checkpoint" like the other model strings.
+    if isinstance(value, bool) or (isinstance(value, str) and
+                                   value.strip().lower() in LTRB_AMODAL_VALUES + ('',)):
+        return None
+    return f'must be true, false or auto; got {value!r}'
+
+
+def _check_device(value: str) -> Optional[str]:
+    try:
+        RuntimeConfig(device=value)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def _check_max_age(value: int) -> Optional[str]:
+    if value >= MAX_AGE_FROM_MODEL:
+        return None
+    return f"must be -2 (the model's value), -1 (drop at once) or >= 0; got {value}"
+
+
+def _check_non_negative(value: float) -> Optional[str]:
+    return None if value >= 0 else f'must be >= 0 (0 = off); got {value}'
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """One setting.
+
+    Attributes:
+        name: the parameter name (part of the public contract).
+        type: the value type (``string``, ``integer``, ``double``, ``bool``, ``string[]``,
+            ``double[]``).
+        default: the default value; None declares the parameter without a value.
+        description: what it does, shown by ``ros2 param describe``.
+        applies: when a change takes effect (``runtime``, ``configure``, ``activate`` or
+            ``startup``).
+        check: returns why a value is invalid, or None when it is valid.
+        float_range: ``(from, to)`` for a double.
+        int_range: ``(from, to, step)`` for an integer.
+        dynamic_typing: accept values of several types (validated by ``check``).
+
+    """
+
+    name: str
+    type: str
+    default: Any
+    description: str
+    applies: str
+    check: Check = _no_check
+    float_range: Optional[tuple[float, float]] = None
+    int_range: Optional[tuple[int, int, int]] = None
+    dynamic_typing: bool = False
+
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec('model.preset', STRING, '',
+                  'Official model-zoo preset whose architecture, classes, input size and '
+                  'thresholds apply to the checkpoint; empty = none. One of: '
+                  + ', '.join(PRESETS), CONFIGURE, _one_of(tuple(PRESETS))),
+    ParameterSpec('model.path', STRING, '',
+                  'Checkpoint file (official CenterTrack format or ours); empty = the bundled '
+                  'default model. "~" is expanded.', CONFIGURE),
+    ParameterSpec('model.arch', STRING, '',
+                  'Network architecture; empty = from the checkpoint. One of: '
+                  + ', '.join(ARCHITECTURES), CONFIGURE, _one_of(ARCHITECTURES)),
+    ParameterSpec('model.backbone', STRING, '',
+                  'Backbone of the generic architecture; empty = from the checkpoint. One of: '
+                  + ', '.join(BACKBONES), CONFIGURE, _one_of(BACKBONES)),
+    ParameterSpec('model.neck', STRING, '',
+                  'Neck of the generic architecture; empty = from the checkpoint. One of: '
+                  + ', '.join(NECKS), CONFIGURE, _one_of(NECKS)),
+    ParameterSpec('model.num_classes', INTEGER, 0,
+                  'Number of classes of the heatmap head; 0 = from the checkpoint.', CONFIGURE,
+                  int_range=(0, 1000, 1)),
+    ParameterSpec('model.class_names', STRING_ARRAY, None,
+                  'Class labels published as results[0].hypothesis.class_id, in class-id order; '
+                  'unset = from the checkpoint or preset (else the class id as text).', CONFIGURE,
+                  _check_class_names),
+    ParameterSpec('model.ltrb_amodal', STRING, 'auto',
+                  'Whether the network has the ltrb_amodal head (amodal boxes): true, false, or '
+                  'auto (from the checkpoint). Booleans and the strings are both accepted.',
+                  CONFIGURE, _check_ltrb_amodal, dynamic_typing=True),
+    ParameterSpec('model.input_width', INTEGER, 0,
+                  'Network input width in pixels (multiple of 32); 0 = from the checkpoint or '
+                  'preset.', CONFIGURE, _check_input_size, int_range=(0, 8192, 32)),
+    ParameterSpec('model.input_height', INTEGER, 0,
+                  'Network input height in pixels (multiple of 32); 0 = from the checkpoint or '
+                  'preset.', CONFIGURE, _check_input_size, int_range=(0, 8192, 32)),
+    ParameterSpec('model.mean', DOUBLE_ARRAY, None,
+                  'Normalisation mean, 3 values in B, G, R order on the 0..1 scale; unset = from '
+                  'the checkpoint (else CenterNet\'s ImageNet values).', CONFIGURE, _check_stats),
+    ParameterSpec('model.std', DOUBLE_ARRAY, None,
+                  'Normalisation standard deviation, 3 values > 0 in B, G, R order; unset = from '
+                  'the checkpoint (else CenterNet\'s ImageNet values).', CONFIGURE, _check_std),
+    ParameterSpec('tracker.track_thresh', DOUBLE, FROM_MODEL,
+                  'Score a detection needs to be output and tracked; -1 = the model\'s value '
+                  '(checkpoint metadata or preset, else 0.4).', RUNTIME, _check_threshold,
+                  float_range=(-1.0, 1.0)),
+    ParameterSpec('tracker.pre_thresh', DOUBLE, FROM_MODEL,
+                  'Score a track needs to be drawn into the prior heatmap of the next frame (never '
+                  'below track_thresh); -1 = the model\'s value (else 0.5).', RUNTIME,
+                  _check_threshold, float_range=(-1.0, 1.0)),
+    ParameterSpec('tracker.new_thresh', DOUBLE, FROM_MODEL,
+                  'Score an unmatched detection needs to start a new track (never below '
+                  'track_thresh); -1 = the model\'s value (else 0.4).', RUNTIME, _check_threshold,
+                  float_range=(-1.0, 1.0)),
+    ParameterSpec('tracker.max_age', INTEGER, MAX_AGE_FROM_MODEL,
+                  'Frames an unmatched track is kept (coasting, not published); -1 drops it at '
+                  'once, as the original; -2 = the model\'s value (checkpoint metadata, else -1).',
+                  RUNTIME, _check_max_age, int_range=(MAX_AGE_FROM_MODEL, 10000, 1)),
+    ParameterSpec('tracker.hungarian', BOOL, False,
+                  'Associate with the Hungarian algorithm instead of greedy matching.', RUNTIME),
+    ParameterSpec('tracker.pre_hm', BOOL, True,
+                  'Feed the heatmap of the previous tracks to the network (when the model has '
+                  'that input).', RUNTIME),
+    ParameterSpec('device', STRING, 'auto',
+                  'Where to run the network: auto (CUDA when available, else CPU with a '
+                  'warning), cpu, cuda or cuda:N (fails when CUDA is unavailable).', CONFIGURE,
+                  _check_device),
+    ParameterSpec('half', BOOL, False,
+                  'Run the network in fp16 on CUDA: the fast path, detections within fp16 '
+                  'error of float32. Ignored on the CPU. false = IEEE float32 (TF32 off), as '
+                  'the official outputs.', CONFIGURE),
+    ParameterSpec('use_compressed', BOOL, False,
+                  'Subscribe to image/compressed (sensor_msgs/CompressedImage, JPEG/PNG) instead '
+                  'of image (sensor_msgs/Image).', ACTIVATE),
+    ParameterSpec('qos.reliability', STRING, 'auto',
+                  'Reliability of the image subscription: auto (reliable when every publisher '
+                  'of the topic offers reliable, else best effort; follows publishers that come '
+                  'later), best_effort (matches every publisher, loses large frames between '
+                  'processes without a DDS profile) or reliable (only matches reliable '
+                  'publishers).', ACTIVATE, _one_of(RELIABILITIES, allow_empty=False)),
+    ParameterSpec('qos.depth', INTEGER, 5,
+                  'History depth of the image subscription; the node always processes only the '
+                  'newest frame.', ACTIVATE, int_range=(1, 1000, 1)),
+    ParameterSpec('max_frame_gap', DOUBLE, 0.0,
+                  'Reset the tracks when consecutive frame stamps are more than this many '
+                  'seconds apart; 0 = off. (Stamps going backwards always reset.)', RUNTIME,
+                  _check_non_negative, float_range=(0.0, 3600.0)),
+    ParameterSpec('autostart', BOOL, True,
+                  'Configure and activate by itself at start-up, so that a plain run just works; '
+                  'false waits for lifecycle transitions.', STARTUP),
+)
+SPECS: dict[str, ParameterSpec] = {spec.name: spec for spec in PARAMETERS}
+
+
+def check_value(name: str, value: Any) -> Optional[str]:
+    """Return why ``value`` is invalid for parameter ``name``, or None when it is valid."""
+    spec = SPECS.get(name)
+    if spec is None:
+        return f'{name} is not a parameter of this node'
+    if value is None:
+        return None
+    problem = spec.check(value)
+    return None if problem is None else f'{name} {problem}'
+
+
+def check_all(values: Mapping[str, Any]) -> Optional[str]:
+    """Return the first problem in a full set of values (also across settings), or None."""
+    for name, value in values.items():
+        problem = check_value(name, value)
+        if problem:
+            return problem
+    try:
+        tracker_overrides(values).apply(TrackerConfig())
+        runtime_config(values)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def defaults() -> dict[str, Any]:
+    """Every setting at its default (None for array settings without one)."""
+    return {spec.name: spec.default for spec in PARAMETERS}
+
+
+def ltrb_amodal(value: Any) -> Optional[bool]:
+    """Map the tri-state ``model.ltrb_amodal`` to None (from the checkpoint), True or False."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return None if text in ('', 'auto') else text == 'true'
+
+
+def model_spec(values: Mapping[str, Any]) -> ModelSpec:
+    """Return the :class:`ModelSpec` the ``model.*`` parameters describe."""
+    return ModelSpec(
+        path=values['model.path'],
+        preset=values['model.preset'],
+        arch=values['model.arch'],
+        backbone=values['model.backbone'],
+        neck=values['model.neck'],
+        num_classes=int(values['model.num_classes']),
+        class_names=tuple(values['model.class_names'] or ()),
+        ltrb_amodal=ltrb_amodal(values['model.ltrb_amodal']),
+        input_width=int(values['model.input_width']),
+        input_height=int(values['model.input_height']),
+        mean=tuple(values['model.mean'] or ()),
+        std=tuple(values['model.std'] or ()),
+    )
+
+
+def tracker_overrides(values: Mapping[str, Any]) -> TrackerOverrides:
+    """Return the tracker settings the ``tracker.*`` values set on top of the model's own.
+
+    ``-1`` thresholds and ``max_age`` ``-2`` leave the model's value.
+    """
+    max_age = int(values['tracker.max_age'])
+    thresholds = {name: float(values[f'tracker.{name}']) for name in THRESHOLDS}
+    return TrackerOverrides(
+        hungarian=bool(values['tracker.hungarian']),
+        pre_hm=bool(values['tracker.pre_hm']),
+        max_age=None if max_age == MAX_AGE_FROM_MODEL else max_age,
+        **{name: None if value == FROM_MODEL else value for name, value in thresholds.items()})
+
+
+def runtime_config(values: Mapping[str, Any]) -> RuntimeConfig:
+    """Return the :class:`RuntimeConfig` of the ``device`` and ``half`` parameters."""
+    return RuntimeConfig(device=values['device'], half=bool(values['half']))
+
+
+def applies(name: str) -> str:
+    """Return when a change of ``name`` takes effect (``runtime``, ``configure``, ...)."""
+    return SPECS[name].applies
