@@ -2,6 +2,7 @@
 
 Sub-packages:
   core      -- ROS-free CenterTrack: configuration, networks, pre/post-processing, tracker.
+  synthetic -- procedural driving sequences with exact ground truth (ROS-free).
   training  -- datasets, losses and the training loop (ROS-free).
   ros       -- the thin ROS 2 adapter (node, message conversions, parameters).
   tools     -- command-line programs that reuse the core.

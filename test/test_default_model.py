@@ -15,7 +15,7 @@ from centertrack_ros.core.model_spec import (
     default_model_path,
     load_tracker,
 )
-from centertrack_ros.core.synthetic import SceneConfig
+from centertrack_ros.synthetic import SceneConfig
 from centertrack_ros.training.evaluate import evaluate_tracker, heldout_sequences
 
 SEED, FRAMES = 1, 100

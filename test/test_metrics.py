@@ -15,7 +15,7 @@ from centertrack_ros.core.metrics import (
     to_json,
 )
 from centertrack_ros.core.motchallenge import MotRow, synthetic_gt_rows
-from centertrack_ros.core.synthetic import SceneConfig, generate_sequence
+from centertrack_ros.synthetic import SceneConfig, generate_sequence
 
 
 def _two_walkers(frames: int = 20) -> list[MotRow]:

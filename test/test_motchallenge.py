@@ -13,7 +13,7 @@ from centertrack_ros.core.motchallenge import (
     write_mot,
     write_seqinfo,
 )
-from centertrack_ros.core.synthetic import SceneConfig, generate_sequence
+from centertrack_ros.synthetic import SceneConfig, generate_sequence
 
 
 def test_round_trip_keeps_every_field(tmp_path):

@@ -13,7 +13,7 @@ from centertrack_ros.core.checkpoint import read_checkpoint
 from centertrack_ros.core.config import InputConfig, ModelConfig, TrackerConfig
 from centertrack_ros.core.model_spec import METADATA_KEY, ModelSpec, load_tracker
 from centertrack_ros.core.models.networks import build_network
-from centertrack_ros.core.synthetic import SceneConfig
+from centertrack_ros.synthetic import SceneConfig
 from centertrack_ros.tools import train as train_cli
 from centertrack_ros.training.datasets import SyntheticSource
 from centertrack_ros.training.trainer import (

@@ -243,14 +243,14 @@ def _kitti(path: Path, fps: Optional[float], sequence: Optional[str]) -> Source:
 
 def synthetic_source(seed: int, num_frames: int, fps: Optional[float] = None,
                      width: int = 0, height: int = 0) -> Source:
-    """Open a synthetic drive of :mod:`centertrack_ros.core.synthetic`, with ground truth.
+    """Open a synthetic drive of :mod:`centertrack_ros.synthetic`, with ground truth.
 
     Raises:
         BagError: invalid frame count or size.
 
     """
     from ..core.motchallenge import synthetic_gt_rows
-    from ..core.synthetic import CLASS_NAMES, SceneConfig, generate_sequence
+    from ..synthetic import CLASS_NAMES, SceneConfig, generate_sequence
 
     options: dict = {'seed': int(seed), 'num_frames': int(num_frames)}
     if fps:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
-    from .synthetic import SyntheticSequence
+    from ..synthetic import SyntheticSequence
 
 __all__ = [
     'KittiLabel', 'MotRow', 'format_mot_row', 'kitti_rows', 'parse_mot_line',
@@ -188,7 +188,7 @@ def rows_by_frame(rows: Iterable[MotRow]) -> dict[int, list[MotRow]]:
 
 
 def synthetic_gt_rows(sequence: SyntheticSequence) -> list[MotRow]:
-    """Ground truth of a :class:`~centertrack_ros.core.synthetic.SyntheticSequence` as MOT rows.
+    """Ground truth of a :class:`~centertrack_ros.synthetic.SyntheticSequence` as MOT rows.
 
     Frame ``i`` (0-based) of the sequence becomes MOT frame ``i + 1``; ``score`` holds the
     consider flag, then class id and visibility follow. Nothing is rendered.

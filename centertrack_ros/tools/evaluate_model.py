@@ -28,7 +28,7 @@ from ..core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from ..core.config import ConfigError, RuntimeConfig, TrackerConfig
 from ..core.metrics import format_table
 from ..core.model_spec import METADATA_KEY, ModelSpec, config_metadata, load_tracker
-from ..core.synthetic import SceneConfig
+from ..synthetic import SceneConfig
 from ..training.evaluate import (
     HELDOUT_FIRST_SEED,
     Evaluation,

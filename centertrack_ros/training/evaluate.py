@@ -17,7 +17,7 @@ from ..core.config import TrackerConfig
 from ..core.metrics import OVERALL, TrackingMetrics, evaluate_many
 from ..core.motchallenge import MotRow, synthetic_gt_rows
 from ..core.pipeline import CenterTracker
-from ..core.synthetic import SceneConfig, SyntheticSequence, generate_sequence
+from ..synthetic import SceneConfig, SyntheticSequence, generate_sequence
 
 HELDOUT_FIRST_SEED = 1
 """First seed of the held-out evaluation sequences; training uses seeds from 10000 on."""
