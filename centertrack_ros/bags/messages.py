@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..core.motchallenge import MotRow
+from ..evaluation.mot import MotRow
 from ..ros.conversions import ConversionError, compressed_to_bgr, image_to_bgr
 from ..ros.conversions import DetectionBox as Box
 from .errors import BagError

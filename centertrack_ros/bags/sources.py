@@ -16,7 +16,7 @@ from typing import Iterator, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..core.motchallenge import MotRow, kitti_rows, read_kitti_tracking, read_mot, rows_by_frame
+from ..evaluation.mot import MotRow, kitti_rows, read_kitti_tracking, read_mot, rows_by_frame
 from .errors import BagError
 
 KINDS = ('auto', 'video', 'images', 'mot', 'kitti', 'synthetic')
@@ -249,7 +249,7 @@ def synthetic_source(seed: int, num_frames: int, fps: Optional[float] = None,
         BagError: invalid frame count or size.
 
     """
-    from ..core.motchallenge import synthetic_gt_rows
+    from ..evaluation.synthetic import synthetic_gt_rows
     from ..synthetic import CLASS_NAMES, SceneConfig, generate_sequence
 
     options: dict = {'seed': int(seed), 'num_frames': int(num_frames)}

@@ -294,8 +294,8 @@ def write_video(sequence: Any, result: DemoResult, path: Path, class_names: Sequ
 def summarise(sequence: Any, result: DemoResult, class_names: Sequence[str]) -> dict[str, Any]:
     """Frames, tracks, latency and tracking quality against the ground truth."""
     from ..bags.messages import ClassIds, rows_from_boxes
-    from ..core.metrics import evaluate
-    from ..core.motchallenge import synthetic_gt_rows
+    from ..evaluation.metrics import evaluate
+    from ..evaluation.synthetic import synthetic_gt_rows
 
     ids = ClassIds(class_names)
     rows = [r for frame, rec in sorted(result.receptions.items())
