@@ -1,12 +1,14 @@
 """centertrack_ros: CenterTrack multi-object tracking for ROS 2.
 
 Sub-packages:
-  core      -- ROS-free CenterTrack: configuration, networks, pre/post-processing, tracker.
-  runtime   -- ROS-free frame runtime: frame decoding, stream rules, the frame runner.
-  training  -- datasets, losses and the training loop (ROS-free).
-  ros       -- the thin ROS 2 adapter (node, parameters, messages, diagnostics).
-  bags      -- rosbag2 files without a ROS installation (conversion, offline runs).
-  tools     -- command-line programs that reuse the core.
+  core       -- ROS-free CenterTrack: configuration, networks, pre/post-processing, tracker.
+  runtime    -- ROS-free frame runtime: frame decoding, stream rules, the frame runner.
+  synthetic  -- procedural driving sequences with exact ground truth (ROS-free).
+  evaluation -- MOTChallenge/KITTI files, tracking metrics, scoring tracker runs (ROS-free).
+  training   -- datasets, losses and the training loop (ROS-free).
+  ros        -- the thin ROS 2 adapter (node, parameters, messages, diagnostics).
+  bags       -- rosbag2 files without a ROS installation (conversion, offline runs).
+  tools      -- command-line programs that reuse the core.
 
 Importing the package makes idle OpenMP threads sleep instead of spin (``OMP_WAIT_POLICY``
 defaults to ``PASSIVE`` unless already set): with libgomp's default busy-waiting, CPU

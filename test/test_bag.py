@@ -29,11 +29,12 @@ from centertrack_ros.bags.messages import (
 )
 from centertrack_ros.bags.typestore import DETECTION_ARRAY, IMAGE, message_class, typestore
 from centertrack_ros.core.config import RuntimeConfig
-from centertrack_ros.core.metrics import evaluate
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
-from centertrack_ros.core.motchallenge import MotRow, read_mot, synthetic_gt_rows
-from centertrack_ros.core.synthetic import SceneConfig, generate_sequence
 from centertrack_ros.core.tracks import Track
+from centertrack_ros.evaluation.metrics import evaluate
+from centertrack_ros.evaluation.mot import MotRow, read_mot
+from centertrack_ros.evaluation.synthetic import synthetic_gt_rows
+from centertrack_ros.synthetic import SceneConfig, generate_sequence
 from centertrack_ros.tools.bag import main as bag_main
 
 SEED = 5

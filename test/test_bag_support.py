@@ -16,7 +16,7 @@ from centertrack_ros.core.checkpoint import save_checkpoint
 from centertrack_ros.core.config import CenterTrackConfig, InputConfig, ModelConfig, TrackerConfig
 from centertrack_ros.core.model_spec import METADATA_KEY, config_metadata
 from centertrack_ros.core.models.networks import build_network
-from centertrack_ros.core.synthetic import CLASS_NAMES
+from centertrack_ros.synthetic import CLASS_NAMES
 
 INPUT_WIDTH, INPUT_HEIGHT = 224, 128
 START_TIME = 1_700_000_000  # seconds; fixed so that stamps are known to the tests

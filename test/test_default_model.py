@@ -15,8 +15,9 @@ from centertrack_ros.core.model_spec import (
     default_model_path,
     load_tracker,
 )
-from centertrack_ros.core.synthetic import SceneConfig
-from centertrack_ros.training.evaluate import evaluate_tracker, heldout_sequences
+from centertrack_ros.evaluation.synthetic import heldout_sequences
+from centertrack_ros.evaluation.tracker import evaluate_tracker
+from centertrack_ros.synthetic import SceneConfig
 
 SEED, FRAMES = 1, 100
 # Measured (models/MODEL_CARD.md): MOTA 0.568, IDF1 0.535, precision 0.931, recall 0.627.

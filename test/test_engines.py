@@ -44,9 +44,9 @@ from centertrack_ros.core.geometry import frame_geometry
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
 from centertrack_ros.core.pipeline import CenterTracker, MultiCameraTracker
 from centertrack_ros.core.prior import draw_peaks, prior_peaks
-from centertrack_ros.core.synthetic import SceneConfig, generate_sequence
 from centertrack_ros.core.torch_ops import device_warp, render_prior, warp_uint8
 from centertrack_ros.core.warp import warp_bilinear
+from centertrack_ros.synthetic import SceneConfig, generate_sequence
 
 pytestmark = pytest.mark.equality
 

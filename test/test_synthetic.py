@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from centertrack_ros.core.synthetic import (
+from centertrack_ros.synthetic import (
     CLASS_NAMES,
     MIN_OBJECT_PIXELS,
     GroundTruthObject,
@@ -75,7 +75,7 @@ def test_deterministic_across_processes():
     cfg = replace(SMALL, seed=11)
     code = (
         'import hashlib, sys\n'
-        'from centertrack_ros.core.synthetic import SceneConfig, generate_sequence\n'
+        'from centertrack_ros.synthetic import SceneConfig, generate_sequence\n'
         'seq = generate_sequence(SceneConfig(num_frames=60, seed=11))\n'
         'h = hashlib.sha256()\n'
         'for i in (0, 13, 59):\n'

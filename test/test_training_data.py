@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from centertrack_ros.core.config import InputConfig
-from centertrack_ros.core.synthetic import SceneConfig, generate_sequence
+from centertrack_ros.synthetic import SceneConfig, generate_sequence
 from centertrack_ros.training.datasets import (
     ConcatSource,
     DataError,

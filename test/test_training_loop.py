@@ -13,7 +13,7 @@ from centertrack_ros.core.checkpoint import read_checkpoint
 from centertrack_ros.core.config import InputConfig, ModelConfig, TrackerConfig
 from centertrack_ros.core.model_spec import METADATA_KEY, ModelSpec, load_tracker
 from centertrack_ros.core.models.networks import build_network
-from centertrack_ros.core.synthetic import SceneConfig
+from centertrack_ros.synthetic import SceneConfig
 from centertrack_ros.tools import train as train_cli
 from centertrack_ros.training.datasets import SyntheticSource
 from centertrack_ros.training.trainer import (
@@ -174,13 +174,11 @@ def test_cli_rejects_unknown_yaml_keys_and_bad_data(tmp_path, capsys):
 
 
 def test_evaluation_and_export_of_a_trained_checkpoint(trained_run, tmp_path):
+    from centertrack_ros.evaluation.synthetic import heldout_sequences
+    from centertrack_ros.evaluation.thresholds import threshold_grid
+    from centertrack_ros.evaluation.tracker import evaluate_tracker
     from centertrack_ros.tools.evaluate_model import export_model
     from centertrack_ros.tools.evaluate_model import main as evaluate_main
-    from centertrack_ros.training.evaluate import (
-        evaluate_tracker,
-        heldout_sequences,
-        threshold_grid,
-    )
 
     _, run = trained_run
     tracker = load_tracker(ModelSpec(path=str(run / LAST_CHECKPOINT)))

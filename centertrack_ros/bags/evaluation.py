@@ -1,21 +1,22 @@
-"""Loading tracks and ground truth from bags or MOTChallenge files, and scoring them.
+"""Loading tracks and ground truth from bags or MOTChallenge files onto common frame numbers.
 
 Either side of a comparison can be a bag topic of ``Detection2DArray`` messages or a
 MOTChallenge text file (or a MOTChallenge sequence folder, for ground truth). Bag messages are
 put on MOT frame numbers through their header stamps: the ground truth defines the frames
 (frame ``k`` is its ``k``-th distinct stamp) and tracks are looked up by stamp, so a live
-recording that dropped frames still lines up. The counting is :mod:`centertrack_ros.core.metrics`.
+recording that dropped frames still lines up. The scoring is
+:mod:`centertrack_ros.evaluation.sequences`.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
-from ..core.metrics import OVERALL, TrackingMetrics, evaluate_many
-from ..core.motchallenge import MotRow, read_mot
+from ..evaluation.mot import MotRow, read_mot
+from ..evaluation.sequences import AlignedSequence
 from .convert import CLASS_NAMES_KEY, DEFAULT_GT_TOPIC
 from .errors import BagError
 from .io import BagReader, TopicSummary
@@ -116,18 +117,6 @@ def load(path: str | Path, topic: Optional[str] = None, role: str = 'tracks') ->
     return Rows(str(path), rows=rows)
 
 
-@dataclass
-class AlignedSequence:
-    """Ground truth and tracks of one sequence, numbered and ready for the metrics."""
-
-    name: str
-    gt: list[MotRow]
-    tracks: list[MotRow]
-    num_frames: int
-    unmatched_stamps: int = 0
-    class_map: dict[str, int] = field(default_factory=dict)
-
-
 def align(name: str, gt: Rows, tracks: Rows, class_names: Sequence[str] = ()) -> AlignedSequence:
     """Put both sides on the same frame numbers and give classes common integer ids.
 
@@ -163,65 +152,3 @@ def align(name: str, gt: Rows, tracks: Rows, class_names: Sequence[str] = ()) ->
         track_rows = list(tracks.rows)
     num_frames = max([num_frames] + [r.frame for r in track_rows])
     return AlignedSequence(name, gt_rows, track_rows, num_frames, unmatched, dict(ids.mapping))
-
-
-@dataclass
-class Report:
-    """Metrics per sequence and overall, plus how they were computed."""
-
-    metrics: dict[str, TrackingMetrics]
-    sequences: list[AlignedSequence]
-    settings: dict[str, Any]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: ``{"sequences": {...}, "overall": {...}, "settings": {...}}``."""
-        return {
-            'sequences': {s.name: {**self.metrics[s.name].as_dict(),
-                                   'unmatched_track_stamps': s.unmatched_stamps}
-                          for s in self.sequences},
-            'overall': self.metrics[OVERALL].as_dict(),
-            'settings': self.settings,
-        }
-
-
-def evaluate_sequences(sequences: Sequence[AlignedSequence], iou_threshold: float = 0.5,
-                       class_aware: bool = True, min_visibility: float = 0.0,
-                       min_score: Optional[float] = None) -> Report:
-    """Score aligned sequences with :func:`centertrack_ros.core.metrics.evaluate_many`.
-
-    Raises:
-        BagError: invalid settings or inconsistent inputs (e.g. duplicate ids in a frame).
-
-    """
-    names = [s.name for s in sequences]
-    if len(set(names)) != len(names):
-        raise BagError(f'sequence names must be unique, got {names}')
-    if class_aware:
-        for seq in sequences:
-            gt_classes = {r.class_id for r in seq.gt if r.class_id >= 0}
-            hyp_classes = {r.class_id for r in seq.tracks if r.class_id >= 0}
-            if gt_classes and hyp_classes and not gt_classes & hyp_classes:
-                _LOG.warning('%s: no track class occurs in the ground truth (%s); use '
-                             '--class-agnostic if the labels differ only in name', seq.name,
-                             ', '.join(sorted(seq.class_map)) or 'class ids only')
-    try:
-        metrics = evaluate_many(
-            {s.name: (s.gt, s.tracks) for s in sequences}, iou_threshold=iou_threshold,
-            class_aware=class_aware, min_visibility=min_visibility, min_score=min_score,
-            num_frames={s.name: s.num_frames for s in sequences})
-    except ValueError as exc:
-        raise BagError(f'evaluation failed: {exc}') from exc
-    settings = {'iou_threshold': iou_threshold, 'class_aware': class_aware,
-                'min_visibility': min_visibility, 'min_score': min_score}
-    return Report(metrics, list(sequences), settings)
-
-
-def sequence_name(gt: Path, tracks: Path, taken: Mapping[str, Any]) -> str:
-    """Return a readable, unique name for a sequence, from its file names."""
-    for candidate in (tracks.stem if tracks.suffix == '.txt' else tracks.name, gt.name):
-        if candidate and candidate not in taken and candidate != OVERALL:
-            return candidate
-    k = len(taken) + 1
-    while f'seq{k}' in taken:
-        k += 1
-    return f'seq{k}'

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..core.motchallenge import MotRow
+from ..evaluation.mot import MotRow
 from ..runtime.boxes import DetectionBox as Box
 from ..runtime.frames import ConversionError, DecodedImage
 from ..runtime.frames import decode_image as decode_message

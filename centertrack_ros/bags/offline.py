@@ -17,7 +17,7 @@ from typing import Any, Optional, Sequence
 
 from tqdm import tqdm
 
-from ..core.motchallenge import MotRow, write_mot
+from ..evaluation.mot import MotRow, write_mot
 from ..runtime.runner import Frame, FrameRunner
 from .convert import CLASS_NAMES_KEY
 from .errors import BagError

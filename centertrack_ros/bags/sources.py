@@ -16,7 +16,7 @@ from typing import Iterator, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..core.motchallenge import MotRow, kitti_rows, read_kitti_tracking, read_mot, rows_by_frame
+from ..evaluation.mot import MotRow, kitti_rows, read_kitti_tracking, read_mot, rows_by_frame
 from .errors import BagError
 
 KINDS = ('auto', 'video', 'images', 'mot', 'kitti', 'synthetic')
@@ -243,14 +243,14 @@ def _kitti(path: Path, fps: Optional[float], sequence: Optional[str]) -> Source:
 
 def synthetic_source(seed: int, num_frames: int, fps: Optional[float] = None,
                      width: int = 0, height: int = 0) -> Source:
-    """Open a synthetic drive of :mod:`centertrack_ros.core.synthetic`, with ground truth.
+    """Open a synthetic drive of :mod:`centertrack_ros.synthetic`, with ground truth.
 
     Raises:
         BagError: invalid frame count or size.
 
     """
-    from ..core.motchallenge import synthetic_gt_rows
-    from ..core.synthetic import CLASS_NAMES, SceneConfig, generate_sequence
+    from ..evaluation.synthetic import synthetic_gt_rows
+    from ..synthetic import CLASS_NAMES, SceneConfig, generate_sequence
 
     options: dict = {'seed': int(seed), 'num_frames': int(num_frames)}
     if fps:

@@ -260,8 +260,9 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- eval
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from ..bags.evaluation import align, evaluate_sequences, load, sequence_name
-    from ..core.metrics import format_table
+    from ..bags.evaluation import align, load
+    from ..evaluation.metrics import format_table
+    from ..evaluation.sequences import evaluate_sequences, sequence_name
 
     pairs = _eval_pairs(args.gt, args.tracks)
     if args.name and len(args.name) != len(pairs):
@@ -273,9 +274,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         gt = load(gt_path, args.gt_topic, 'ground truth')
         tracks = load(tracks_path, args.tracks_topic, 'tracks')
         sequences[name] = align(name, gt, tracks, class_names)
-    report = evaluate_sequences(list(sequences.values()), iou_threshold=args.iou,
-                                class_aware=not args.class_agnostic,
-                                min_visibility=args.min_visibility, min_score=args.min_score)
+    try:
+        report = evaluate_sequences(list(sequences.values()), iou_threshold=args.iou,
+                                    class_aware=not args.class_agnostic,
+                                    min_visibility=args.min_visibility, min_score=args.min_score)
+    except ValueError as exc:
+        raise BagError(f'evaluation failed: {exc}') from exc
     print(format_table(report.metrics))
     for seq in report.sequences:
         if seq.unmatched_stamps:

@@ -103,7 +103,7 @@ def synthetic_frames(width: int, height: int, count: int, seed: int = 0) -> list
     """Frames with real structure (a synthetic drive resized to the benchmark size)."""
     import cv2
 
-    from ..core.synthetic import SceneConfig, generate_sequence
+    from ..synthetic import SceneConfig, generate_sequence
     sequence = generate_sequence(SceneConfig(num_frames=count, seed=seed))
     return [cv2.resize(sequence.image(i), (width, height), interpolation=cv2.INTER_LINEAR)
             for i in range(count)]

@@ -3,7 +3,7 @@
 What it does:
 
 1. generates a seeded synthetic driving sequence with exact ground truth
-   (:mod:`centertrack_ros.core.synthetic`);
+   (:mod:`centertrack_ros.synthetic`);
 2. starts the real ``centertrack`` node as a separate process (its own namespace, so it does
    not meet other graphs' topics) and waits until it is active;
 3. publishes the frames to it over DDS. By default it waits for each frame's detections
@@ -294,8 +294,8 @@ def write_video(sequence: Any, result: DemoResult, path: Path, class_names: Sequ
 def summarise(sequence: Any, result: DemoResult, class_names: Sequence[str]) -> dict[str, Any]:
     """Frames, tracks, latency and tracking quality against the ground truth."""
     from ..bags.messages import ClassIds, rows_from_boxes
-    from ..core.metrics import evaluate
-    from ..core.motchallenge import synthetic_gt_rows
+    from ..evaluation.metrics import evaluate
+    from ..evaluation.synthetic import synthetic_gt_rows
 
     ids = ClassIds(class_names)
     rows = [r for frame, rec in sorted(result.receptions.items())
@@ -344,7 +344,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     from ..core.checkpoint import CheckpointError, read_checkpoint
     from ..core.model_spec import ModelSpec, default_model_path, resolve_config
-    from ..core.synthetic import CLASS_NAMES, SceneConfig, generate_sequence
+    from ..synthetic import CLASS_NAMES, SceneConfig, generate_sequence
 
     try:
         model = str(Path(args.model).expanduser().resolve()) if args.model \

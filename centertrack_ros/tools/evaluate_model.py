@@ -26,17 +26,12 @@ import torch
 
 from ..core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from ..core.config import ConfigError, RuntimeConfig, TrackerConfig
-from ..core.metrics import format_table
 from ..core.model_spec import METADATA_KEY, ModelSpec, config_metadata, load_tracker
-from ..core.synthetic import SceneConfig
-from ..training.evaluate import (
-    HELDOUT_FIRST_SEED,
-    Evaluation,
-    evaluate_tracker,
-    heldout_sequences,
-    sweep_thresholds,
-    threshold_grid,
-)
+from ..evaluation.metrics import format_table
+from ..evaluation.synthetic import HELDOUT_FIRST_SEED, heldout_sequences
+from ..evaluation.thresholds import sweep_thresholds, threshold_grid
+from ..evaluation.tracker import Evaluation, evaluate_tracker
+from ..synthetic import SceneConfig
 from .train import _list_of, _seed_range
 
 

@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional, Sequence
 import yaml
 
 from ..core.config import InputConfig, ModelConfig, TrackerConfig
-from ..core.synthetic import CLASS_NAMES, SceneConfig
+from ..synthetic import CLASS_NAMES, SceneConfig
 from ..training.augment import AugmentConfig
 from ..training.datasets import (
     ConcatSource,

@@ -28,8 +28,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ..core.config import InputConfig
-from ..core.motchallenge import read_kitti_tracking, read_mot
-from ..core.synthetic import SceneConfig, SyntheticSequence, generate_sequence
+from ..evaluation.mot import read_kitti_tracking, read_mot
+from ..synthetic import SceneConfig, SyntheticSequence, generate_sequence
 from .augment import AugmentConfig, color_augment, normalise, random_view, view_transforms, warp
 from .targets import SKIP_CLASS, Annotation, Disturbance, build_targets, render_prior
 

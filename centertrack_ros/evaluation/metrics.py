@@ -30,7 +30,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .motchallenge import MotRow
+from .mot import MotRow
 
 OVERALL = 'OVERALL'
 """Key of the combined result in :func:`evaluate_many`'s output."""

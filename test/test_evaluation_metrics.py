@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from centertrack_ros.core.metrics import (
+from centertrack_ros.evaluation.metrics import (
     OVERALL,
     TrackingMetrics,
     evaluate,
@@ -14,8 +14,9 @@ from centertrack_ros.core.metrics import (
     iou_matrix,
     to_json,
 )
-from centertrack_ros.core.motchallenge import MotRow, synthetic_gt_rows
-from centertrack_ros.core.synthetic import SceneConfig, generate_sequence
+from centertrack_ros.evaluation.mot import MotRow
+from centertrack_ros.evaluation.synthetic import synthetic_gt_rows
+from centertrack_ros.synthetic import SceneConfig, generate_sequence
 
 
 def _two_walkers(frames: int = 20) -> list[MotRow]:

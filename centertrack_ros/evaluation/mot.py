@@ -1,4 +1,4 @@
-"""MOTChallenge and KITTI-tracking text files: reading, writing, and synthetic ground truth.
+"""MOTChallenge and KITTI-tracking text files: their row types, reading and writing.
 
 MOTChallenge rows are ``frame,id,bb_left,bb_top,bb_width,bb_height,conf,class,visibility``.
 In ground-truth files ``conf`` is the consider flag (1 = evaluate, 0 = ignore); in result files
@@ -27,15 +27,11 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
-
-if TYPE_CHECKING:
-    from .synthetic import SyntheticSequence
+from typing import Iterable, Mapping, Sequence
 
 __all__ = [
     'KittiLabel', 'MotRow', 'format_mot_row', 'kitti_rows', 'parse_mot_line',
-    'read_kitti_tracking', 'read_mot', 'rows_by_frame', 'synthetic_gt_rows', 'write_mot',
-    'write_seqinfo',
+    'read_kitti_tracking', 'read_mot', 'rows_by_frame', 'write_mot', 'write_seqinfo',
 ]
 
 
@@ -187,20 +183,6 @@ def rows_by_frame(rows: Iterable[MotRow]) -> dict[int, list[MotRow]]:
     return dict(sorted(grouped.items()))
 
 
-def synthetic_gt_rows(sequence: SyntheticSequence) -> list[MotRow]:
-    """Ground truth of a :class:`~centertrack_ros.core.synthetic.SyntheticSequence` as MOT rows.
-
-    Frame ``i`` (0-based) of the sequence becomes MOT frame ``i + 1``; ``score`` holds the
-    consider flag, then class id and visibility follow. Nothing is rendered.
-    """
-    rows = []
-    for i in range(len(sequence)):
-        for o in sequence.ground_truth(i):
-            rows.append(MotRow(i + 1, o.track_id, o.x1, o.y1, o.x2 - o.x1, o.y2 - o.y1,
-                               1.0 if o.consider else 0.0, o.class_id, o.visibility))
-    return rows
-
-
 def write_seqinfo(path: str | os.PathLike[str], name: str, frame_rate: float, length: int,
                   width: int, height: int, image_dir: str = 'img1', image_ext: str = '.jpg'
                   ) -> None:
@@ -294,7 +276,7 @@ def kitti_rows(labels: Iterable[KittiLabel], class_names: Sequence[str],
 
     ``DontCare`` rows (read with ``keep_dontcare=True``) are dropped, or with
     ``dontcare_as_ignored`` kept as ignore regions: consider flag (score) 0, track id -1 and
-    class -1, which :func:`centertrack_ros.core.metrics.evaluate` treats like MOT's ignored
+    class -1, which :func:`centertrack_ros.evaluation.metrics.evaluate` treats like MOT's ignored
     ground truth.
     """
     index = {name.lower(): k + 1 for k, name in enumerate(class_names)}
