@@ -32,6 +32,10 @@ Fixtures
     returned object, a ``subprocess.Popen``) reads the merged output on a background thread:
     use ``wait_for``, ``output`` and ``stop`` rather than ``stdout``/``communicate``.
 
+Exported networks
+    ``CENTERTRACK_CACHE_DIR`` points at a temporary directory of the session (unless already
+    set), where the onnxruntime engine caches its exports for this process and its nodes.
+
 OpenMP
     ``OMP_WAIT_POLICY=PASSIVE`` is set at import (before any test module imports torch), for
     this process and every node it starts, for the reason given in ``centertrack_ros/__init__``:
@@ -44,9 +48,11 @@ Hypothesis
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,6 +66,12 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+# Exported networks (the onnxruntime engine's cache) go to a directory of this session, which
+# every node the tests start shares; a stale export from other code can never be picked up.
+if 'CENTERTRACK_CACHE_DIR' not in os.environ:
+    _CACHE = tempfile.mkdtemp(prefix='centertrack_test_cache_')
+    os.environ['CENTERTRACK_CACHE_DIR'] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 
 # Fast DDS derives its UDP ports from the domain id; ids 0..101 are safe on Linux. 0 (the
 # default every ROS user shares) is avoided.

@@ -123,7 +123,11 @@ def _area(box) -> float:
 
 
 def measure(tracker: CenterTracker, frames: Iterable[np.ndarray]) -> Margins:
-    """Run ``tracker`` (reset first) over ``frames`` and return the margins of its decisions."""
+    """Run ``tracker`` (reset first) over ``frames`` and return the margins of its decisions.
+
+    The tracker must run a PyTorch network (the reference or torch engine): its heatmap is
+    read with a forward hook.
+    """
     margins = Margins()
     heatmaps: list[np.ndarray] = []
     hook = tracker.network.register_forward_hook(

@@ -63,7 +63,16 @@ def test_auto_engine_is_what_the_node_runs_on_the_device(tmp_path) -> None:
     assert bench.main(TINY + ['--device', 'cpu', '--no-baseline', '--json', str(json_path)],
                       out=lambda text: None) == 0
     (result,) = json.loads(json_path.read_text())['results']
-    assert result['engine'] == 'reference' and result['original'] == {}
+    assert result['engine'] == 'onnxruntime' and result['original'] == {}
+
+
+def test_each_engine_is_a_row_beside_one_baseline(tmp_path) -> None:
+    json_path = tmp_path / 'bench.json'
+    assert bench.main(TINY + ['--device', 'cpu', '--engine', 'onnxruntime', 'reference',
+                              '--json', str(json_path)], out=lambda text: None) == 0
+    results = json.loads(json_path.read_text())['results']
+    assert [r['engine'] for r in results] == ['onnxruntime', 'reference']
+    assert results[0]['original'] == results[1]['original'] != {}
 
 
 @pytest.mark.parametrize('arch', ['generic', 'dla_34'])

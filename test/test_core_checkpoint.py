@@ -342,7 +342,7 @@ def test_load_tracker_from_official_format_file(tmp_path):
              for k, v in network.state_dict().items()}
     torch.save({'epoch': 70, 'state_dict': state, 'optimizer': {'state': {}}}, path)
     tracker = load_tracker(ModelSpec(path=str(path), input_width=96, input_height=64),
-                           runtime=RuntimeConfig(device='cpu'))
+                           runtime=RuntimeConfig(device='cpu', engine='reference'))
     assert tracker.config.model.num_classes == 2
     assert (tracker.config.input.width, tracker.config.input.height) == (96, 64)
     loaded = tracker.network.state_dict()

@@ -74,7 +74,7 @@ def _reference_tracker(folder: Path, device: str = 'cpu') -> tuple[CenterTracker
                      input_height=config.input.height, mean=config.input.mean,
                      std=config.input.std)
     tracker = load_tracker(spec, TrackerOverrides.of(config.tracker),
-                           runtime=RuntimeConfig(device=device))
+                           runtime=RuntimeConfig(device=device, engine='reference'))
     return tracker, ref.frames(folder)
 
 
@@ -82,7 +82,8 @@ def _reference_tracker(folder: Path, device: str = 'cpu') -> tuple[CenterTracker
 def trained() -> tuple[CenterTracker, list]:
     """Load the bundled (trained) model and the first frames of a held-out sequence."""
     sequence = generate_sequence(SceneConfig(seed=1, num_frames=TRAINED_FRAMES))
-    return load_tracker(ModelSpec()), [sequence.image(i) for i in range(len(sequence))]
+    tracker = load_tracker(ModelSpec(), runtime=RuntimeConfig(engine='reference'))
+    return tracker, [sequence.image(i) for i in range(len(sequence))]
 
 
 def _above(raw, threshold: float) -> dict:
@@ -344,7 +345,7 @@ def test_graph_region_stays_on_the_device() -> None:
 
     Either would break the capture. Checked on the meta device, which has no values at all.
     """
-    tracker = load_tracker(ModelSpec())
+    tracker = load_tracker(ModelSpec(), runtime=RuntimeConfig(engine='reference'))
     config = tracker.config
     engine = TorchEngine(copy.deepcopy(tracker.network), config.model, config.input,
                          torch.device('meta'), half=True, channels_last=True)

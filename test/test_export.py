@@ -12,6 +12,8 @@ from centertrack_ros.core.models.dcn import ModulatedDeformConv2d
 from centertrack_ros.core.models.networks import build_network
 from centertrack_ros.tools import export
 
+pytestmark = pytest.mark.equality
+
 
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory) -> str:

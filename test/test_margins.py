@@ -14,7 +14,8 @@ def test_a_flat_heatmap_has_no_margin(tmp_path):
     """Random weights with a zero heatmap bias: every cell near 0.5, the top-K a coin toss."""
     path = tmp_path / 'sensitive.pth'
     make_sensitive_checkpoint(path)
-    tracker = load_tracker(ModelSpec(path=str(path)), runtime=RuntimeConfig(device='cpu'))
+    tracker = load_tracker(ModelSpec(path=str(path)),
+                           runtime=RuntimeConfig(device='cpu', engine='reference'))
     frames = [frame[::4, ::4].copy() for frame in camera_frames()[:2]]
     measured = margins.measure(tracker, frames)
     assert measured.nms < 1e-3 and measured.birth_order < 1e-3

@@ -23,7 +23,8 @@ CONTRACT = {  # the parameter names users and launch files rely on
     'model.num_classes', 'model.class_names', 'model.ltrb_amodal', 'model.input_width',
     'model.input_height', 'model.mean', 'model.std', 'tracker.track_thresh',
     'tracker.pre_thresh', 'tracker.new_thresh', 'tracker.max_age', 'tracker.hungarian',
-    'tracker.pre_hm', 'device', 'half', 'use_compressed', 'qos.reliability', 'qos.depth',
+    'tracker.pre_hm', 'device', 'engine', 'threads', 'half', 'use_compressed',
+    'qos.reliability', 'qos.depth',
     'max_frame_gap', 'autostart',
 }
 
@@ -103,6 +104,8 @@ def test_ltrb_amodal_is_a_tri_state(value, expected):
     ('model.preset', 'coco', 'model.preset must be one of'),
     ('model.backbone', 'resnet', 'model.backbone must be one of'),
     ('device', 'cuda:x', 'device must be'),
+    ('engine', 'tensorrt', 'engine must be one of auto, onnxruntime, torch, reference'),
+    ('threads', -1, 'threads must be >= 0 (0 = the default)'),
     ('qos.reliability', '', 'must be one of auto, best_effort, reliable'),
     ('max_frame_gap', -1.0, 'must be >= 0'),
     ('no.such', 1, 'not a parameter of this node'),

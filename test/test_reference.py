@@ -19,6 +19,7 @@ from centertrack_ros.core.config import CenterTrackConfig, RuntimeConfig
 from centertrack_ros.core.device import use_ieee_fp32_convolutions
 from centertrack_ros.core.geometry import frame_geometry
 from centertrack_ros.core.models.networks import build_network
+from centertrack_ros.core.onnx_model import cached_export
 from centertrack_ros.core.pipeline import CenterTracker, track_outputs
 from centertrack_ros.core.tracker import TrackManager
 
@@ -37,6 +38,15 @@ def _checks_for(folder: Path) -> list[str]:
     return checks
 
 
+# Each check on each path: the network alone (PyTorch on the CPU, the exported graph in ONNX
+# Runtime, PyTorch on CUDA) and the whole pipeline through each engine.
+PATHS = {
+    'network': [('cpu', 'torch'), ('cpu', 'onnxruntime'), ('cuda', 'torch')],
+    'pipeline': [('cpu', 'reference'), ('cpu', 'onnxruntime'), ('cuda', 'torch')],
+    'post': [('cpu', 'reference')],
+}
+
+
 def _cases() -> list:
     cases = []
     on_gpu = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
@@ -44,17 +54,20 @@ def _cases() -> list:
     for param in ref.folder_params():
         folder = param.values[0]
         if folder is None:
-            return [pytest.param(None, None, None, marks=param.marks)]
+            return [pytest.param(None, None, None, None, marks=param.marks)]
         for check in _checks_for(folder):
-            cases.append(pytest.param(folder, check, 'cpu', id=f'{folder.name}-{check}'))
-            if check in ('network', 'pipeline'):  # the float32 CUDA path is held to the same
-                cases.append(pytest.param(folder, check, 'cuda', marks=on_gpu,
-                                          id=f'{folder.name}-{check}-cuda'))
+            for device, engine in PATHS[check]:
+                name = f'{folder.name}-{check}' + ('' if engine == 'reference' or (
+                    check == 'network' and engine == 'torch' and device == 'cpu')
+                    else f'-{engine}') + ('-cuda' if device == 'cuda' else '')
+                cases.append(pytest.param(folder, check, device, engine, id=name,
+                                          marks=on_gpu if device == 'cuda' else ()))
     return cases
 
 
-def _config(folder: Path, device: str = 'cpu') -> CenterTrackConfig:
-    return ref.official_config(folder).replace(runtime=RuntimeConfig(device=device))
+def _config(folder: Path, device: str = 'cpu', engine: str = 'reference') -> CenterTrackConfig:
+    return ref.official_config(folder).replace(
+        runtime=RuntimeConfig(device=device, engine=engine))
 
 
 def _network(folder: Path, config: CenterTrackConfig) -> torch.nn.Module:
@@ -80,16 +93,32 @@ def run_network(network: torch.nn.Module, config: CenterTrackConfig, io: np.lib.
     return outputs
 
 
-def check_network(folder: Path, device: str) -> None:
+def run_onnx(network: torch.nn.Module, config: CenterTrackConfig, io: np.lib.npyio.NpzFile,
+             frame: str) -> dict[str, torch.Tensor]:
+    """Run the network as the onnxruntime engine does: exported, in an ONNX Runtime session."""
+    import onnxruntime
+    session = onnxruntime.InferenceSession(str(cached_export(network, config)),
+                                           providers=['CPUExecutionProvider'])
+    stored = {'image': 'images', 'pre_image': 'pre_images', 'pre_hm': 'pre_hms'}
+    feed = {i.name: io[f'{frame}_{stored[i.name]}'] for i in session.get_inputs()}
+    heads = [o.name for o in session.get_outputs()]
+    outputs = {head: torch.from_numpy(value)
+               for head, value in zip(heads, session.run(heads, feed))}
+    outputs['hm'] = outputs['hm'].sigmoid()
+    return outputs
+
+
+def check_network(folder: Path, device: str, engine: str) -> None:
     """Check that network outputs from the stored inputs equal the original's, per head."""
     config = _config(folder, device)
     network = _network(folder, config)
+    run = run_onnx if engine == 'onnxruntime' else run_network
     io = np.load(folder / 'network_io.npz')
     frames = ref.stored_frames(io)
     assert frames, 'network_io.npz holds no frames'
     problems, worst = [], {}
     for frame in frames:
-        outputs = run_network(network, config, io, frame)
+        outputs = run(network, config, io, frame)
         heads = [n[len(frame) + 5:] for n in io.files if n.startswith(f'{frame}_out_')]
         assert set(heads) == set(outputs), f'heads {sorted(outputs)} vs stored {sorted(heads)}'
         for head in heads:
@@ -99,24 +128,27 @@ def check_network(folder: Path, device: str) -> None:
             worst[head] = max(worst.get(head, 0.0), deviation / bound)
             if deviation > bound:
                 problems.append(f'{frame} {head}: off by {deviation:.4g} > {bound:.4g}')
-    print(f'{folder.name}: largest network deviation as a fraction of the bound {worst}')
+    print(f'{folder.name} ({engine}): largest network deviation as a fraction of the bound '
+          f'{worst}')
     assert not problems, '\n'.join(problems)
 
 
-def check_pipeline(folder: Path, device: str) -> None:
+def check_pipeline(folder: Path, device: str, engine: str) -> None:
     """Check that the whole tracker over the stored frames returns the original's tracks.
 
-    On CUDA this is the fast path with its defaults (float32, channels-last, CUDA graph).
+    On CUDA the torch engine is the fast path with its defaults (float32, channels-last,
+    CUDA graph).
     """
-    config = _config(folder, device)
+    config = _config(folder, device, engine)
     tracker = CenterTracker(_network(folder, config), config)
     results = ref.expected(folder)['results']
     per_frame = [(ref.as_dicts(tracker.step(image)), want)
                  for image, want in zip(ref.frames(folder), results, strict=True)]
-    ref.assert_same_results(per_frame, ref.PIPELINE, folder.name)
+    assert tracker.engine.name == engine
+    ref.assert_same_results(per_frame, ref.PIPELINE, f'{folder.name} ({engine})')
 
 
-def check_post(folder: Path, device: str) -> None:
+def check_post(folder: Path, device: str, engine: str) -> None:
     """Check decoding, mapping back and association over the stored head outputs."""
     config = _config(folder)
     expected = ref.expected(folder)
@@ -137,7 +169,7 @@ def check_post(folder: Path, device: str) -> None:
 CHECKS = {'network': check_network, 'pipeline': check_pipeline, 'post': check_post}
 
 
-@pytest.mark.parametrize(('folder', 'check', 'device'), _cases())
-def test_reference(folder: Path, check: str, device: str) -> None:
-    """Run one check of one reference folder on one device."""
-    CHECKS[check](folder, device)
+@pytest.mark.parametrize(('folder', 'check', 'device', 'engine'), _cases())
+def test_reference(folder: Path, check: str, device: str, engine: str) -> None:
+    """Run one check of one reference folder on one device and engine."""
+    CHECKS[check](folder, device, engine)

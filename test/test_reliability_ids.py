@@ -63,7 +63,8 @@ def tracker_pair(tmp_path_factory):
     make_sensitive_checkpoint(path)
 
     def make():
-        return load_tracker(ModelSpec(path=str(path)), runtime=RuntimeConfig(device='cpu'))
+        return load_tracker(ModelSpec(path=str(path)),
+                            runtime=RuntimeConfig(device='cpu', engine='reference'))
     return make(), make()
 
 

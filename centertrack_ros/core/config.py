@@ -15,6 +15,7 @@ ARCHITECTURES = ('dla_34', 'generic')
 BACKBONES = ('mobilenet', 'dla34')
 NECKS = ('dlaup',)
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+ENGINES = ('auto', 'onnxruntime', 'torch', 'reference')
 
 # CenterNet's ImageNet statistics in BGR order; every official CenterTrack dataset uses them.
 DEFAULT_MEAN = (0.40789654, 0.44719302, 0.47026115)
@@ -190,12 +191,19 @@ class TrackerOverrides:
 
 @dataclass(frozen=True)
 class RuntimeConfig:
-    """Where and how to run the network."""
+    """Where and how to run the network.
+
+    ``engine``: ``auto`` (ONNX Runtime on the CPU when it is installed, the torch fast path on
+    CUDA), ``onnxruntime``, ``torch`` or ``reference`` (see :mod:`.engines`). ``threads``: CPU
+    threads of the network; 0 = torch's count (``OMP_NUM_THREADS``, else the cores).
+    """
 
     device: str = 'auto'
     half: bool = False
     cuda_graph: bool = True
     channels_last: bool = True
+    engine: str = 'auto'
+    threads: int = 0
 
     def __post_init__(self) -> None:
         device = self.device
@@ -203,6 +211,10 @@ class RuntimeConfig:
             device.startswith('cuda:') and device[5:].isdigit())
         if not ok:
             raise ConfigError(f'device must be {DEVICES_HINT}, got {device!r}')
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.threads < 0:
+            raise ConfigError(f'threads must be >= 0 (0 = default), got {self.threads}')
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,12 @@ class CenterTrackConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain nested dict, e.g. for logging or a model card."""
         return asdict(self)
+
+    def describe(self) -> dict[str, Any]:
+        """Return what a model file stores about itself: model, input and tracker."""
+        data = self.to_dict()
+        data.pop('runtime')
+        return data
 
     @classmethod
     def from_official_options(cls, options: Mapping[str, Any]) -> 'CenterTrackConfig':

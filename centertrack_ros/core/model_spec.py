@@ -33,6 +33,7 @@ from .config import (
     TrackerOverrides,
 )
 from .models.networks import build_network
+from .onnx_model import graph_input_size, read_metadata
 from .pipeline import CenterTracker, MultiCameraTracker
 from .presets import preset as named_preset
 
@@ -80,13 +81,20 @@ def default_model_path() -> str:
 
 def config_metadata(config: CenterTrackConfig) -> dict[str, Any]:
     """Return the self-description stored in our checkpoints (model, input, tracker)."""
-    data = config.to_dict()
-    data.pop('runtime', None)
-    return data
+    return config.describe()
 
 
 def _metadata_config(checkpoint: Checkpoint) -> Optional[CenterTrackConfig]:
-    data = (checkpoint.extra or {}).get(METADATA_KEY)
+    return config_from_metadata((checkpoint.extra or {}).get(METADATA_KEY))
+
+
+def config_from_metadata(data: Any) -> Optional[CenterTrackConfig]:
+    """Rebuild the configuration :func:`config_metadata` stored (None for no metadata).
+
+    Raises:
+        CheckpointError: the metadata does not describe a valid configuration.
+
+    """
     if not isinstance(data, Mapping):
         return None
     try:
@@ -125,13 +133,16 @@ def _overrides(spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:
     return model, inp
 
 
-def model_config(spec: ModelSpec, checkpoint: Checkpoint,
-                 runtime: Optional[RuntimeConfig] = None) -> CenterTrackConfig:
+def model_config(spec: ModelSpec, checkpoint: Optional[Checkpoint],
+                 runtime: Optional[RuntimeConfig] = None,
+                 metadata: Optional[CenterTrackConfig] = None) -> CenterTrackConfig:
     """Return the configuration ``checkpoint`` under ``spec`` describes (module doc).
 
     Its tracker section is the model's own: the preset's, our metadata's, else the defaults.
+    Without a checkpoint (an exported ONNX file) nothing is read from weights and
+    ``metadata`` stands for what the file carries.
     """
-    base = _metadata_config(checkpoint)
+    base = _metadata_config(checkpoint) if checkpoint is not None else metadata
     if spec.preset:
         base = named_preset(spec.preset)
     if base is None:
@@ -141,7 +152,7 @@ def model_config(spec: ModelSpec, checkpoint: Checkpoint,
         explicit_arch = {k: v for k, v in model_overrides.items()
                          if k in ('arch', 'backbone', 'neck')}
         model = replace(base.model, **explicit_arch) if explicit_arch else base.model
-        if not spec.preset:
+        if not spec.preset and checkpoint is not None:
             model = infer_model_config(checkpoint.state_dict, model)
         overrides = dict(model_overrides)
         if 'num_classes' in overrides and 'class_names' not in overrides and \
@@ -172,27 +183,57 @@ def model_path(spec: ModelSpec) -> str:
 
 @dataclass(frozen=True, eq=False)
 class LoadedModel:
-    """A network with its weights and the configuration it was built from.
+    """A model ready to run: its network (or exported file) and its configuration.
 
     ``config.tracker`` is the model's own tracker settings (before any overrides).
+    ``network`` is None for an exported ONNX file (``onnx_path``), which only the onnxruntime
+    engine runs.
     """
 
-    network: nn.Module
+    network: Optional[nn.Module]
     config: CenterTrackConfig
     path: str
+    onnx_path: Optional[Path] = None
 
     def tracker(self, overrides: TrackerOverrides = TrackerOverrides(),
-                num_cameras: Optional[int] = None, engine: str = 'auto') -> Any:
-        """Return a :class:`CenterTracker`, or with ``num_cameras`` a MultiCameraTracker."""
+                num_cameras: Optional[int] = None, engine: Optional[str] = None) -> Any:
+        """Return a :class:`CenterTracker`, or with ``num_cameras`` a MultiCameraTracker.
+
+        ``engine`` defaults to the configuration's (``config.runtime.engine``).
+        """
         config = self.config.replace(tracker=overrides.apply(self.config.tracker))
         if num_cameras is None:
-            return CenterTracker(self.network, config, engine, model_tracker=self.config.tracker)
-        return MultiCameraTracker(self.network, config, num_cameras, engine,
-                                  model_tracker=self.config.tracker)
+            return CenterTracker(self.network, config, engine, self.config.tracker,
+                                 self.onnx_path)
+        return MultiCameraTracker(self.network, config, num_cameras, engine, self.config.tracker,
+                                  self.onnx_path)
+
+
+def _load_onnx(spec: ModelSpec, path: str, runtime: Optional[RuntimeConfig]) -> LoadedModel:
+    """Describe an exported network from its metadata (or the preset and parameters)."""
+    try:
+        stored = read_metadata(path)
+        width, height = graph_input_size(path)
+    except Exception as exc:  # onnx raises DecodeError and friends on a damaged file
+        raise CheckpointError(f'cannot read ONNX file {path}: {type(exc).__name__}: '
+                              f'{exc}') from exc
+    metadata = config_from_metadata(stored)
+    if metadata is None and not spec.preset and not spec.arch:
+        raise CheckpointError(f'{path} carries no centertrack_ros metadata (it was not written '
+                              'by centertrack_export); give model.preset or model.arch, '
+                              'model.num_classes and the input size')
+    config = model_config(spec, None, runtime, metadata)
+    if (config.input.width, config.input.height) != (width, height):
+        raise CheckpointError(f'{path} takes {width}x{height} inputs, but the configuration '
+                              f'says {config.input.width}x{config.input.height} (the input '
+                              'size of an exported file is fixed: export again to change it)')
+    return LoadedModel(None, config, path, Path(path))
 
 
 def load_model(spec: ModelSpec, runtime: Optional[RuntimeConfig] = None) -> LoadedModel:
     """Read the checkpoint ``spec`` names (or the bundled default), build and load the network.
+
+    A path ending in ``.onnx`` names a network exported by ``centertrack_export``.
 
     Raises:
         CheckpointError: the file is missing, unreadable or does not fit the configuration.
@@ -200,6 +241,10 @@ def load_model(spec: ModelSpec, runtime: Optional[RuntimeConfig] = None) -> Load
 
     """
     path = model_path(spec)
+    if path.lower().endswith('.onnx'):
+        if not os.path.isfile(path):
+            raise CheckpointError(f'ONNX file not found: {path}')
+        return _load_onnx(spec, path, runtime)
     checkpoint = read_checkpoint(path)
     config = model_config(spec, checkpoint, runtime)
     network = build_network(config.model)

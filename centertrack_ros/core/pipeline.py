@@ -8,6 +8,7 @@ tools use; :class:`MultiCameraTracker` runs several cameras through one network 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
@@ -65,27 +66,32 @@ class MultiCameraTracker:
             :mod:`centertrack_ros.core.model_spec` builds one from a checkpoint).
         config: the configuration the network was built from plus input/tracker/runtime.
         num_cameras: how many frames each :meth:`step` takes.
-        engine: ``auto`` (fast path on CUDA, reference path on the CPU), ``reference`` or
-            ``torch`` (see :mod:`centertrack_ros.core.engines`).
+        engine: ``auto``, ``onnxruntime``, ``torch`` or ``reference`` (see
+            :mod:`centertrack_ros.core.engines`); default: ``config.runtime.engine``.
         model_tracker: the model's own tracker settings, which :meth:`apply_overrides` starts
             from (default: ``config.tracker``).
+        onnx_path: the network exported to ONNX (then ``network`` may be None).
 
     """
 
-    def __init__(self, network: nn.Module, config: CenterTrackConfig, num_cameras: int = 1,
-                 engine: str = 'auto', model_tracker: Optional[TrackerConfig] = None) -> None:
+    def __init__(self, network: Optional[nn.Module], config: CenterTrackConfig,
+                 num_cameras: int = 1, engine: Optional[str] = None,
+                 model_tracker: Optional[TrackerConfig] = None,
+                 onnx_path: Optional[Path] = None) -> None:
         self.config = config
         self.model_tracker = model_tracker or config.tracker
         self.device = resolve_device(config.runtime.device)
-        self.engine: InferenceEngine = make_engine(engine, network.to(self.device).eval(),
-                                                   config, self.device, num_cameras)
+        if network is not None:
+            network = network.to(self.device).eval()
+        self.engine: InferenceEngine = make_engine(engine or config.runtime.engine, network,
+                                                   config, self.device, num_cameras, onnx_path)
         self.managers = [TrackManager(config.tracker) for _ in range(num_cameras)]
         self._geometries: list[Optional[FrameGeometry]] = [None] * num_cameras
         self.frames_processed = 0
 
     @property
-    def network(self) -> nn.Module:
-        """The network as the engine runs it (device, dtype, memory format)."""
+    def network(self) -> Optional[nn.Module]:
+        """The network as the engine runs it (None when it runs an ONNX file)."""
         return self.engine.network
 
     @property
@@ -174,9 +180,11 @@ class CenterTracker:
     arguments are those of :class:`MultiCameraTracker` with one camera.
     """
 
-    def __init__(self, network: nn.Module, config: CenterTrackConfig, engine: str = 'auto',
-                 model_tracker: Optional[TrackerConfig] = None) -> None:
-        self._cameras = MultiCameraTracker(network, config, 1, engine, model_tracker)
+    def __init__(self, network: Optional[nn.Module], config: CenterTrackConfig,
+                 engine: Optional[str] = None, model_tracker: Optional[TrackerConfig] = None,
+                 onnx_path: Optional[Path] = None) -> None:
+        self._cameras = MultiCameraTracker(network, config, 1, engine, model_tracker,
+                                           onnx_path)
 
     @property
     def config(self) -> CenterTrackConfig:
@@ -189,8 +197,8 @@ class CenterTracker:
         return self._cameras.device
 
     @property
-    def network(self) -> nn.Module:
-        """The network as the engine runs it."""
+    def network(self) -> Optional[nn.Module]:
+        """The network as the engine runs it (None when it runs an ONNX file)."""
         return self._cameras.network
 
     @property

@@ -35,6 +35,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 from ..core.checkpoint import CheckpointError
 from ..core.config import ConfigError
 from ..core.device import DeviceError, device_name
+from ..core.engines import EngineError
 from ..core.model_spec import load_model
 from ..runtime import settings
 from ..runtime.drawing import draw_tracks
@@ -173,7 +174,7 @@ class CenterTrackNode(LifecycleNode):
             tracker = model.tracker(settings.tracker_overrides(values), len(CAMERAS))
             self._warm_up(tracker)
             tracker.continue_ids_after(self._released_last_id)
-        except (CheckpointError, ConfigError, DeviceError) as exc:
+        except (CheckpointError, ConfigError, DeviceError, EngineError) as exc:
             return self._configure_failed(str(exc))
         except Exception as exc:  # an unexpected failure must still leave a usable node
             self.get_logger().debug(traceback.format_exc())
@@ -189,8 +190,8 @@ class CenterTrackNode(LifecycleNode):
             f'loaded {model.path}: {config.model.arch} '
             f'({config.model.backbone if config.model.arch == "generic" else "dla"}), '
             f'{config.model.num_classes} classes {list(self._class_names())}, input '
-            f'{config.input.width}x{config.input.height}, on {device_name(tracker.device)}; '
-            f'tracker {config.tracker}')
+            f'{config.input.width}x{config.input.height}, on {device_name(tracker.device)} '
+            f'with the {tracker.engine.describe()} engine; tracker {config.tracker}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -412,6 +413,7 @@ class CenterTrackNode(LifecycleNode):
             tracker = runner.tracker
             config = tracker.config
             values['device'] = device_name(tracker.device)
+            values['engine'] = tracker.engine.describe()
             values['model_arch'] = config.model.arch
             values['classes'] = ', '.join(self._class_names())
             values['input_size'] = f'{config.input.width}x{config.input.height}'

@@ -26,6 +26,7 @@ from typing import Any, Callable, Mapping, Optional
 from ..core.config import (
     ARCHITECTURES,
     BACKBONES,
+    ENGINES,
     NECKS,
     ConfigError,
     RuntimeConfig,
@@ -119,6 +120,10 @@ def _check_device(value: str) -> Optional[str]:
     except ConfigError as exc:
         return str(exc)
     return None
+
+
+def _check_threads(value: int) -> Optional[str]:
+    return None if value >= 0 else f'must be >= 0 (0 = the default); got {value}'
 
 
 def _check_max_age(value: int) -> Optional[str]:
@@ -226,6 +231,15 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'Where to run the network: auto (CUDA when available, else CPU with a '
                   'warning), cpu, cuda or cuda:N (fails when CUDA is unavailable).', CONFIGURE,
                   _check_device),
+    ParameterSpec('engine', STRING, 'auto',
+                  'Inference engine: auto (onnxruntime on the CPU, exporting the network once to '
+                  'a cache; the torch fast path on CUDA), onnxruntime (CPU, CUDA or TensorRT '
+                  'provider), torch, or reference (the original\'s arithmetic). An engine named '
+                  'here that cannot run the model fails configure; auto falls back with a '
+                  'warning.', CONFIGURE, _one_of(ENGINES, allow_empty=False)),
+    ParameterSpec('threads', INTEGER, 0,
+                  'CPU threads of the network; 0 = the default (OMP_NUM_THREADS, else the '
+                  'cores).', CONFIGURE, _check_threads, int_range=(0, 256, 1)),
     ParameterSpec('half', BOOL, False,
                   'Run the network in fp16 on CUDA: the fast path, detections within fp16 '
                   'error of float32. Ignored on the CPU. false = IEEE float32 (TF32 off), as '
@@ -324,8 +338,9 @@ def tracker_overrides(values: Mapping[str, Any]) -> TrackerOverrides:
 
 
 def runtime_config(values: Mapping[str, Any]) -> RuntimeConfig:
-    """Return the :class:`RuntimeConfig` of the ``device`` and ``half`` parameters."""
-    return RuntimeConfig(device=values['device'], half=bool(values['half']))
+    """Return the :class:`RuntimeConfig` of ``device``, ``engine``, ``threads`` and ``half``."""
+    return RuntimeConfig(device=values['device'], half=bool(values['half']),
+                         engine=values['engine'], threads=int(values['threads']))
 
 
 def applies(name: str) -> str:

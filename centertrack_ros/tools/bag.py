@@ -30,6 +30,7 @@ import yaml
 
 from ..bags import BagError
 from ..bags.io import STORAGES
+from ..core.config import ENGINES
 
 PROG = 'centertrack_bag'
 _LOG = logging.getLogger(PROG)
@@ -185,6 +186,7 @@ def load_runner_from_args(args: argparse.Namespace) -> Any:
         values.update(read_params_file(args.params_file))
     overrides = {
         'model.path': args.model, 'model.preset': args.preset, 'device': args.device,
+        'engine': args.engine, 'threads': args.threads,
         'tracker.track_thresh': args.track_thresh, 'tracker.pre_thresh': args.pre_thresh,
         'tracker.new_thresh': args.new_thresh, 'tracker.max_age': args.max_age,
         'tracker.hungarian': args.hungarian,
@@ -218,8 +220,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = runner.tracker.config
     print(f'model: {config.model.arch}, {config.model.num_classes} classes '
           f'({", ".join(config.model.class_names) or "unnamed"}), input '
-          f'{config.input.width}x{config.input.height}, device {runner.tracker.device}',
-          file=sys.stderr)
+          f'{config.input.width}x{config.input.height}, device {runner.tracker.device}, '
+          f'engine {runner.tracker.engine.describe()}', file=sys.stderr)
     result = run_bag(args.bag, runner, output, image_topic=args.image_topic,
                      detections_topic=args.detections_topic, mot_path=args.mot,
                      storage=args.storage, copy_topics=args.copy_topic or (),
@@ -425,6 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument('--input-size', type=parse_size, metavar='WxH',
                        help='network input size (multiples of 32)')
     model.add_argument('--device', help='auto (default), cpu, cuda or cuda:N')
+    model.add_argument('--engine', choices=ENGINES,
+                       help='inference engine: auto (default), onnxruntime, torch, reference')
+    model.add_argument('--threads', type=int, help='CPU threads of the network (0: default)')
     model.add_argument('--track-thresh', type=float)
     model.add_argument('--pre-thresh', type=float)
     model.add_argument('--new-thresh', type=float)

@@ -8,10 +8,10 @@ times, in the same process on the same device and frames:
   normalisation on the host, prior heatmap drawn with numpy, both uploaded, eager float32
   network, decoding on the device, every decoded field copied back separately, Python
   post-processing and association (our reference engine's arithmetic, timed stage by stage);
-* ``fast``: the tracker as shipped (``CenterTracker`` with the engine the node picks on that
-  device -- ``--engine auto``: on CUDA the torch engine, one upload, everything on the
-  device, fp16/channels-last/CUDA graph when asked, one copy back; on the CPU the reference
-  engine). ``--engine torch`` times the device path on the CPU too.
+* ``fast``: the tracker as shipped, with each engine of ``--engine`` (``auto`` is what the
+  node picks on that device: on CUDA the torch engine -- one upload, everything on the device,
+  fp16/channels-last/CUDA graph when asked, one copy back; on the CPU the onnxruntime engine,
+  the network exported once). ``--engine onnxruntime torch reference`` gives one row each.
 
 Timings are wall-clock with device synchronisation, reported as p50/p99 in milliseconds with
 the device name; ``--json`` writes them for ``benchmarks/RESULTS.md``.
@@ -346,14 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--warmup', type=int, default=10)
     parser.add_argument('--detections', type=int, default=20,
                         help='tracks per frame to calibrate thresholds for (default 20)')
-    parser.add_argument('--engine', choices=ENGINES, default='auto',
-                        help="path timed as 'fast': auto (what the node uses: torch on CUDA, "
-                             "reference on the CPU), torch or reference")
+    parser.add_argument('--engine', nargs='+', choices=ENGINES, default=['auto'],
+                        help="engines timed as 'fast', a row each: auto (what the node uses: "
+                             "torch on CUDA, onnxruntime on the CPU), onnxruntime, torch, "
+                             "reference")
     parser.add_argument('--no-baseline', action='store_true',
                         help='skip the original-style baseline')
     parser.add_argument('--json', help='write results to this JSON file')
     parser.add_argument('--markdown', help='write results as a Markdown section to this file')
-    parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0 = default)')
+    parser.add_argument('--threads', type=int, default=0,
+                        help='CPU threads of every engine (0 = default)')
     parser.add_argument('--ros', action='store_true',
                         help='measure the ROS overhead (publisher -> node -> subscriber) instead')
     parser.add_argument('--model', default='',
@@ -381,18 +383,19 @@ def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = prin
     for arch in args.arch:
         for input_size in args.input_size:
             original = None  # measured with the first row, shared by the others
-            for precision in precisions:
-                for graph in graphs:
-                    for batch in args.batch:
-                        result = run_config(arch, input_size, args.image_size, device,
-                                            precision == 'fp16', graph, batch, args.iterations,
-                                            args.warmup, args.detections, frames,
-                                            baseline=not args.no_baseline,
-                                            engine=args.engine, original=original)
-                        original = result.original or None
-                        results.append(result)
-                        out(format_results([result]).splitlines()[-1])
-                        sys.stdout.flush()
+            for engine in args.engine:
+                for precision in precisions:
+                    for graph in graphs:
+                        for batch in args.batch:
+                            result = run_config(arch, input_size, args.image_size, device,
+                                                precision == 'fp16', graph, batch,
+                                                args.iterations, args.warmup, args.detections,
+                                                frames, baseline=not args.no_baseline,
+                                                engine=engine, original=original)
+                            original = result.original or None
+                            results.append(result)
+                            out(format_results([result]).splitlines()[-1])
+                            sys.stdout.flush()
     out('')
     out(format_results(results))
     payload = dict(header,

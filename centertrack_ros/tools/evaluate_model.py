@@ -25,8 +25,8 @@ from typing import Optional, Sequence
 import torch
 
 from ..core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
-from ..core.config import ConfigError, RuntimeConfig, TrackerConfig
-from ..core.model_spec import METADATA_KEY, ModelSpec, config_metadata, load_tracker
+from ..core.config import ENGINES, ConfigError, RuntimeConfig, TrackerConfig
+from ..core.model_spec import METADATA_KEY, ModelSpec, config_metadata, load_model, load_tracker
 from ..evaluation.metrics import format_table
 from ..evaluation.synthetic import HELDOUT_FIRST_SEED, heldout_sequences
 from ..evaluation.thresholds import sweep_thresholds, threshold_grid
@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help='FIRST:COUNT held-out sequence seeds (training uses 10000 and up)')
     p.add_argument('--frames', type=int, default=200, help='frames per sequence')
     p.add_argument('--device', default='cpu')
-    p.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
+    p.add_argument('--threads', type=int, default=0, help='CPU threads (0: default)')
+    p.add_argument('--engine', choices=ENGINES, default='auto',
+                   help='inference engine: auto (default), onnxruntime, torch, reference')
     p.add_argument('--track-thresh', type=float, default=None)
     p.add_argument('--pre-thresh', type=float, default=None)
     p.add_argument('--new-thresh', type=float, default=None)
@@ -82,7 +84,7 @@ def _summary(result: Evaluation) -> dict:
 def export_model(source: str, destination: str, tracker: TrackerConfig, half: bool = True
                  ) -> None:
     """Copy a checkpoint without optimiser state, storing ``tracker`` in its metadata."""
-    loaded = load_tracker(ModelSpec(path=source), runtime=RuntimeConfig(device='cpu'))
+    loaded = load_model(ModelSpec(path=source), RuntimeConfig(device='cpu'))
     checkpoint = read_checkpoint(source)
     meta = dict((checkpoint.extra or {}).get(METADATA_KEY, {}))
     meta.update(config_metadata(loaded.config.replace(tracker=tracker)))
@@ -95,11 +97,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``centertrack_evaluate``."""
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     args = build_parser().parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     try:
         tracker = load_tracker(ModelSpec(path=args.model),
-                               runtime=RuntimeConfig(device=args.device))
+                               runtime=RuntimeConfig(device=args.device, engine=args.engine,
+                                                     threads=args.threads))
         tracker.set_tracker_config(_tracker_config(args, tracker.config.tracker))
     except (CheckpointError, ConfigError, RuntimeError) as exc:
         print(f'centertrack_evaluate: error: {exc}', file=sys.stderr)

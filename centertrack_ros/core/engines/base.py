@@ -52,6 +52,12 @@ class InferenceEngine(ABC):
         (its result is None and its previous input is kept).
         """
 
+    name = 'engine'
+
+    def describe(self) -> str:
+        """Name the engine for logs and diagnostics (e.g. ``onnxruntime (CPU)``)."""
+        return self.name
+
     @abstractmethod
     def reset(self, camera: Optional[int] = None) -> None:
         """Forget the previous input of one camera (or of all)."""

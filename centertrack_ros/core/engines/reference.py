@@ -22,6 +22,8 @@ from .base import FrameRequest, InferenceEngine
 class ReferenceEngine(InferenceEngine):
     """The original's arithmetic on the host; float32 network on any device."""
 
+    name = 'reference'
+
     def __init__(self, network: torch.nn.Module, model: ModelConfig, input: InputConfig,
                  device: torch.device, num_cameras: int = 1, k: int = 100) -> None:
         super().__init__(network.float(), model, input, device, num_cameras, k)

@@ -44,6 +44,8 @@ class _CameraSlot:
 class TorchEngine(InferenceEngine):
     """Device-side pre-processing, network and decoding (fast path; any device)."""
 
+    name = 'torch'
+
     def __init__(self, network: nn.Module, model: ModelConfig, input: InputConfig,
                  device: torch.device, num_cameras: int = 1, k: int = 100, half: bool = False,
                  channels_last: bool = False, cuda_graph: bool = False) -> None:
