@@ -24,7 +24,7 @@ CONTRACT = {  # the parameter names users and launch files rely on
     'model.input_height', 'model.mean', 'model.std', 'tracker.track_thresh',
     'tracker.pre_thresh', 'tracker.new_thresh', 'tracker.max_age', 'tracker.hungarian',
     'tracker.pre_hm', 'device', 'engine', 'threads', 'half', 'use_compressed',
-    'qos.reliability', 'qos.depth',
+    'qos.reliability', 'qos.depth', 'cameras', 'batch_wait_ms',
     'max_frame_gap', 'autostart',
 }
 
@@ -39,7 +39,7 @@ def test_the_parameter_contract_is_declared():
     for spec in parameters.PARAMETERS:
         descriptor = ros_parameters.descriptor(spec)
         assert descriptor.description, spec.name
-        assert descriptor.read_only == (spec.name == 'autostart')
+        assert descriptor.read_only == (spec.name in ('autostart', 'cameras'))
     assert ros_parameters.descriptor(parameters.SPECS['tracker.track_thresh']) \
         .floating_point_range[0].to_value == 1.0
     assert ros_parameters.descriptor(parameters.SPECS['model.input_width']) \
@@ -106,6 +106,9 @@ def test_ltrb_amodal_is_a_tri_state(value, expected):
     ('device', 'cuda:x', 'device must be'),
     ('engine', 'tensorrt', 'engine must be one of auto, onnxruntime, torch, reference'),
     ('threads', -1, 'threads must be >= 0 (0 = the default)'),
+    ('cameras', ['front', '2nd'], 'names must start with a letter'),
+    ('cameras', ['front', 'front'], 'names must be unique'),
+    ('batch_wait_ms', -5.0, 'must be >= 0'),
     ('qos.reliability', '', 'must be one of auto, best_effort, reliable'),
     ('max_frame_gap', -1.0, 'must be >= 0'),
     ('no.such', 1, 'not a parameter of this node'),
@@ -132,7 +135,7 @@ def test_thresholds_accept_the_model_sentinel_and_the_unit_interval():
 
 
 def test_array_parameters_are_declared_without_a_value():
-    for name in ('model.class_names', 'model.mean', 'model.std'):
+    for name in ('model.class_names', 'model.mean', 'model.std', 'cameras'):
         spec = parameters.SPECS[name]
         assert spec.default is None
         assert ros_parameters.descriptor(spec).type in (ParameterType.PARAMETER_STRING_ARRAY,

@@ -196,17 +196,19 @@ class LoadedModel:
     onnx_path: Optional[Path] = None
 
     def tracker(self, overrides: TrackerOverrides = TrackerOverrides(),
-                num_cameras: Optional[int] = None, engine: Optional[str] = None) -> Any:
+                num_cameras: Optional[int] = None, engine: Optional[str] = None,
+                shared_ids: bool = False) -> Any:
         """Return a :class:`CenterTracker`, or with ``num_cameras`` a MultiCameraTracker.
 
-        ``engine`` defaults to the configuration's (``config.runtime.engine``).
+        ``engine`` defaults to the configuration's (``config.runtime.engine``);
+        ``shared_ids`` numbers all cameras' tracks from one counter.
         """
         config = self.config.replace(tracker=overrides.apply(self.config.tracker))
         if num_cameras is None:
             return CenterTracker(self.network, config, engine, self.config.tracker,
                                  self.onnx_path)
         return MultiCameraTracker(self.network, config, num_cameras, engine, self.config.tracker,
-                                  self.onnx_path)
+                                  self.onnx_path, shared_ids)
 
 
 def _load_onnx(spec: ModelSpec, path: str, runtime: Optional[RuntimeConfig]) -> LoadedModel:

@@ -22,7 +22,7 @@ from .engines import FrameRequest, InferenceEngine, make_engine
 from .geometry import FrameGeometry, frame_geometry
 from .postprocess import detections_to_image
 from .prior import prior_peaks
-from .tracker import TrackManager
+from .tracker import TrackIds, TrackManager
 from .tracks import Track
 
 COLOR_ORDERS = ('bgr', 'rgb')
@@ -71,13 +71,16 @@ class MultiCameraTracker:
         model_tracker: the model's own tracker settings, which :meth:`apply_overrides` starts
             from (default: ``config.tracker``).
         onnx_path: the network exported to ONNX (then ``network`` may be None).
+        shared_ids: number the tracks of all cameras from one counter, so that no id is
+            ever seen on two cameras' objects (by default each camera counts from 1, as a
+            tracker of its own would).
 
     """
 
     def __init__(self, network: Optional[nn.Module], config: CenterTrackConfig,
                  num_cameras: int = 1, engine: Optional[str] = None,
                  model_tracker: Optional[TrackerConfig] = None,
-                 onnx_path: Optional[Path] = None) -> None:
+                 onnx_path: Optional[Path] = None, shared_ids: bool = False) -> None:
         self.config = config
         self.model_tracker = model_tracker or config.tracker
         self.device = resolve_device(config.runtime.device)
@@ -85,7 +88,9 @@ class MultiCameraTracker:
             network = network.to(self.device).eval()
         self.engine: InferenceEngine = make_engine(engine or config.runtime.engine, network,
                                                    config, self.device, num_cameras, onnx_path)
-        self.managers = [TrackManager(config.tracker) for _ in range(num_cameras)]
+        ids = TrackIds() if shared_ids else None
+        self.shared_ids = shared_ids
+        self.managers = [TrackManager(config.tracker, ids) for _ in range(num_cameras)]
         self._geometries: list[Optional[FrameGeometry]] = [None] * num_cameras
         self.frames_processed = 0
 
@@ -104,7 +109,15 @@ class MultiCameraTracker:
 
         Ids restart at 1 as in the original, unless ``restart_ids`` is False: then new tracks
         continue after the highest id already assigned (see :meth:`TrackManager.reset`).
+
+        Raises:
+            ValueError: ids are shared and one camera alone would restart them (the others'
+                tracks hold ids that its new tracks would be given again).
+
         """
+        if self.shared_ids and restart_ids and camera is not None:
+            raise ValueError('the cameras share their ids: restart the ids of all cameras '
+                             'or continue them (restart_ids=False)')
         for index in range(self.num_cameras) if camera is None else [camera]:
             self.managers[index].reset(restart_ids)
             self._geometries[index] = None

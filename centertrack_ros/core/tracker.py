@@ -11,6 +11,7 @@ Unmatched detections above ``new_thresh`` start tracks; unmatched tracks coast f
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Optional
 
 import numpy as np
 
@@ -132,18 +133,34 @@ def hungarian_match(costs: np.ndarray) -> tuple[np.ndarray, list[int], list[int]
     return pairs, rows[~admissible].tolist(), cols[~admissible].tolist()
 
 
-class TrackManager:
-    """Holds the tracks between frames and assigns persistent ids."""
+class TrackIds:
+    """The id counter of one or several track managers (cameras that share ids)."""
 
-    def __init__(self, config: TrackerConfig) -> None:
+    def __init__(self) -> None:
+        self.last = 0
+
+    def next(self) -> int:
+        """Return a new id, one above every id handed out since the last restart."""
+        self.last += 1
+        return self.last
+
+
+class TrackManager:
+    """Holds the tracks between frames and assigns persistent ids.
+
+    ``ids`` may be shared with other managers (several cameras of one node), so that no id is
+    ever given to two objects; by default the manager counts on its own.
+    """
+
+    def __init__(self, config: TrackerConfig, ids: Optional[TrackIds] = None) -> None:
         self.config = config
         self.tracks: list[Track] = []
-        self._last_id = 0
+        self.ids = ids or TrackIds()
 
     @property
     def last_id(self) -> int:
         """The highest id assigned so far (0 before the first track)."""
-        return self._last_id
+        return self.ids.last
 
     def reset(self, restart_ids: bool = True) -> None:
         """Forget all tracks.
@@ -155,7 +172,7 @@ class TrackManager:
         """
         self.tracks = []
         if restart_ids:
-            self._last_id = 0
+            self.ids.last = 0
 
     def continue_ids_after(self, last_id: int) -> None:
         """Assign ids above ``last_id`` from now on (never lowers the counter).
@@ -163,11 +180,10 @@ class TrackManager:
         Lets a new manager carry on the ids of an earlier one, e.g. after the model was
         reloaded, so that ids stay unique across both.
         """
-        self._last_id = max(self._last_id, int(last_id))
+        self.ids.last = max(self.ids.last, int(last_id))
 
     def _new_id(self) -> int:
-        self._last_id += 1
-        return self._last_id
+        return self.ids.next()
 
     def update(self, detections: list[Detection]) -> list[Track]:
         """Associate this frame's detections (best first) and return the new track list.

@@ -1,7 +1,10 @@
 """The ``centertrack`` lifecycle node: camera images in, tracked ``Detection2DArray`` out.
 
-A thin shell around the ROS-free runtime: it declares the parameters, walks the lifecycle,
-subscribes and publishes, and reports diagnostics. Tracking, the stream rules and the worker
+One node serves one camera (``image`` in, ``detections`` out) or, with the ``cameras``
+parameter, several (``<name>/image`` in, ``<name>/detections`` out), with one model whose
+network calls take every camera's newest frame at once. It is a thin shell around the ROS-free
+runtime: it declares the parameters, walks the lifecycle, subscribes and publishes, and
+reports diagnostics. Tracking, the stream rules and the worker
 thread live in :mod:`centertrack_ros.runtime`. Threads: the executor thread runs the
 subscription callbacks (which only hand the newest message to the worker), services,
 parameter callbacks, lifecycle transitions and the diagnostics timer; the worker thread
@@ -52,7 +55,6 @@ NODE_NAME = 'centertrack'
 LOST_IN_TRANSPORT = 'lost_in_transport'
 DIAGNOSTICS_PERIOD = 1.0
 WORKER_JOIN_TIMEOUT = 30.0
-CAMERAS = ('',)  # one camera, on the node's own topics
 
 
 class RosLogHandler(logging.Handler):
@@ -82,13 +84,15 @@ class CenterTrackNode(LifecycleNode):
         super().__init__(NODE_NAME, **kwargs)
         # All state first: declaring the parameters may raise, and rclpy then destroys this
         # half-built node on shutdown, which must still find what destroy_node() touches.
-        self._stats = [StreamStats() for _ in CAMERAS]
+        self._cameras: tuple[str, ...] = ('',)
+        self._stats = [StreamStats()]
         self._throttle = ReasonThrottle(period=5.0)
         self._bridge = load_cv_bridge()
         self._runner: Optional[FrameRunner] = None
         self._worker: Optional[FrameWorker] = None
-        self._subscription: Optional[ImageSubscription] = None
-        self._large_frames_checked = False
+        self._image_subscriptions: list[ImageSubscription] = []
+        self._large_frames_checked: set[int] = set()
+        self._reset_services: list[Any] = []
         self._steady_clock = Clock(clock_type=ClockType.STEADY_TIME)
         # Highest track id of a released model: a reloaded model continues above it, so that
         # ids stay unique for the life of the process.
@@ -96,10 +100,10 @@ class CenterTrackNode(LifecycleNode):
         self._model_path = ''
         self._configure_error = ''
         self._finalized = False
-        self._detections_pub = None
+        self._detections_pubs: list[Any] = []
+        self._debug_pubs: list[Any] = []
         self._label_pub = None
-        self._debug_pub = None
-        self._previous_report: Optional[dict[str, str]] = None
+        self._previous_reports: dict[int, dict[str, str]] = {}
         self._log_handler = RosLogHandler(self.get_logger())
         core_logger = logging.getLogger('centertrack_ros')
         core_logger.addHandler(self._log_handler)
@@ -107,6 +111,8 @@ class CenterTrackNode(LifecycleNode):
         core_logger.propagate = False  # no second copy through Python's last-resort handler
         parameters.declare(self)
         self._warn_unknown_overrides()
+        self._cameras = settings.camera_names(parameters.read(self))
+        self._stats = [StreamStats() for _ in self._cameras]
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         # Diagnostics and the reset service exist in every lifecycle state, so that an
@@ -115,7 +121,13 @@ class CenterTrackNode(LifecycleNode):
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diagnostics_timer = self.create_timer(
             DIAGNOSTICS_PERIOD, self._publish_diagnostics, clock=self._steady_clock)
-        self._reset_service = self.create_service(Trigger, '~/reset', self._on_reset)
+        self._reset_services = [self.create_service(Trigger, '~/reset', self._on_reset)]
+        if len(self._cameras) > 1:
+            self._reset_services += [
+                self.create_service(Trigger, f'{camera}/reset',
+                                    lambda request, response, c=index:
+                                    self._on_reset(request, response, c))
+                for index, camera in enumerate(self._cameras)]
 
     # ------------------------------------------------------------------ start and stop
     @property
@@ -139,9 +151,9 @@ class CenterTrackNode(LifecycleNode):
 
     def stop_processing(self) -> None:
         """Stop the subscription and the worker thread (idempotent)."""
-        if self._subscription is not None:
-            self._subscription.destroy()
-            self._subscription = None
+        for subscription in self._image_subscriptions:
+            subscription.destroy()
+        self._image_subscriptions = []
         worker, self._worker = self._worker, None
         if worker is not None and not worker.stop(WORKER_JOIN_TIMEOUT):
             self.get_logger().error(
@@ -171,7 +183,8 @@ class CenterTrackNode(LifecycleNode):
             return self._configure_failed(f'invalid parameter: {problem}')
         try:
             model = load_model(settings.model_spec(values), settings.runtime_config(values))
-            tracker = model.tracker(settings.tracker_overrides(values), len(CAMERAS))
+            tracker = model.tracker(settings.tracker_overrides(values), len(self._cameras),
+                                    shared_ids=True)
             self._warm_up(tracker)
             tracker.continue_ids_after(self._released_last_id)
         except (CheckpointError, ConfigError, DeviceError, EngineError) as exc:
@@ -179,7 +192,7 @@ class CenterTrackNode(LifecycleNode):
         except Exception as exc:  # an unexpected failure must still leave a usable node
             self.get_logger().debug(traceback.format_exc())
             return self._configure_failed(f'{type(exc).__name__}: {exc}')
-        runner = FrameRunner(tracker, CAMERAS, self._stats)
+        runner = FrameRunner(tracker, self._cameras, self._stats)
         runner.max_frame_gap = float(values['max_frame_gap'])
         self._runner = runner
         self._model_path = model.path
@@ -191,7 +204,9 @@ class CenterTrackNode(LifecycleNode):
             f'({config.model.backbone if config.model.arch == "generic" else "dla"}), '
             f'{config.model.num_classes} classes {list(self._class_names())}, input '
             f'{config.input.width}x{config.input.height}, on {device_name(tracker.device)} '
-            f'with the {tracker.engine.describe()} engine; tracker {config.tracker}')
+            f'with the {tracker.engine.describe()} engine' + (
+                f', cameras {", ".join(self._cameras)}' if len(self._cameras) > 1 else '')
+            + f'; tracker {config.tracker}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -207,24 +222,29 @@ class CenterTrackNode(LifecycleNode):
         self._worker = FrameWorker(
             runner, lambda camera, msg: decode_image(msg, compressed, self._bridge),
             self._publish_result, lambda: self.get_clock().now().nanoseconds,
-            info=logger.info, warn=logger.warn)
+            info=logger.info, warn=logger.warn,
+            batch_wait=float(values['batch_wait_ms']) / 1e3)
         self._worker.start()
-        msg_type, topic = ((CompressedImage, 'image/compressed') if compressed
-                           else (Image, 'image'))
-        self._large_frames_checked = False
-        try:
-            self._subscription = ImageSubscription(
-                self, msg_type, topic, self._on_image, values['qos.reliability'],
-                int(values['qos.depth']), self._steady_clock, self._on_lost)
-        except Exception as exc:  # rclpy would turn it into a silent ERROR transition
-            self.get_logger().error(f'activate failed: cannot subscribe to {topic}: {exc}')
-            self.stop_processing()
-            super().on_deactivate(state)
-            return TransitionCallbackReturn.FAILURE
+        msg_type, name = ((CompressedImage, 'image/compressed') if compressed
+                          else (Image, 'image'))
+        self._large_frames_checked = set()
+        for index in range(len(self._cameras)):
+            topic = self._topic(index, name)
+            try:
+                self._image_subscriptions.append(ImageSubscription(
+                    self, msg_type, topic, lambda msg, c=index: self._on_image(c, msg),
+                    values['qos.reliability'], int(values['qos.depth']), self._steady_clock,
+                    lambda count, c=index: self._on_lost(c, count)))
+            except Exception as exc:  # rclpy would turn it into a silent ERROR transition
+                self.get_logger().error(f'activate failed: cannot subscribe to {topic}: {exc}')
+                self.stop_processing()
+                super().on_deactivate(state)
+                return TransitionCallbackReturn.FAILURE
         self._publish_label_info()
-        self.get_logger().info(f'active: subscribed to {self._subscription.topic} '
-                               f'({self._subscription.description}, depth '
-                               f'{values["qos.depth"]})')
+        for subscription in self._image_subscriptions:
+            self.get_logger().info(f'active: subscribed to {subscription.topic} '
+                                   f'({subscription.description}, depth '
+                                   f'{values["qos.depth"]})')
         return TransitionCallbackReturn.SUCCESS
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -267,24 +287,33 @@ class CenterTrackNode(LifecycleNode):
         tracker.step({camera: blank for camera in range(tracker.num_cameras)})
         tracker.reset()
 
+    def _topic(self, camera: int, name: str) -> str:
+        """Resolve a camera's topic: the node's own for one camera, else ``<camera>/<name>``."""
+        if len(self._cameras) == 1:
+            return '~/debug_image' if name == 'debug_image' else name
+        return f'{self._cameras[camera]}/{name}'
+
     def _create_publishers(self) -> None:
-        if self._detections_pub is not None:
+        if self._label_pub is not None:
             return
-        self._detections_pub = self.create_lifecycle_publisher(
-            Detection2DArray, 'detections', QoSProfile(depth=10))
+        self._detections_pubs = [
+            self.create_lifecycle_publisher(Detection2DArray, self._topic(c, 'detections'),
+                                            QoSProfile(depth=10))
+            for c in range(len(self._cameras))]
+        self._debug_pubs = [
+            self.create_lifecycle_publisher(Image, self._topic(c, 'debug_image'),
+                                            QoSProfile(depth=1))
+            for c in range(len(self._cameras))]
         self._label_pub = self.create_lifecycle_publisher(
             LabelInfo, 'label_info', QoSProfile(
                 depth=1, reliability=ReliabilityPolicy.RELIABLE,
                 durability=DurabilityPolicy.TRANSIENT_LOCAL))
-        self._debug_pub = self.create_lifecycle_publisher(
-            Image, '~/debug_image', QoSProfile(depth=1))
 
     def _release(self) -> None:
-        for name in ('_detections_pub', '_label_pub', '_debug_pub'):
-            publisher = getattr(self, name)
+        for publisher in self._detections_pubs + self._debug_pubs + [self._label_pub]:
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
-                setattr(self, name, None)
+        self._detections_pubs, self._debug_pubs, self._label_pub = [], [], None
         runner, self._runner = self._runner, None
         if runner is not None:
             self._released_last_id = max(self._released_last_id, runner.tracker.last_id)
@@ -296,25 +325,31 @@ class CenterTrackNode(LifecycleNode):
                 torch.cuda.empty_cache()
 
     # ------------------------------------------------------------------ input and output
-    def _on_image(self, msg: Any) -> None:
-        if not self._large_frames_checked:
-            self._warn_large_frames(len(msg.data))
+    def _on_image(self, camera: int, msg: Any) -> None:
+        if camera not in self._large_frames_checked:
+            self._warn_large_frames(camera, len(msg.data))
         worker = self._worker
         if worker is not None:
-            worker.submit(0, msg)
+            worker.submit(camera, msg)
 
-    def _on_lost(self, count: int) -> None:
-        total = self._stats[0].count_lost(count)
-        subscription = self._subscription
-        reliability = subscription.effective if subscription is not None else ''
-        text = self._throttle(LOST_IN_TRANSPORT, lost_frames_warning(total, reliability))
+    def _subscription_of(self, camera: int) -> Optional[ImageSubscription]:
+        subscriptions = self._image_subscriptions
+        return subscriptions[camera] if camera < len(subscriptions) else None
+
+    def _on_lost(self, camera: int, count: int) -> None:
+        total = self._stats[camera].count_lost(count)
+        subscription = self._subscription_of(camera)
+        if subscription is None:
+            return
+        text = self._throttle(f'{LOST_IN_TRANSPORT}.{camera}', f'{subscription.topic}: '
+                              + lost_frames_warning(total, subscription.effective))
         if text is not None:
             self.get_logger().warn(text)
 
-    def _warn_large_frames(self, size: int) -> None:
+    def _warn_large_frames(self, camera: int, size: int) -> None:
         # Once per activation: the first frame tells the size of the stream's frames.
-        self._large_frames_checked = True
-        subscription = self._subscription
+        self._large_frames_checked.add(camera)
+        subscription = self._subscription_of(camera)
         if subscription is None:
             return
         warning = large_frame_warning(size, subscription.effective,
@@ -326,21 +361,25 @@ class CenterTrackNode(LifecycleNode):
         if not self.context.ok():
             return  # shutting down: nothing can be published any more
         header = result.frame.context
-        self._detections_pub.publish(detection_array(result.boxes, header))
-        if self._debug_pub.get_subscription_count() > 0:
+        self._detections_pubs[result.camera].publish(detection_array(result.boxes, header))
+        debug = self._debug_pubs[result.camera]
+        if debug.get_subscription_count() > 0:
             canvas = draw_tracks(result.frame.image, result.tracks, self._runner.class_name)
-            self._debug_pub.publish(bgr_to_image_msg(canvas, header))
+            debug.publish(bgr_to_image_msg(canvas, header))
             self._stats[result.camera].count_debug_image()
 
     # ------------------------------------------------------------------ services, parameters
-    def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Any:
+    def _on_reset(self, request: Trigger.Request, response: Trigger.Response,
+                  camera: Optional[int] = None) -> Any:
         runner = self._runner
         if runner is None:
             response.success = False
             response.message = 'not configured: no model loaded, nothing to reset'
             return response
-        runner.request_reset(reason='reset service called')
-        self.get_logger().info('tracks reset: reset service called')
+        runner.request_reset(camera, reason='reset service called')
+        which = 'every camera' if camera is None else self._cameras[camera]
+        self.get_logger().info('tracks reset: reset service called' + (
+            f' ({which})' if len(self._cameras) > 1 else ''))
         response.success = True
         response.message = ('previous frame and tracks forgotten; new tracks get ids above '
                             'every id used so far')
@@ -367,6 +406,10 @@ class CenterTrackNode(LifecycleNode):
             elif param.name == 'max_frame_gap':
                 if runner is not None:
                     runner.max_frame_gap = float(param.value)
+            elif param.name == 'batch_wait_ms':
+                worker = self._worker
+                if worker is not None:
+                    worker.batch_wait = float(param.value) / 1e3
             elif when == settings.CONFIGURE and state != 'unconfigured':
                 self.get_logger().info(f'{param.name} changed; takes effect on the next '
                                        'configure (cleanup, then configure)')
@@ -399,43 +442,47 @@ class CenterTrackNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         state = self.lifecycle_state
-        values = self._stats[0].snapshot()
+        common = {'lifecycle_state': state, 'model_path': self._model_path,
+                  'cv_bridge': 'yes' if self._bridge is not None else 'no (own conversion)'}
         runner = self._runner
-        values['lifecycle_state'] = state
-        values['model_path'] = self._model_path
-        values['cv_bridge'] = 'yes' if self._bridge is not None else 'no (own conversion)'
-        subscription = self._subscription
-        if subscription is not None:
-            values['image_topic'] = subscription.topic
-            values['image_qos'] = subscription.description
-            values['image_qos_changes'] = str(subscription.changes)
         if runner is not None:
             tracker = runner.tracker
             config = tracker.config
-            values['device'] = device_name(tracker.device)
-            values['engine'] = tracker.engine.describe()
-            values['model_arch'] = config.model.arch
-            values['classes'] = ', '.join(self._class_names())
-            values['input_size'] = f'{config.input.width}x{config.input.height}'
-            values['track_thresh'] = f'{config.tracker.track_thresh:g}'
+            common['device'] = device_name(tracker.device)
+            common['engine'] = tracker.engine.describe()
+            common['model_arch'] = config.model.arch
+            common['classes'] = ', '.join(self._class_names())
+            common['input_size'] = f'{config.input.width}x{config.input.height}'
+            common['track_thresh'] = f'{config.tracker.track_thresh:g}'
+            if len(self._cameras) > 1:
+                common['cameras'] = ', '.join(self._cameras)
             if tracker.device.type == 'cuda':
                 import torch
-                values['gpu_memory_allocated_mb'] = \
+                common['gpu_memory_allocated_mb'] = \
                     f'{torch.cuda.memory_allocated(tracker.device) / 2 ** 20:.1f}'
-                values['gpu_memory_reserved_mb'] = \
+                common['gpu_memory_reserved_mb'] = \
                     f'{torch.cuda.memory_reserved(tracker.device) / 2 ** 20:.1f}'
         if self._configure_error:
-            values['configure_error'] = self._configure_error
-        level, message = status_level(state, self._configure_error, values,
-                                      self._previous_report)
-        self._previous_report = values
-        status = DiagnosticStatus(level=bytes([level]), name=f'{self.get_fully_qualified_name()}:'
-                                  ' tracking', message=message,
-                                  hardware_id=values.get('device', ''))
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+            common['configure_error'] = self._configure_error
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
-        array.status = [status]
+        for camera, name in enumerate(self._cameras):
+            values = self._stats[camera].snapshot()
+            subscription = self._subscription_of(camera)
+            if subscription is not None:
+                values['image_topic'] = subscription.topic
+                values['image_qos'] = subscription.description
+                values['image_qos_changes'] = str(subscription.changes)
+            values.update(common)
+            level, message = status_level(state, self._configure_error, values,
+                                          self._previous_reports.get(camera))
+            self._previous_reports[camera] = values
+            label = f'{name} tracking' if name else 'tracking'
+            status = DiagnosticStatus(level=bytes([level]),
+                                      name=f'{self.get_fully_qualified_name()}: {label}',
+                                      message=message, hardware_id=values.get('device', ''))
+            status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+            array.status.append(status)
         self._diagnostics_pub.publish(array)
 
 

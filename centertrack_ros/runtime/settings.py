@@ -20,6 +20,7 @@ The tracker thresholds use ``-1.0`` for "the model's value".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
@@ -124,6 +125,25 @@ def _check_device(value: str) -> Optional[str]:
 
 def _check_threads(value: int) -> Optional[str]:
     return None if value >= 0 else f'must be >= 0 (0 = the default); got {value}'
+
+
+_NAME = re.compile(r'[A-Za-z][A-Za-z0-9_]*$')
+
+
+def _check_camera_names(value: Any) -> Optional[str]:
+    names = list(value)
+    bad = [name for name in names if not _NAME.match(name)]
+    if bad:
+        return (f'names must start with a letter and hold only letters, digits and '
+                f'underscores (they become topic names); got {bad}')
+    if len(set(names)) != len(names):
+        return f'names must be unique; got {names}'
+    return None
+
+
+def camera_names(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """Return the cameras the node serves: the ``cameras`` names, else one named ''."""
+    return tuple(values['cameras'] or ('',))
 
 
 def _check_max_age(value: int) -> Optional[str]:
@@ -260,6 +280,15 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'Reset the tracks when consecutive frame stamps are more than this many '
                   'seconds apart; 0 = off. (Stamps going backwards always reset.)', RUNTIME,
                   _check_non_negative, float_range=(0.0, 3600.0)),
+    ParameterSpec('cameras', STRING_ARRAY, None,
+                  'Camera names for one node serving several cameras: each subscribes '
+                  '<name>/image and publishes <name>/detections, with its own tracks and '
+                  'statistics; one model, batched network calls, ids unique across cameras. '
+                  'Unset = one camera on image/detections.', STARTUP, _check_camera_names),
+    ParameterSpec('batch_wait_ms', DOUBLE, 0.0,
+                  'With several cameras: how long the worker waits, once one camera has a new '
+                  'frame, for the others before running a partial batch (ms); 0 = never waits.',
+                  RUNTIME, _check_non_negative, float_range=(0.0, 1000.0)),
     ParameterSpec('autostart', BOOL, True,
                   'Configure and activate by itself at start-up, so that a plain run just works; '
                   'false waits for lifecycle transitions.', STARTUP),
