@@ -27,10 +27,8 @@ from conftest import REPO, PythonProcess, python_env
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
-from centertrack_ros.core.checkpoint import save_checkpoint
-from centertrack_ros.core.config import CenterTrackConfig, InputConfig, ModelConfig
-from centertrack_ros.core.model_spec import METADATA_KEY, config_metadata
-from centertrack_ros.core.models.networks import build_network
+from centertrack_ros.core.config import CenterTrackConfig
+from centertrack_ros.tools.random_models import write_random_model
 
 TIMEOUT = 60.0  # per wait; CI machines have 2 cores and start torch in several seconds
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -47,16 +45,7 @@ def make_sensitive_checkpoint(path: Path) -> CenterTrackConfig:
     A node that fed the network even slightly different pixels (colour order, padding,
     decoding) would publish different tracks than the core does.
     """
-    torch.manual_seed(0)
-    config = CenterTrackConfig(
-        model=ModelConfig(arch='generic', backbone='mobilenet', num_classes=2,
-                          class_names=SENSITIVE_CLASSES),
-        input=InputConfig(width=224, height=128))
-    network = build_network(config.model)
-    with torch.no_grad():
-        network.hm[-1].bias.fill_(0.0)
-    save_checkpoint(str(path), network, 0, extra={METADATA_KEY: config_metadata(config)})
-    return config
+    return write_random_model(path, class_names=SENSITIVE_CLASSES)
 
 
 def camera_frames() -> list[np.ndarray]:

@@ -26,6 +26,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from bag_support import START_TIME
 from diagnostic_msgs.msg import DiagnosticArray
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -44,7 +45,6 @@ from node_harness import (
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
-from test_bag_support import START_TIME
 from vision_msgs.msg import Detection2DArray
 
 from centertrack_ros.bags.io import BagReader

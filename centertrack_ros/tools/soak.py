@@ -36,6 +36,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from .machine import machine_info
+from .random_models import write_random_model
 
 NAMESPACE = '/soak'
 MIB = 2 ** 20
@@ -79,29 +80,6 @@ class SoakReport:
     passed: bool = False
     problems: list[str] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
-
-
-def write_model(path: Path, width: int, height: int) -> None:
-    """Save a small random-weight generic/MobileNetV2 checkpoint that detects everywhere.
-
-    With the heatmap bias at 0 every output cell scores about 0.5: each frame yields the full
-    top-K of detections, so association, births and deaths run at their busiest.
-    """
-    import torch
-
-    from ..core.checkpoint import save_checkpoint
-    from ..core.config import CenterTrackConfig, InputConfig, ModelConfig
-    from ..core.model_spec import METADATA_KEY, config_metadata
-    from ..core.models.networks import build_network
-    torch.manual_seed(0)
-    config = CenterTrackConfig(
-        model=ModelConfig(arch='generic', backbone='mobilenet', num_classes=2,
-                          class_names=('car', 'pedestrian')),
-        input=InputConfig(width=width, height=height))
-    network = build_network(config.model)
-    with torch.no_grad():
-        network.hm[-1].bias.fill_(0.0)
-    save_checkpoint(str(path), network, 0, extra={METADATA_KEY: config_metadata(config)})
 
 
 def make_frames(width: int, height: int, count: int = 64) -> list[np.ndarray]:
@@ -249,7 +227,7 @@ def run(args: argparse.Namespace, out=print) -> SoakReport:
             report.model = str(model)
         else:
             model = Path(tmp) / 'soak_model.pth'
-            write_model(model, *args.input_size)
+            write_random_model(model, input_size=args.input_size)
             report.model = (f'random-weight generic/MobileNetV2, input '
                             f'{args.input_size[0]}x{args.input_size[1]}, 100 detections a frame')
         frames = make_frames(width, height)
