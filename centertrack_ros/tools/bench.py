@@ -47,7 +47,7 @@ from ..core.models.networks import build_network
 from ..core.pipeline import CenterTracker
 from ..core.postprocess import detections_to_image
 from ..core.preprocess import preprocess
-from ..core.prior import draw_peaks, prior_peaks
+from ..core.prior import prior_peaks, render_prior_heatmap
 from ..core.tracker import TrackManager
 from .machine import machine_info
 from .random_models import random_network
@@ -151,10 +151,8 @@ def time_original(network: torch.nn.Module, config: CenterTrackConfig, frames: l
         image = torch.from_numpy(preprocess(frame, geometry, config.input)).to(device)
         _sync(device)
         stamps.append(time.perf_counter())
-        peaks = prior_peaks(manager.tracks, geometry, config.tracker.effective_pre_thresh)
-        prior = torch.from_numpy(
-            draw_peaks(peaks, geometry.input_height, geometry.input_width)[None, None]
-        ).to(device)
+        prior = torch.from_numpy(render_prior_heatmap(
+            manager.tracks, geometry, config.tracker.effective_pre_thresh)).to(device)
         previous = image if previous is None else previous
         _sync(device)
         stamps.append(time.perf_counter())
