@@ -15,26 +15,25 @@ from __future__ import annotations
 import argparse
 import array
 import sys
-import threading
 import time
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, ShutdownException, SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
+from centertrack_ros.runtime.stamps import set_stamp, stamp_ns
 from centertrack_ros.synthetic import SceneConfig, generate_sequence
+from centertrack_ros.tools.harness import RosClient, image_msg, reliable_qos
 
 RELIABILITY = {'reliable': ReliabilityPolicy.RELIABLE,
                'best_effort': ReliabilityPolicy.BEST_EFFORT}
 
 
-def hostile(index: int, width: int, height: int, stamp_ns: int) -> Image:
+def hostile(index: int, width: int, height: int, stamp: int) -> Image:
     """Build a malformed message of one of four kinds, in turn."""
     kind = index % 4
     msg = Image(width=width, height=height, encoding='bgr8', step=width * 3)
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    set_stamp(msg.header.stamp, stamp)
     if kind == 0:
         msg.encoding = 'hsv42'
     elif kind == 1:
@@ -42,16 +41,6 @@ def hostile(index: int, width: int, height: int, stamp_ns: int) -> Image:
     elif kind == 2:
         msg.height = 0
     msg.data = array.array('B', bytes(100 if kind == 3 else msg.step * msg.height))
-    return msg
-
-
-def frame_message(image, stamp_ns: int) -> Image:
-    """Build a ``bgr8`` Image message holding ``image``."""
-    height, width = image.shape[:2]
-    msg = Image(width=width, height=height, encoding='bgr8', step=width * 3)
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
-    msg.header.frame_id = 'camera_process'
-    msg.data = array.array('B', image.tobytes())
     return msg
 
 
@@ -74,51 +63,28 @@ def main() -> int:
     sequence = generate_sequence(SceneConfig(width=width, height=height,
                                              num_frames=max(args.frames, 1), seed=5))
 
-    rclpy.init()
-    node = rclpy.create_node(args.name)
+    client = RosClient(args.name)
     topic = f'{args.namespace}/image'
-    publisher = node.create_publisher(Image, topic, QoSProfile(
+    publisher = client.node.create_publisher(Image, topic, QoSProfile(
         history=HistoryPolicy.KEEP_LAST, depth=args.depth,
         reliability=RELIABILITY[args.reliability]))
-    answers: dict[int, list[int]] = {}
-    answered = threading.Condition()
-
-    def on_detections(msg: Detection2DArray) -> None:
-        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        with answered:
-            answers[stamp] = sorted(int(d.id) for d in msg.detections)
-            answered.notify_all()
-
-    node.create_subscription(Detection2DArray, f'{args.namespace}/detections', on_detections,
-                             QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-
-    def spin() -> None:
-        try:
-            while rclpy.ok():
-                executor.spin_once(timeout_sec=0.1)
-        except (ExternalShutdownException, ShutdownException):
-            pass
-
-    spinner = threading.Thread(target=spin, daemon=True)
-    spinner.start()
-
-    deadline = time.monotonic() + args.timeout
+    answers = client.subscribe(  # (stamp, ids) of each result
+        Detection2DArray, f'{args.namespace}/detections', reliable_qos(50),
+        transform=lambda msg: (stamp_ns(msg.header.stamp),
+                               sorted(int(d.id) for d in msg.detections)))
     wanted = RELIABILITY.get(args.wait_for_subscription)
 
     def ready() -> bool:
-        infos = node.get_subscriptions_info_by_topic(topic)
+        infos = client.node.get_subscriptions_info_by_topic(topic)
         return bool(infos) and (wanted is None or all(
             i.qos_profile.reliability == wanted for i in infos))
 
-    while not ready():
-        if time.monotonic() > deadline:
-            print(f'no subscription {args.wait_for_subscription or ""} on {topic}', flush=True)
-            rclpy.try_shutdown()
-            spinner.join(10)
-            return 1
-        time.sleep(0.05)
+    try:
+        client.wait_until(ready, f'a subscription on {topic}', args.timeout)
+    except TimeoutError:
+        print(f'no subscription {args.wait_for_subscription or ""} on {topic}', flush=True)
+        client.close()
+        return 1
     print('subscription ready', flush=True)
 
     stamp = time.time_ns()
@@ -127,18 +93,17 @@ def main() -> int:
         stamp += 100_000_000
         for k in range(args.hostile):
             publisher.publish(hostile(index * args.hostile + k, width, height, stamp - k - 1))
-        publisher.publish(frame_message(sequence.image(index), stamp))
-        with answered:
-            ok = answered.wait_for(lambda s=stamp: s in answers, args.timeout)
-        if ok:
-            count += 1
-            print(f'frame {index} answered ids {answers[stamp]}', flush=True)
-        else:
+        publisher.publish(image_msg(sequence.image(index), stamp, 'camera_process'))
+        try:
+            _, ids = answers.wait_for(lambda answer, s=stamp: answer[0] == s, args.timeout)
+        except TimeoutError:
             print(f'frame {index} lost', flush=True)
+        else:
+            count += 1
+            print(f'frame {index} answered ids {ids}', flush=True)
         time.sleep(args.pause)
     print(f'answered {count} of {args.frames}', flush=True)
-    rclpy.try_shutdown()
-    spinner.join(10)
+    client.close()
     return 0
 
 

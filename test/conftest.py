@@ -28,9 +28,18 @@ Fixtures
         proc = run_python('import rclpy; print("hi")')   # code string instead of a module
         proc = run_python(script=REPO / 'test' / 'camera_process.py', args=[...])  # a file
 
-    Every process the fixture started is stopped at the end of the test. ``PythonProcess`` (the
-    returned object, a ``subprocess.Popen``) reads the merged output on a background thread:
-    use ``wait_for``, ``output`` and ``stop`` rather than ``stdout``/``communicate``.
+    Every process the fixture started is stopped at the end of the test. The returned object
+    is a ``CapturedProcess`` (:mod:`centertrack_ros.tools.harness`, a ``subprocess.Popen``)
+    that reads the merged output on a background thread: use ``wait_for``, ``output`` and
+    ``stop`` rather than ``stdout``/``communicate``.
+
+    ``ros_client``  the test module's own rclpy node (``centertrack_ros.tools.harness.
+    RosClient``, spinning on a background thread), closed after the module's last test.
+
+    ``sensitive_checkpoint``  the path of the "sensitive" random-weight checkpoint of the
+    node tests (``node_harness.make_sensitive_checkpoint``), written once per session;
+    ``sensitive_tracker`` a fresh core tracker running it on the CPU, which the node's output
+    is compared with; ``camera_frames`` the node tests' frames (``node_harness.camera_frames``).
 
 Exported networks
     ``CENTERTRACK_CACHE_DIR`` points at a temporary directory of the session (unless already
@@ -51,17 +60,14 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
-import re
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import pytest
+
+from centertrack_ros.tools.harness import CapturedProcess, RosClient, process_env
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -153,79 +159,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-class PythonProcess(subprocess.Popen):
-    """A Python subprocess whose merged stdout/stderr is collected on a background thread."""
-
-    def __init__(self, argv, **kwargs):
-        super().__init__(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         bufsize=1, errors='replace', **kwargs)
-        self._lines: list[str] = []
-        self._cond = threading.Condition()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.stdout:
-            with self._cond:
-                self._lines.append(line)
-                self._cond.notify_all()
-        with self._cond:
-            self._lines.append('')  # end-of-output sentinel
-            self._cond.notify_all()
-
-    def output(self) -> str:
-        """Return everything the process has written so far (stdout and stderr merged)."""
-        with self._cond:
-            return ''.join(self._lines)
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match:
-        """Wait until the output matches the regex ``pattern``; return the match.
-
-        Raises TimeoutError (with the output so far) on timeout, or when the process ends
-        without producing a match.
-        """
-        regex = re.compile(pattern, re.MULTILINE)
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                match = regex.search(''.join(self._lines))
-                if match:
-                    return match
-                finished = bool(self._lines) and self._lines[-1] == ''
-                remaining = deadline - time.monotonic()
-                if finished or remaining <= 0:
-                    why = 'process ended' if finished else f'timed out after {timeout:.0f} s'
-                    raise TimeoutError(
-                        f'{why} waiting for {pattern!r} (exit code {self.poll()}); output:\n'
-                        + ''.join(self._lines))
-                self._cond.wait(remaining)
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """Stop the process (SIGINT, then SIGTERM, then SIGKILL) and return its exit code."""
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if self.poll() is not None:
-                break
-            self.send_signal(sig)
-            try:
-                self.wait(timeout)
-            except subprocess.TimeoutExpired:
-                continue
-        code = self.wait()
-        self._reader.join(timeout)
-        return code
-
-
-def python_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Return the environment for a Python subprocess: this process's, plus ``extra``.
-
-    The DDS isolation variables and the ROS library paths set up by the venv come along.
-    """
-    env = dict(os.environ)
-    env['PYTHONUNBUFFERED'] = '1'
-    env.update(extra or {})
-    return env
-
-
 @pytest.fixture
 def run_python():
     """Start Python subprocesses with the venv interpreter; stop them after the test.
@@ -233,12 +166,12 @@ def run_python():
     ``run_python(code=None, *, module=None, script=None, args=(), env=None, cwd=None,
     **popen_kwargs)`` runs ``python -c code``, ``python -m module`` or ``python script``, with
     ``args`` appended, in ``cwd`` (default: the repository root) and the session environment
-    updated with ``env``. Returns a PythonProcess.
+    (unbuffered output) updated with ``env``. Returns a CapturedProcess.
     """
-    started: list[PythonProcess] = []
+    started: list[CapturedProcess] = []
 
     def start(code: str | None = None, *, module: str | None = None, script=None, args=(),
-              env: dict[str, str] | None = None, cwd=None, **popen_kwargs) -> PythonProcess:
+              env: dict[str, str] | None = None, cwd=None, **popen_kwargs) -> CapturedProcess:
         if sum(x is not None for x in (code, module, script)) != 1:
             raise ValueError('give exactly one of code, module or script')
         if code is not None:
@@ -247,11 +180,43 @@ def run_python():
             argv = [sys.executable, '-m', module]
         else:
             argv = [sys.executable, str(script)]
-        proc = PythonProcess(argv + [str(a) for a in args], env=python_env(env),
-                             cwd=str(cwd or REPO), **popen_kwargs)
+        proc = CapturedProcess(argv + [str(a) for a in args], env=process_env(env),
+                               cwd=str(cwd or REPO), **popen_kwargs)
         started.append(proc)
         return proc
 
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(scope='module')
+def ros_client(request):
+    """Give the test module its own rclpy node (``RosClient``), closed after the module."""
+    name = request.module.__name__.rpartition('.')[2].removeprefix('test_')
+    client = RosClient(f'centertrack_{name}_client')
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope='session')
+def sensitive_checkpoint(tmp_path_factory) -> Path:
+    """Write the node tests' "sensitive" checkpoint once; return its path."""
+    from node_harness import make_sensitive_checkpoint  # (node_harness imports this module)
+    path = tmp_path_factory.mktemp('models') / 'sensitive.pth'
+    make_sensitive_checkpoint(path)
+    return path
+
+
+@pytest.fixture
+def sensitive_tracker(sensitive_checkpoint):
+    """Give a fresh core tracker running the sensitive checkpoint on the CPU."""
+    from node_harness import core_tracker
+    return core_tracker(sensitive_checkpoint)
+
+
+@pytest.fixture(scope='module')
+def camera_frames():
+    """Give the node tests' eight camera frames (BGR), loaded once per module."""
+    import node_harness
+    return node_harness.camera_frames()

@@ -1,41 +1,42 @@
-"""Helpers for tests that run the real ``centertrack_node`` over DDS.
+"""Test-specific helpers for tests that run the real ``centertrack_node`` over DDS.
 
-:class:`NodeUnderTest` starts the console script in its own process (stdout/stderr captured by
-``conftest.PythonProcess``); :class:`RosClient` is the test process's own rclpy node, spun on a
-background thread, which publishes frames, collects outputs and calls services. Everything
-waits on events with generous deadlines; nothing sleeps for a fixed time to "let DDS settle".
+Starting the node and talking to it is :mod:`centertrack_ros.tools.harness` (the demo and the
+soak test use it too); the tests import ``RosClient``, ``wait_active``, ``image_msg`` and the
+like from there. What is only for tests is here: :class:`NodeUnderTest` (the node with this
+process's thread count, stopped at exit if a test could not), :func:`node_running`, the
+"sensitive" checkpoint, camera frames and the comparison of published detections with the
+core's tracks. The shared fixtures (``ros_client``, ``sensitive_checkpoint``) are in
+``conftest.py``.
 """
 
 from __future__ import annotations
 
-import array
 import atexit
-import json
-import shutil
-import sys
-import threading
-import time
+import contextlib
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
-import rclpy
 import reference_data
 import torch
-from conftest import REPO, PythonProcess, python_env
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from conftest import REPO
 
-from centertrack_ros.core.checkpoint import save_checkpoint
-from centertrack_ros.core.config import CenterTrackConfig, InputConfig, ModelConfig
-from centertrack_ros.core.model_spec import METADATA_KEY, config_metadata
-from centertrack_ros.core.models.networks import build_network
+from centertrack_ros.core.config import CenterTrackConfig, RuntimeConfig
+from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+from centertrack_ros.core.pipeline import CenterTracker
+from centertrack_ros.tools.harness import (
+    NodeProcess,
+    RosClient,
+    latched_qos,
+    node_status,
+    reliable_qos,
+    wait_active,
+)
+from centertrack_ros.tools.random_models import write_random_model
 
-TIMEOUT = 60.0  # per wait; CI machines have 2 cores and start torch in several seconds
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+RELIABLE = reliable_qos()
+LATCHED = latched_qos()
 SENSITIVE_CLASSES = ('car', 'pedestrian')
 
 
@@ -47,16 +48,16 @@ def make_sensitive_checkpoint(path: Path) -> CenterTrackConfig:
     A node that fed the network even slightly different pixels (colour order, padding,
     decoding) would publish different tracks than the core does.
     """
-    torch.manual_seed(0)
-    config = CenterTrackConfig(
-        model=ModelConfig(arch='generic', backbone='mobilenet', num_classes=2,
-                          class_names=SENSITIVE_CLASSES),
-        input=InputConfig(width=224, height=128))
-    network = build_network(config.model)
-    with torch.no_grad():
-        network.hm[-1].bias.fill_(0.0)
-    save_checkpoint(str(path), network, 0, extra={METADATA_KEY: config_metadata(config)})
-    return config
+    return write_random_model(path, class_names=SENSITIVE_CLASSES)
+
+
+def core_tracker(checkpoint: Path, engine: str = 'auto') -> CenterTracker:
+    """Return the core tracker that node outputs are compared with: ``checkpoint`` on the CPU.
+
+    With the node's default engine (``auto``) it computes exactly what the node computes.
+    """
+    return load_tracker(ModelSpec(path=str(checkpoint)),
+                        runtime=RuntimeConfig(device='cpu', engine=engine))
 
 
 def camera_frames() -> list[np.ndarray]:
@@ -81,218 +82,46 @@ def camera_frames() -> list[np.ndarray]:
     return frames
 
 
-def param_arg(name: str, value: Any) -> str:
-    """Format a ``-p`` argument in the syntax rcl parses (YAML)."""
-    if isinstance(value, bool):
-        text = 'true' if value else 'false'
-    elif isinstance(value, (list, tuple)):
-        text = '[' + ', '.join(json.dumps(v) for v in value) + ']'
-    else:
-        text = str(value)
-    return f'{name}:={text}'
-
-
-_STARTED: list[PythonProcess] = []
+_STARTED: list[NodeProcess] = []
 
 
 @atexit.register
 def _stop_leftovers() -> None:
     # Fixtures stop their nodes; this catches a test session that ends without teardown.
-    for process in _STARTED:
-        if process.poll() is None:
-            process.stop(timeout=5)
+    for node in _STARTED:
+        if node.poll() is None:
+            node.process.stop(timeout=5)
 
 
-class NodeUnderTest:
-    """A ``centertrack_node`` process in its own namespace."""
+class NodeUnderTest(NodeProcess):
+    """A ``centertrack_node`` process in its own namespace, started from the repository root.
+
+    It runs as many threads as this process: the thread count changes the last bits of a
+    convolution, and the tests compare the node's results with the core's computed here.
+    ``command`` replaces the console script (e.g. a fault-injecting wrapper).
+    """
 
     def __init__(self, namespace: str, params: dict[str, Any],
-                 params_file: Optional[Path] = None) -> None:
-        self.namespace = namespace
-        argv = [self.executable(), '--ros-args', '-r', f'__ns:={namespace}']
-        if params_file is not None:
-            argv += ['--params-file', str(params_file)]
-        for name, value in params.items():
-            argv += ['-p', param_arg(name, value)]
-        # As many threads as this process: the thread count changes the last bits of a
-        # convolution, and the tests compare the node's results with the core's computed here.
-        env = python_env({'OMP_NUM_THREADS': str(torch.get_num_threads())})
-        self.process = PythonProcess(argv, env=env, cwd=str(REPO))
-        _STARTED.append(self.process)
-
-    @staticmethod
-    def executable() -> str:
-        """Return the installed console script (``make setup`` puts it beside python)."""
-        script = Path(sys.executable).with_name('centertrack_node')
-        if script.exists():
-            return str(script)
-        found = shutil.which('centertrack_node')
-        assert found, 'centertrack_node is not installed; run make setup'
-        return found
-
-    def name(self, relative: str) -> str:
-        """Resolve a name relative to the node (``~/reset``) or its namespace (``image``)."""
-        if relative.startswith('~/'):
-            return f'{self.namespace}/centertrack/{relative[2:]}'
-        return f'{self.namespace}/{relative}'
-
-    def output(self) -> str:
-        """Return everything the node logged so far."""
-        return self.process.output()
-
-    def stop(self) -> int:
-        """Stop the process (SIGINT first) and return its exit code."""
-        return self.process.stop(timeout=20)
+                 params_file: Optional[Path] = None,
+                 command: Optional[Sequence[str]] = None) -> None:
+        super().__init__(namespace, params, params_file, command=command, cwd=str(REPO),
+                         env={'OMP_NUM_THREADS': str(torch.get_num_threads())})
+        _STARTED.append(self)
 
 
-class Collector:
-    """Stores every message of a subscription and lets a test wait for one."""
+@contextlib.contextmanager
+def node_running(node: NodeUnderTest, client: RosClient) -> Iterator[NodeUnderTest]:
+    """Yield ``node`` once ``client`` sees it active; stop it after the block.
 
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, msg: Any) -> None:
-        with self._cond:
-            self.messages.append(msg)
-            self._cond.notify_all()
-
-    def wait_for(self, predicate: Callable[[Any], bool], timeout: float = TIMEOUT,
-                 what: str = 'a matching message', start: int = 0) -> Any:
-        """Return the first message from index ``start`` on that satisfies ``predicate``."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            seen = start
-            while True:
-                for msg in self.messages[seen:]:
-                    if predicate(msg):
-                        return msg
-                seen = max(seen, len(self.messages))
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f'no {what} within {timeout:.0f} s '
-                                         f'({len(self.messages)} messages received)')
-                self._cond.wait(remaining)
-
-    def count(self) -> int:
-        """Return the number of messages received so far."""
-        with self._cond:
-            return len(self.messages)
-
-
-class RosClient:
-    """The test process's rclpy node, spinning on a background thread."""
-
-    def __init__(self, name: str = 'centertrack_test_client') -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.1)
-        except (ExternalShutdownException, rclpy.executors.ShutdownException):
-            pass
-
-    def close(self) -> None:
-        """Shut the node and its context down."""
-        self.executor.shutdown(timeout_sec=5)
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-        self._thread.join(10)
-
-    def subscribe(self, msg_type: Any, topic: str, qos: QoSProfile = RELIABLE) -> Collector:
-        """Collect every message on ``topic``."""
-        collector = Collector()
-        collector.subscription = self.node.create_subscription(msg_type, topic, collector, qos)
-        return collector
-
-    def unsubscribe(self, collector: Collector) -> None:
-        """Destroy a collector's subscription."""
-        self.node.destroy_subscription(collector.subscription)
-
-    def call(self, srv_type: Any, name: str, request: Any, timeout: float = TIMEOUT) -> Any:
-        """Call a service and return its response."""
-        client = self.node.create_client(srv_type, name)
-        try:
-            assert client.wait_for_service(timeout_sec=timeout), f'service {name} not available'
-            done = threading.Event()
-            future = client.call_async(request)
-            future.add_done_callback(lambda _: done.set())
-            assert done.wait(timeout), f'service {name} did not answer within {timeout:.0f} s'
-            return future.result()
-        finally:
-            self.node.destroy_client(client)
-
-    def wait_until(self, condition: Callable[[], bool], what: str,
-                   timeout: float = TIMEOUT) -> None:
-        """Poll ``condition`` (graph state such as matched endpoints) until it holds."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if time.monotonic() > deadline:
-                raise AssertionError(f'{what} did not happen within {timeout:.0f} s')
-            time.sleep(0.05)
-
-    def now_ns(self) -> int:
-        """Return the client node's clock in nanoseconds."""
-        return self.node.get_clock().now().nanoseconds
-
-
-def wait_active(client: RosClient, node: NodeUnderTest) -> None:
-    """Wait for the node to report the lifecycle state ``active`` (fails if it exits)."""
-    from lifecycle_msgs.srv import GetState
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        assert node.process.poll() is None, f'node exited:\n{node.output()}'
-        state = client.call(GetState, node.name('~/get_state'), GetState.Request())
-        if state.current_state.label == 'active':
-            return
-        assert time.monotonic() < deadline, f'node not active:\n{node.output()}'
-        time.sleep(0.2)
-
-
-def set_stamp(header: Any, stamp_ns: int, frame_id: str) -> None:
-    """Fill a header's stamp and frame_id."""
-    header.stamp.sec, header.stamp.nanosec = divmod(int(stamp_ns), 1_000_000_000)
-    header.frame_id = frame_id
-
-
-def header_ns(header: Any) -> int:
-    """Return a header's stamp in nanoseconds."""
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
-def image_msg(image: np.ndarray, stamp_ns: int, frame_id: str = 'camera',
-              encoding: str = 'bgr8') -> Any:
-    """Build a ``sensor_msgs/Image`` of a BGR frame in ``encoding`` (bgr8/rgb8/mono8)."""
-    from sensor_msgs.msg import Image
-    if encoding == 'rgb8':
-        image = image[:, :, ::-1]
-    elif encoding == 'mono8':
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    data = np.ascontiguousarray(image)
-    msg = Image()
-    set_stamp(msg.header, stamp_ns, frame_id)
-    msg.height, msg.width = data.shape[:2]
-    msg.encoding = encoding
-    msg.step = data.shape[1] * (data.shape[2] if data.ndim == 3 else 1)
-    msg.data = array.array('B', data.tobytes())
-    return msg
-
-
-def compressed_msg(data: bytes, stamp_ns: int, fmt: str, frame_id: str = 'camera') -> Any:
-    """Build a ``sensor_msgs/CompressedImage`` holding ``data``."""
-    from sensor_msgs.msg import CompressedImage
-    msg = CompressedImage()
-    set_stamp(msg.header, stamp_ns, frame_id)
-    msg.format = fmt
-    msg.data = array.array('B', data)
-    return msg
+    After the block the node must have exited cleanly (status 0); an exception in the block
+    stops the node and propagates unchanged.
+    """
+    try:
+        wait_active(client, node)
+        yield node
+    finally:
+        code = node.stop()
+    assert code == 0, f'node did not exit cleanly ({code}):\n{node.output()}'
 
 
 def detection_rows(msg: Any) -> dict[int, tuple[str, float, tuple[float, float, float, float]]]:
@@ -327,13 +156,21 @@ def assert_rows_equal(got: dict, expected: dict, where: str, tolerance: float = 
         assert deviation <= tolerance, f'{where}: id {track_id} box {got_box} vs {box}'
 
 
+def assert_published(msg: Any, tracks: Iterable[Any], class_name: Callable[[int], str],
+                     where: str) -> None:
+    """Assert that a Detection2DArray is what the core's ``tracks`` say should be published."""
+    assert_rows_equal(detection_rows(msg), track_rows(tracks, class_name), where)
+
+
 def diagnostics_values(msg: Any, node_name: str) -> Optional[dict[str, str]]:
-    """Return the key/values of the node's status in a DiagnosticArray, or None."""
-    for status in msg.status:
-        if status.name.startswith(node_name + ':'):
-            values = {kv.key: kv.value for kv in status.values}
-            values['_level'] = str(status.level[0] if isinstance(status.level, bytes)
-                                   else status.level)
-            values['_message'] = status.message
-            return values
-    return None
+    """Return the key/values of the node's status in a DiagnosticArray, or None.
+
+    ``_level`` and ``_message`` hold the status's level and message.
+    """
+    status = node_status(msg, node_name)
+    if status is None:
+        return None
+    values = {kv.key: kv.value for kv in status.values}
+    values['_level'] = str(status.level[0] if isinstance(status.level, bytes) else status.level)
+    values['_message'] = status.message
+    return values

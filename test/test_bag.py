@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_bag_support import START_TIME, make_random_model
+from bag_support import START_TIME, make_random_model
 
 from centertrack_ros.bags.evaluation import align, load
 from centertrack_ros.bags.io import BagReader, BagWriter

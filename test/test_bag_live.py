@@ -11,10 +11,11 @@ import time
 
 import numpy as np
 import pytest
-from test_bag_support import START_TIME, make_random_model
+from bag_support import START_TIME, make_random_model
 
 from centertrack_ros.bags.evaluation import align, load
 from centertrack_ros.bags.io import BagReader
+from centertrack_ros.runtime.stamps import stamp_ns
 from centertrack_ros.tools.bag import main as bag_main
 
 pytestmark = pytest.mark.ros
@@ -36,7 +37,7 @@ def bag_process(run_python, *args):
 
 def stamps_of(bag_path, topic):
     with BagReader(bag_path) as bag:
-        return [(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec, m.header.frame_id, t)
+        return [(stamp_ns(m.header.stamp), m.header.frame_id, t)
                 for _, t, m in bag.messages([topic])]
 
 

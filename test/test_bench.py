@@ -24,6 +24,7 @@ from centertrack_ros.core.config import (
 from centertrack_ros.core.device import cpu_model
 from centertrack_ros.core.pipeline import CenterTracker
 from centertrack_ros.tools import bench
+from centertrack_ros.tools.random_models import random_network
 
 TINY = ['--arch', 'generic', '--input-size', '128x64', '--image-size', '320x192',
         '--iterations', '3', '--warmup', '1']
@@ -80,7 +81,7 @@ def test_calibration_gives_a_realistic_track_count(arch) -> None:
     model = ModelConfig(arch=arch, backbone='mobilenet', num_classes=1)
     config = CenterTrackConfig(model=model, input=InputConfig(width=256, height=128),
                                runtime=RuntimeConfig(device='cpu'))
-    network = bench.benchmark_network(model)
+    network = random_network(model, he_init=True)
     frames = bench.synthetic_frames(512, 256, count=8)
     tracker = CenterTracker(network, config)
     threshold = bench.calibrate_threshold(tracker, frames, detections=20)

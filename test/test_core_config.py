@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, fields
 
 import pytest
 import reference_data as ref
@@ -17,7 +17,6 @@ from centertrack_ros.core.config import (
     ModelConfig,
     RuntimeConfig,
     TrackerConfig,
-    section_field_names,
 )
 from centertrack_ros.core.device import DeviceError, resolve_device
 from centertrack_ros.core.presets import COCO_CLASSES, PRESETS, preset
@@ -202,7 +201,7 @@ def test_sections_are_frozen_and_replace_returns_copy():
 def test_to_dict_is_nested_and_complete():
     data = CenterTrackConfig().to_dict()
     assert set(data) == {'model', 'input', 'tracker', 'runtime'}
-    assert set(data['tracker']) == set(section_field_names(TrackerConfig))
+    assert set(data['tracker']) == {f.name for f in fields(TrackerConfig)}
     assert data['input']['mean'] == DEFAULT_MEAN
 
 

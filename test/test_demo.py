@@ -10,7 +10,7 @@ import re
 
 import cv2
 import pytest
-from test_bag_support import make_random_model
+from bag_support import make_random_model
 
 from centertrack_ros.tools.demo import main as demo_main
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import onnx
 import pytest
 
-from centertrack_ros.core.checkpoint import save_checkpoint
 from centertrack_ros.core.config import CenterTrackConfig, InputConfig, ModelConfig
-from centertrack_ros.core.model_spec import METADATA_KEY, config_metadata
+from centertrack_ros.core.model_spec import save_model
 from centertrack_ros.core.models.dcn import ModulatedDeformConv2d
 from centertrack_ros.core.models.networks import build_network
 from centertrack_ros.tools import export
@@ -22,8 +21,7 @@ def checkpoint(tmp_path_factory) -> str:
         model=ModelConfig(arch='generic', num_classes=2, class_names=('car', 'pedestrian')),
         input=InputConfig(width=160, height=96))
     path = str(tmp_path_factory.mktemp('export') / 'model.pth')
-    save_checkpoint(path, build_network(config.model), 1,
-                    extra={METADATA_KEY: config_metadata(config)})
+    save_model(path, build_network(config.model), config, 1)
     return path
 
 

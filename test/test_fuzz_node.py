@@ -25,28 +25,15 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-from node_harness import (
-    NodeUnderTest,
-    RosClient,
-    assert_rows_equal,
-    camera_frames,
-    detection_rows,
-    diagnostics_values,
-    header_ns,
-    image_msg,
-    make_sensitive_checkpoint,
-    set_stamp,
-    track_rows,
-    wait_active,
-)
+from node_harness import NodeUnderTest, assert_published, diagnostics_values, node_running
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from vision_msgs.msg import Detection2DArray
 
-from centertrack_ros.core.config import RuntimeConfig
-from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+from centertrack_ros.runtime.stamps import set_stamp, stamp_ns
+from centertrack_ros.tools.harness import RosClient, compressed_msg, image_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -71,7 +58,8 @@ def hostile_header(msg, rng: np.random.Generator) -> None:
     stamp = int(rng.integers(0, 2 ** 62))
     frame_id = rng.choice(['camera', '', 'x' * int(rng.integers(100, 20_000)),
                            'ünïcødé/frame', '\t\n'])
-    set_stamp(msg.header, stamp % (2 ** 31 * 1_000_000_000), str(frame_id))
+    set_stamp(msg.header.stamp, stamp % (2 ** 31 * 1_000_000_000))
+    msg.header.frame_id = str(frame_id)
 
 
 def hostile_image(rng: np.random.Generator) -> tuple[Image, str]:
@@ -170,10 +158,7 @@ def compressed_frame(image: np.ndarray, stamp: int) -> CompressedImage:
     """Encode a frame as PNG (lossless, so the core sees the very same pixels)."""
     ok, data = cv2.imencode('.png', image)
     assert ok
-    msg = CompressedImage(format='png')
-    set_stamp(msg.header, stamp, 'camera')
-    msg.data = array.array('B', data.tobytes())
-    return msg
+    return compressed_msg(data.tobytes(), stamp, 'png')
 
 
 def change_state(client: RosClient, node: NodeUnderTest, transition_id: int) -> None:
@@ -183,34 +168,30 @@ def change_state(client: RosClient, node: NodeUnderTest, transition_id: int) -> 
     assert client.call(ChangeState, node.name('~/change_state'), request).success
 
 
-def test_a_thousand_hostile_messages_between_valid_frames(tmp_path):
-    checkpoint = tmp_path / 'sensitive.pth'
-    make_sensitive_checkpoint(checkpoint)
-    core = load_tracker(ModelSpec(path=str(checkpoint)), runtime=RuntimeConfig(device='cpu'))
+def test_a_thousand_hostile_messages_between_valid_frames(sensitive_checkpoint, ros_client,
+                                                          sensitive_tracker, camera_frames):
+    core = sensitive_tracker
     names = core.config.model.class_name
-    frames = [cv2.resize(frame, (256, 192)) for frame in camera_frames()]
+    frames = [cv2.resize(frame, (256, 192)) for frame in camera_frames]
     ok, jpeg = cv2.imencode('.jpg', frames[0])
     ok, png = cv2.imencode('.png', frames[1])
     jpeg, png = jpeg.tobytes(), png.tobytes()
     rng = np.random.default_rng(20240611)
-    client = RosClient('centertrack_fuzz_client')
-    node = NodeUnderTest('/test_fuzz', {'model.path': str(checkpoint), 'device': 'cpu',
-                                        'qos.reliability': 'reliable', 'qos.depth': 100})
-    diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
+    diagnostics = ros_client.subscribe(DiagnosticArray, '/diagnostics')
     sent: Counter[str] = Counter()
     valid = 0
-    try:
-        wait_active(client, node)
-        detections = client.subscribe(Detection2DArray, node.name('detections'))
+    with node_running(NodeUnderTest('/test_fuzz', {
+            'model.path': str(sensitive_checkpoint), 'device': 'cpu', 'qos.reliability': 'reliable',
+            'qos.depth': 100}), ros_client) as node:
+        detections = ros_client.subscribe(Detection2DArray, node.name('detections'))
         process = psutil.Process(node.process.pid)
         stamp = 1_000 * 1_000_000_000
         rss_after_warm_up = None
         for phase, rounds in (('raw', RAW_ROUNDS), ('compressed', COMPRESSED_ROUNDS)):
             topic, msg_type = (('image', Image) if phase == 'raw'
                                else ('image/compressed', CompressedImage))
-            publisher = client.node.create_publisher(msg_type, node.name(topic), DEEP)
-            client.wait_until(lambda p=publisher: p.get_subscription_count() > 0 and
-                              detections.subscription.get_publisher_count() > 0, 'matching')
+            publisher = ros_client.node.create_publisher(msg_type, node.name(topic), DEEP)
+            ros_client.wait_matched(publisher, detections)
             for round_index in range(rounds):
                 for _ in range(PER_ROUND):
                     msg, reason = (hostile_image(rng) if phase == 'raw'
@@ -223,21 +204,20 @@ def test_a_thousand_hostile_messages_between_valid_frames(tmp_path):
                 publisher.publish(image_msg(frame, stamp) if phase == 'raw'
                                   else compressed_frame(frame, stamp))
                 valid += 1
-                got = detections.wait_for(lambda m, s=stamp: header_ns(m.header) == s,
+                got = detections.wait_for(lambda m, s=stamp: stamp_ns(m.header.stamp) == s,
                                           what=f'{phase} frame {round_index}')
-                expected = track_rows(core.step(frame), names)
-                assert_rows_equal(detection_rows(got), expected, f'{phase} frame {round_index}')
+                assert_published(got, core.step(frame), names, f'{phase} frame {round_index}')
                 if rss_after_warm_up is None and round_index == 9:
                     rss_after_warm_up = process.memory_info().rss
-            client.node.destroy_publisher(publisher)
+            ros_client.node.destroy_publisher(publisher)
             if phase == 'raw':  # switch the node to compressed input; a new sequence starts
-                change_state(client, node, Transition.TRANSITION_DEACTIVATE)
+                change_state(ros_client, node, Transition.TRANSITION_DEACTIVATE)
                 request = SetParameters.Request(parameters=[Parameter(
                     name='use_compressed', value=ParameterValue(
                         type=ParameterType.PARAMETER_BOOL, bool_value=True))])
-                assert client.call(SetParameters, node.name('~/set_parameters'),
-                                   request).results[0].successful
-                change_state(client, node, Transition.TRANSITION_ACTIVATE)
+                assert ros_client.call(SetParameters, node.name('~/set_parameters'),
+                                       request).results[0].successful
+                change_state(ros_client, node, Transition.TRANSITION_ACTIVATE)
                 core.reset(restart_ids=False)
         rss_growth = process.memory_info().rss - rss_after_warm_up
 
@@ -272,7 +252,3 @@ def test_a_thousand_hostile_messages_between_valid_frames(tmp_path):
         assert re.search(r'\[WARN\].*rejected frame \(stamp \d+\.\d{9}', output)
         assert 'Traceback' not in output
         assert node.process.poll() is None, 'the node is still up'
-    finally:
-        code = node.stop()
-        client.close()
-    assert code == 0, node.output()

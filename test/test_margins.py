@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import margins
 import pytest
-from node_harness import camera_frames, make_sensitive_checkpoint
-
-from centertrack_ros.core.config import RuntimeConfig
-from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+from node_harness import core_tracker
 
 
-def test_a_flat_heatmap_has_no_margin(tmp_path):
+def test_a_flat_heatmap_has_no_margin(sensitive_checkpoint, camera_frames):
     """Random weights with a zero heatmap bias: every cell near 0.5, the top-K a coin toss."""
-    path = tmp_path / 'sensitive.pth'
-    make_sensitive_checkpoint(path)
-    tracker = load_tracker(ModelSpec(path=str(path)),
-                           runtime=RuntimeConfig(device='cpu', engine='reference'))
-    frames = [frame[::4, ::4].copy() for frame in camera_frames()[:2]]
+    tracker = core_tracker(sensitive_checkpoint, engine='reference')
+    frames = [frame[::4, ::4].copy() for frame in camera_frames[:2]]
     measured = margins.measure(tracker, frames)
     assert measured.nms < 1e-3 and measured.birth_order < 1e-3
     with pytest.raises(AssertionError, match='not conditioned'):

@@ -23,18 +23,10 @@ from node_harness import (
     RELIABLE,
     REPO,
     SENSITIVE_CLASSES,
-    TIMEOUT,
     NodeUnderTest,
-    RosClient,
-    assert_rows_equal,
-    camera_frames,
-    detection_rows,
+    assert_published,
     diagnostics_values,
-    header_ns,
-    image_msg,
-    make_sensitive_checkpoint,
-    track_rows,
-    wait_active,
+    node_running,
 )
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
@@ -42,8 +34,8 @@ from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from centertrack_ros.core.config import RuntimeConfig
-from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+from centertrack_ros.runtime.stamps import stamp_ns
+from centertrack_ros.tools.harness import TIMEOUT, RosClient, image_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -53,38 +45,14 @@ FRAME_STEP_NS = 100_000_000
 
 
 @pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp('models') / 'sensitive.pth'
-    make_sensitive_checkpoint(path)
-    return path
-
-
-@pytest.fixture(scope='module')
-def frames():
-    return camera_frames()
-
-
-@pytest.fixture(scope='module')
-def client():
-    ros = RosClient()
-    yield ros
-    ros.close()
-
-
-@pytest.fixture(scope='module')
-def node(checkpoint, client):
-    proc = NodeUnderTest(NAMESPACE, {
-        'model.path': str(checkpoint),
+def node(sensitive_checkpoint, ros_client):
+    with node_running(NodeUnderTest(NAMESPACE, {
+        'model.path': str(sensitive_checkpoint),
         'device': 'cpu',
         'qos.reliability': 'reliable',
         'qos.depth': 10,
-    }, params_file=REPO / 'config' / 'centertrack.yaml')
-    try:
-        wait_active(client, proc)
+    }, params_file=REPO / 'config' / 'centertrack.yaml'), ros_client) as proc:
         yield proc
-    finally:
-        code = proc.stop()
-    assert code == 0, f'node did not exit cleanly ({code}):\n{proc.output()}'
 
 
 class Camera:
@@ -99,9 +67,7 @@ class Camera:
         self.detections = client.subscribe(Detection2DArray, node.name('detections'))
         # Stamps only ever increase across tests, so that no test sees an unintended jump back.
         self.stamp = max(client.now_ns(), Camera.latest_stamp)
-        client.wait_until(lambda: self.publisher.get_subscription_count() > 0 and
-                          self.detections.subscription.get_publisher_count() > 0,
-                          'matching with the node')
+        client.wait_matched(self.publisher, self.detections)
 
     def close(self) -> None:
         """Destroy the publisher and subscription."""
@@ -112,7 +78,7 @@ class Camera:
     def send(self, msg: Image) -> int:
         """Publish a prepared message; returns its stamp."""
         self.publisher.publish(msg)
-        return header_ns(msg.header)
+        return stamp_ns(msg.header.stamp)
 
     def next_stamp(self, step_ns: int = FRAME_STEP_NS) -> int:
         """Return a stamp ``step_ns`` after the previous one."""
@@ -128,7 +94,7 @@ class Camera:
 
     def result(self, stamp: int) -> Detection2DArray:
         """Wait for the detections of the frame with ``stamp``."""
-        return self.detections.wait_for(lambda m: header_ns(m.header) == stamp,
+        return self.detections.wait_for(lambda m: stamp_ns(m.header.stamp) == stamp,
                                         what=f'detections for stamp {stamp}')
 
     def track(self, image: np.ndarray, **kwargs) -> Detection2DArray:
@@ -167,15 +133,15 @@ class Camera:
 
 
 @pytest.fixture
-def camera(client, node):
-    cam = Camera(client, node)
+def camera(ros_client, node):
+    cam = Camera(ros_client, node)
     yield cam
     cam.close()
 
 
 @pytest.fixture(scope='module')
-def diagnostics(client, node):
-    return client.subscribe(DiagnosticArray, '/diagnostics')
+def diagnostics(ros_client, node):
+    return ros_client.subscribe(DiagnosticArray, '/diagnostics')
 
 
 def set_params(client: RosClient, node: NodeUnderTest, **values) -> list:
@@ -221,23 +187,22 @@ def next_diagnostics(diagnostics, predicate=lambda values: True) -> dict[str, st
     return found
 
 
-def test_output_equals_the_core_frame_by_frame(camera, checkpoint, frames):
-    core = load_tracker(ModelSpec(path=str(checkpoint)), runtime=RuntimeConfig(device='cpu'))
+def test_output_equals_the_core_frame_by_frame(camera, sensitive_tracker, camera_frames):
+    core = sensitive_tracker
     camera.reset()
     core.continue_ids_after(camera.seen_ids())  # the node's ids continue across resets
     round_trips = []
-    for index, frame in enumerate(frames):
+    for index, frame in enumerate(camera_frames):
         stamp = camera.next_stamp()
         sent = time.monotonic()
         msg = camera.track(frame, stamp=stamp, frame_id='front_camera_optical')
         round_trips.append(time.monotonic() - sent)
-        expected = track_rows(core.step(frame), core.config.model.class_name)
-        assert len(expected) == 100
-        assert_rows_equal(detection_rows(msg), expected, f'frame {index}')
+        assert len(msg.detections) == 100
+        assert_published(msg, core.step(frame), core.config.model.class_name, f'frame {index}')
         # The header is the input's, on the array and on every detection.
-        assert header_ns(msg.header) == stamp
+        assert stamp_ns(msg.header.stamp) == stamp
         assert msg.header.frame_id == 'front_camera_optical'
-        assert all(header_ns(d.header) == stamp and d.header.frame_id == 'front_camera_optical'
+        assert all(stamp_ns(d.header.stamp) == stamp and d.header.frame_id == 'front_camera_optical'
                    for d in msg.detections)
     assert {d.results[0].hypothesis.class_id for d in msg.detections} <= set(SENSITIVE_CLASSES)
     print(f'publish -> detections round trip, 768x576 bgr8 frames, 224x128 model: median '
@@ -250,69 +215,70 @@ def resets(diagnostics, kind: str, at_least: int = 0) -> int:
     return int(values.get(f'resets.{kind}', 0))
 
 
-def test_reset_service_forgets_the_tracks_and_never_reuses_an_id(camera, frames, diagnostics):
+def test_reset_service_forgets_the_tracks_and_never_reuses_an_id(camera, camera_frames,
+                                                                 diagnostics):
     before = resets(diagnostics, 'service')
-    camera.ids(frames[0])
-    assert not camera.new_sequence(frames[1])
+    camera.ids(camera_frames[0])
+    assert not camera.new_sequence(camera_frames[1])
     camera.reset()
-    assert camera.new_sequence(frames[2]), 'all births, numbered above every earlier id'
-    assert not camera.new_sequence(frames[3])
+    assert camera.new_sequence(camera_frames[2]), 'all births, numbered above every earlier id'
+    assert not camera.new_sequence(camera_frames[3])
     assert resets(diagnostics, 'service', before + 1) == before + 1
 
 
-def test_stamp_going_back_resets(camera, frames, diagnostics):
-    camera.ids(frames[0])
-    assert not camera.new_sequence(frames[1])
-    assert camera.new_sequence(frames[2], stamp=camera.stamp - 5_000_000_000)
+def test_stamp_going_back_resets(camera, camera_frames, diagnostics):
+    camera.ids(camera_frames[0])
+    assert not camera.new_sequence(camera_frames[1])
+    assert camera.new_sequence(camera_frames[2], stamp=camera.stamp - 5_000_000_000)
     values = next_diagnostics(diagnostics, lambda v: int(v.get('resets.time_jump', 0)) >= 1)
     assert int(values['resets']) >= int(values['resets.time_jump'])
     assert 'tracks reset: stamp jumped back by 5.000 s' in camera.node.output()
-    assert not camera.new_sequence(frames[3]), 'and continues from the frame after the jump'
+    assert not camera.new_sequence(camera_frames[3]), 'and continues from the frame after the jump'
 
 
-def test_frame_gap_resets_only_when_enabled(client, node, camera, frames, diagnostics):
-    camera.ids(frames[0])
-    assert not camera.new_sequence(frames[1], stamp=camera.next_stamp(100_000_000_000)), \
+def test_frame_gap_resets_only_when_enabled(ros_client, node, camera, camera_frames, diagnostics):
+    camera.ids(camera_frames[0])
+    assert not camera.new_sequence(camera_frames[1], stamp=camera.next_stamp(100_000_000_000)), \
         'max_frame_gap 0 means a long gap continues'
     before = resets(diagnostics, 'frame_gap')
-    results = set_params(client, node, max_frame_gap=2.5)
+    results = set_params(ros_client, node, max_frame_gap=2.5)
     assert results[0].successful, results[0].reason
     try:
-        assert not camera.new_sequence(frames[2], stamp=camera.next_stamp(2_000_000_000))
-        assert camera.new_sequence(frames[3], stamp=camera.next_stamp(3_000_000_000))
+        assert not camera.new_sequence(camera_frames[2], stamp=camera.next_stamp(2_000_000_000))
+        assert camera.new_sequence(camera_frames[3], stamp=camera.next_stamp(3_000_000_000))
     finally:
-        assert set_params(client, node, max_frame_gap=0.0)[0].successful
+        assert set_params(ros_client, node, max_frame_gap=0.0)[0].successful
     assert re.search(r'tracks reset: gap of 3\.000 s between frames exceeds max_frame_gap 2\.5 s',
                      node.output())
     assert resets(diagnostics, 'frame_gap', before + 1) == before + 1
 
 
-def test_image_size_or_encoding_change_resets(camera, frames, diagnostics):
+def test_image_size_or_encoding_change_resets(camera, camera_frames, diagnostics):
     before = resets(diagnostics, 'format_change')
-    camera.ids(frames[0])
-    assert not camera.new_sequence(frames[1])
+    camera.ids(camera_frames[0])
+    assert not camera.new_sequence(camera_frames[1])
     # Identical pixels, but announced as another encoding: treated as another stream.
-    assert camera.new_sequence(frames[2], encoding='rgb8')
-    assert not camera.new_sequence(frames[3], encoding='rgb8')
-    small = cv2.resize(frames[4], (384, 288))
+    assert camera.new_sequence(camera_frames[2], encoding='rgb8')
+    assert not camera.new_sequence(camera_frames[3], encoding='rgb8')
+    small = cv2.resize(camera_frames[4], (384, 288))
     assert camera.new_sequence(small, encoding='rgb8')
-    assert camera.new_sequence(frames[5])
+    assert camera.new_sequence(camera_frames[5])
     assert resets(diagnostics, 'format_change', before + 3) == before + 3
 
 
-def test_tracker_thresholds_change_at_runtime(client, node, camera, frames):
-    camera.ids(frames[0])
-    results = set_params(client, node, tracker__track_thresh=0.9)
+def test_tracker_thresholds_change_at_runtime(ros_client, node, camera, camera_frames):
+    camera.ids(camera_frames[0])
+    results = set_params(ros_client, node, tracker__track_thresh=0.9)
     assert results[0].successful, results[0].reason
     try:
-        empty = camera.track(frames[1])
+        empty = camera.track(camera_frames[1])
         assert len(empty.detections) == 0, 'nothing scores 0.9: an empty array is published'
     finally:
-        assert set_params(client, node, tracker__track_thresh=-1.0)[0].successful
+        assert set_params(ros_client, node, tracker__track_thresh=-1.0)[0].successful
     highest = camera.seen_ids()
-    ids = camera.ids(frames[2])
+    ids = camera.ids(camera_frames[2])
     assert len(ids) == 100 and min(ids) > highest, 'new tracks, and the id counter was kept'
-    assert get_param(client, node, 'tracker.track_thresh').double_value == -1.0
+    assert get_param(ros_client, node, 'tracker.track_thresh').double_value == -1.0
 
 
 @pytest.mark.parametrize(('name', 'value', 'reason'), [
@@ -329,24 +295,25 @@ def test_tracker_thresholds_change_at_runtime(client, node, camera, frames):
     ('autostart', False, 'read-only'),
     ('tracker.track_thresh', 'high', 'type'),
 ])
-def test_invalid_parameter_changes_are_rejected_with_a_reason(client, node, name, value,
+def test_invalid_parameter_changes_are_rejected_with_a_reason(ros_client, node, name, value,
                                                               reason):
-    before = get_param(client, node, name)
-    result = set_params(client, node, **{name.replace('.', '__'): value})[0]
+    before = get_param(ros_client, node, name)
+    result = set_params(ros_client, node, **{name.replace('.', '__'): value})[0]
     assert not result.successful
     assert reason.lower() in result.reason.lower(), result.reason
-    assert get_param(client, node, name) == before
+    assert get_param(ros_client, node, name) == before
 
 
-def test_configure_time_parameters_are_accepted_and_deferred(client, node, camera, frames):
-    assert set_params(client, node, model__ltrb_amodal=True)[0].successful  # bool or string
-    assert set_params(client, node, model__ltrb_amodal='auto')[0].successful
-    assert set_params(client, node, model__input_width=320)[0].successful
+def test_configure_time_parameters_are_accepted_and_deferred(ros_client, node, camera,
+                                                             camera_frames):
+    assert set_params(ros_client, node, model__ltrb_amodal=True)[0].successful  # bool or string
+    assert set_params(ros_client, node, model__ltrb_amodal='auto')[0].successful
+    assert set_params(ros_client, node, model__input_width=320)[0].successful
     try:
-        assert len(camera.ids(frames[0])) == 100, 'the running model is unchanged'
+        assert len(camera.ids(camera_frames[0])) == 100, 'the running model is unchanged'
         assert 'model.input_width changed; takes effect on the next configure' in node.output()
     finally:
-        assert set_params(client, node, model__input_width=0)[0].successful
+        assert set_params(ros_client, node, model__input_width=0)[0].successful
 
 
 BAD_INPUTS = [
@@ -360,11 +327,11 @@ BAD_INPUTS = [
 ]
 
 
-def test_bad_inputs_are_rejected_counted_and_logged(camera, node, frames, diagnostics):
-    camera.ids(frames[0])
+def test_bad_inputs_are_rejected_counted_and_logged(camera, node, camera_frames, diagnostics):
+    camera.ids(camera_frames[0])
     counts = {}
     for reason, fields, words in BAD_INPUTS:
-        msg = image_msg(frames[1], camera.next_stamp())
+        msg = image_msg(camera_frames[1], camera.next_stamp())
         fields = dict(fields)
         data_len = fields.pop('data_len', None)
         for key, value in fields.items():
@@ -381,7 +348,7 @@ def test_bad_inputs_are_rejected_counted_and_logged(camera, node, frames, diagno
         else:
             next_diagnostics(diagnostics, lambda v, r=reason, n=counts[reason]:
                              int(v.get(f'rejected.{r}', 0)) >= n)
-        assert len(camera.ids(frames[2])) == 100, f'good frames keep working after {reason}'
+        assert len(camera.ids(camera_frames[2])) == 100, f'good frames keep working after {reason}'
     values = next_diagnostics(diagnostics, lambda v: int(v.get('rejected.bad_step', 0)) >= 1)
     assert int(values['rejected.bad_data_length']) >= 2
     for reason in ('unknown_encoding', 'bad_size', 'bad_step'):
@@ -392,44 +359,44 @@ def test_bad_inputs_are_rejected_counted_and_logged(camera, node, frames, diagno
     assert node.process.poll() is None
 
 
-def test_debug_image_only_rendered_while_subscribed(client, camera, frames, diagnostics):
-    camera.ids(frames[0])
+def test_debug_image_only_rendered_while_subscribed(ros_client, camera, camera_frames, diagnostics):
+    camera.ids(camera_frames[0])
     assert next_diagnostics(diagnostics)['debug_images'] == '0'
-    debug = client.subscribe(Image, camera.node.name('~/debug_image'))
+    debug = ros_client.subscribe(Image, camera.node.name('~/debug_image'))
     try:
-        client.wait_until(lambda: debug.subscription.get_publisher_count() > 0,
-                          'debug image publisher matched')
+        ros_client.wait_until(lambda: debug.subscription.get_publisher_count() > 0,
+                              'debug image publisher matched')
         deadline = time.monotonic() + TIMEOUT
         while not debug.messages:  # the node may see the new subscriber a little later
             assert time.monotonic() < deadline, 'no debug image'
-            stamp = camera.frame(frames[1])
+            stamp = camera.frame(camera_frames[1])
             camera.result(stamp)
             time.sleep(0.05)
         image = debug.wait_for(lambda m: True)
         assert (image.encoding, image.width, image.height) == ('bgr8', 768, 576)
         pixels = np.frombuffer(image.data, np.uint8).reshape(576, 768, 3)
-        assert (pixels != frames[1]).any(), 'boxes and labels are drawn'
+        assert (pixels != camera_frames[1]).any(), 'boxes and labels are drawn'
     finally:
-        client.unsubscribe(debug)
+        ros_client.unsubscribe(debug)
 
 
-def test_label_info_is_latched(client, node):
-    labels = client.subscribe(LabelInfo, node.name('label_info'), LATCHED)
+def test_label_info_is_latched(ros_client, node):
+    labels = ros_client.subscribe(LabelInfo, node.name('label_info'), LATCHED)
     try:
         msg = labels.wait_for(lambda m: True, what='label_info')
         assert [(c.class_id, c.class_name) for c in msg.class_map] == [(1, 'car'),
                                                                        (2, 'pedestrian')]
         assert msg.threshold == pytest.approx(0.4)
     finally:
-        client.unsubscribe(labels)
+        ros_client.unsubscribe(labels)
 
 
-def test_latest_frame_wins_and_drops_are_counted(camera, frames, diagnostics):
-    camera.ids(frames[0])
-    stamps = [camera.frame(frames[i % len(frames)]) for i in range(30)]
+def test_latest_frame_wins_and_drops_are_counted(camera, camera_frames, diagnostics):
+    camera.ids(camera_frames[0])
+    stamps = [camera.frame(camera_frames[i % len(camera_frames)]) for i in range(30)]
     camera.result(stamps[-1])  # the newest frame is always processed
-    seen = [header_ns(m.header) for m in camera.detections.messages
-            if header_ns(m.header) in stamps]
+    seen = [stamp_ns(m.header.stamp) for m in camera.detections.messages
+            if stamp_ns(m.header.stamp) in stamps]
     assert seen == sorted(seen) and len(seen) < len(stamps)
     # Every frame the node received is accounted for once it is idle again (DDS itself may
     # also discard some of a burst: the publisher keeps only its last 10 samples).
@@ -441,12 +408,12 @@ def test_latest_frame_wins_and_drops_are_counted(camera, frames, diagnostics):
     next_diagnostics(diagnostics, accounted)
 
 
-def test_diagnostics_describe_the_node(checkpoint, camera, frames, diagnostics):
-    camera.ids(frames[0])
+def test_diagnostics_describe_the_node(sensitive_checkpoint, camera, camera_frames, diagnostics):
+    camera.ids(camera_frames[0])
     values = next_diagnostics(diagnostics, lambda v: 'latency_p50_ms' in v)
     assert values['lifecycle_state'] == 'active'
     assert values['device'].startswith('cpu')
-    assert values['model_path'] == str(checkpoint)
+    assert values['model_path'] == str(sensitive_checkpoint)
     assert values['model_arch'] == 'generic'
     assert values['classes'] == 'car, pedestrian'
     assert values['input_size'] == '224x128'

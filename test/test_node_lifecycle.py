@@ -17,30 +17,15 @@ import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from node_harness import (
-    LATCHED,
-    RELIABLE,
-    TIMEOUT,
-    NodeUnderTest,
-    RosClient,
-    assert_rows_equal,
-    camera_frames,
-    compressed_msg,
-    detection_rows,
-    diagnostics_values,
-    header_ns,
-    image_msg,
-    make_sensitive_checkpoint,
-    track_rows,
-)
+from node_harness import LATCHED, RELIABLE, NodeUnderTest, assert_published, diagnostics_values
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from centertrack_ros.core.config import RuntimeConfig
-from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+from centertrack_ros.runtime.stamps import stamp_ns
+from centertrack_ros.tools.harness import TIMEOUT, RosClient, compressed_msg, image_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -78,19 +63,17 @@ def count_subscribers(client: RosClient, topic: str) -> int:
     return client.node.count_subscribers(topic)
 
 
-def test_full_lifecycle_with_raw_and_compressed_input(tmp_path):
-    checkpoint = tmp_path / 'sensitive.pth'
-    make_sensitive_checkpoint(checkpoint)
-    frames = camera_frames()
-    client = RosClient('centertrack_lifecycle_client')
+def test_full_lifecycle_with_raw_and_compressed_input(sensitive_checkpoint, sensitive_tracker,
+                                                      ros_client, camera_frames):
+    frames = camera_frames
     node = NodeUnderTest(NAMESPACE, {'autostart': False, 'model.path': MISSING,
                                      'device': 'cpu', 'qos.reliability': 'reliable'})
     try:
-        life = Lifecycle(client, node)
+        life = Lifecycle(ros_client, node)
         image_topic = node.name('image')
         compressed_topic = node.name('image/compressed')
-        diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
-        detections = client.subscribe(Detection2DArray, node.name('detections'))
+        diagnostics = ros_client.subscribe(DiagnosticArray, '/diagnostics')
+        detections = ros_client.subscribe(Detection2DArray, node.name('detections'))
 
         # Unconfigured; a configure with a missing checkpoint fails and says why.
         assert life.state() == 'unconfigured'
@@ -103,44 +86,43 @@ def test_full_lifecycle_with_raw_and_compressed_input(tmp_path):
             what='a diagnostics report with the configure error')
         values = diagnostics_values(report, f'{NAMESPACE}/centertrack')
         assert values['_level'] == '2' and values['lifecycle_state'] == 'unconfigured'
-        reset = client.call(Trigger, node.name('~/reset'), Trigger.Request())
+        reset = ros_client.call(Trigger, node.name('~/reset'), Trigger.Request())
         assert not reset.success and 'not configured' in reset.message
 
         # Fixed model path: configure succeeds; inactive means not subscribed yet.
         life.set('model.path', ParameterValue(type=ParameterType.PARAMETER_STRING,
-                                              string_value=str(checkpoint)))
+                                              string_value=str(sensitive_checkpoint)))
         assert life.change(Transition.TRANSITION_CONFIGURE)
         assert life.state() == 'inactive'
-        assert count_subscribers(client, image_topic) == 0
+        assert count_subscribers(ros_client, image_topic) == 0
 
         # Active: raw images in, detections out, the class map latched.
         assert life.change(Transition.TRANSITION_ACTIVATE)
         assert life.state() == 'active'
-        raw = client.node.create_publisher(Image, image_topic, RELIABLE)
-        client.wait_until(lambda: raw.get_subscription_count() > 0 and
-                          detections.subscription.get_publisher_count() > 0, 'matching')
-        stamp = client.now_ns()
+        raw = ros_client.node.create_publisher(Image, image_topic, RELIABLE)
+        ros_client.wait_matched(raw, detections)
+        stamp = ros_client.now_ns()
         raw.publish(image_msg(frames[0], stamp))
-        first = detections.wait_for(lambda m: header_ns(m.header) == stamp)
+        first = detections.wait_for(lambda m: stamp_ns(m.header.stamp) == stamp)
         assert len(first.detections) == 100
-        labels = client.subscribe(LabelInfo, node.name('label_info'), LATCHED)
+        labels = ros_client.subscribe(LabelInfo, node.name('label_info'), LATCHED)
         assert [c.class_name for c in labels.wait_for(lambda m: True).class_map] == [
             'car', 'pedestrian']
 
         # Deactivated: the subscription goes away; the model stays loaded.
         assert life.change(Transition.TRANSITION_DEACTIVATE)
         assert life.state() == 'inactive'
-        client.wait_until(lambda: count_subscribers(client, image_topic) == 0, 'unsubscribe')
+        ros_client.wait_until(lambda: count_subscribers(ros_client, image_topic) == 0,
+                              'unsubscribe')
 
         # use_compressed is read on activation: now image/compressed, not image.
         life.set('use_compressed', ParameterValue(type=ParameterType.PARAMETER_BOOL,
                                                   bool_value=True))
         assert life.change(Transition.TRANSITION_ACTIVATE)
-        packed = client.node.create_publisher(CompressedImage, compressed_topic, RELIABLE)
-        client.wait_until(lambda: packed.get_subscription_count() > 0, 'compressed matching')
-        assert count_subscribers(client, image_topic) == 0
-        core = load_tracker(ModelSpec(path=str(checkpoint)),
-                            runtime=RuntimeConfig(device='cpu'))
+        packed = ros_client.node.create_publisher(CompressedImage, compressed_topic, RELIABLE)
+        ros_client.wait_until(lambda: packed.get_subscription_count() > 0, 'compressed matching')
+        assert count_subscribers(ros_client, image_topic) == 0
+        core = sensitive_tracker
         # The node never reuses a track id: after the new activation, ids continue above
         # those of the raw frame.
         core.continue_ids_after(max(int(d.id) for d in first.detections))
@@ -152,15 +134,15 @@ def test_full_lifecycle_with_raw_and_compressed_input(tmp_path):
             assert ok
             stamp += 100_000_000
             packed.publish(compressed_msg(data.tobytes(), stamp, fmt))
-            got = detections.wait_for(lambda m, s=stamp: header_ns(m.header) == s)
+            got = detections.wait_for(lambda m, s=stamp: stamp_ns(m.header.stamp) == s)
             # The node decodes exactly what OpenCV decodes. Activation started a new sequence,
             # and so does a change of the compressed format (another stream).
             decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
             if previous_format not in (None, fmt):
                 core.reset(restart_ids=False)
             previous_format = fmt
-            expected = track_rows(core.step(decoded), core.config.model.class_name)
-            assert_rows_equal(detection_rows(got), expected, f'compressed frame {index}')
+            assert_published(got, core.step(decoded), core.config.model.class_name,
+                             f'compressed frame {index}')
             if ext == '.png':
                 np.testing.assert_array_equal(decoded, frames[index])  # lossless
 
@@ -171,7 +153,8 @@ def test_full_lifecycle_with_raw_and_compressed_input(tmp_path):
         ok, data = cv2.imencode('.jpg', frames[4])
         stamp += 100_000_000
         packed.publish(compressed_msg(data.tobytes(), stamp, 'jpeg'))
-        assert len(detections.wait_for(lambda m: header_ns(m.header) == stamp).detections) == 100
+        last = detections.wait_for(lambda m: stamp_ns(m.header.stamp) == stamp)
+        assert len(last.detections) == 100
 
         # Deactivate, clean up (model released), shut down: the process ends by itself.
         assert life.change(Transition.TRANSITION_DEACTIVATE)
@@ -186,37 +169,32 @@ def test_full_lifecycle_with_raw_and_compressed_input(tmp_path):
         assert node.process.returncode == 0, node.output()
     finally:
         node.stop()
-        client.close()
 
 
-def test_invalid_start_up_parameters(tmp_path):
-    checkpoint = tmp_path / 'sensitive.pth'
-    make_sensitive_checkpoint(checkpoint)
-    client = RosClient('centertrack_startup_client')
+def test_invalid_start_up_parameters(sensitive_checkpoint, ros_client):
     # Out of a declared range: rclpy refuses the declaration, the process exits with the reason.
     refused = NodeUnderTest('/test_startup_refused', {'tracker.max_age': -5})
     # In range but invalid: configure fails with the reason, the node stays up, unconfigured.
     failed = NodeUnderTest('/test_startup_failed', {'tracker.track_thresh': -0.5,
-                                                    'model.path': str(checkpoint),
+                                                    'model.path': str(sensitive_checkpoint),
                                                     'device': 'cpu'})
     # CUDA demanded where there is none: configure fails clearly instead of using the CPU.
     no_cuda = None if torch.cuda.is_available() else NodeUnderTest(
-        '/test_startup_no_cuda', {'model.path': str(checkpoint), 'device': 'cuda'})
+        '/test_startup_no_cuda', {'model.path': str(sensitive_checkpoint), 'device': 'cuda'})
     try:
         assert refused.process.wait(TIMEOUT) == 1
         assert 'cannot start' in refused.output()
         assert 'tracker.max_age out of range' in refused.output()
         failed.process.wait_for(r'configure failed: invalid parameter: tracker\.track_thresh must '
                                 r'be in \[0, 1\] or -1')
-        assert Lifecycle(client, failed).state() == 'unconfigured'
+        assert Lifecycle(ros_client, failed).state() == 'unconfigured'
         if no_cuda is not None:
             no_cuda.process.wait_for(r"configure failed: device 'cuda' requested but CUDA is "
                                      r"not available")
-            assert Lifecycle(client, no_cuda).state() == 'unconfigured'
+            assert Lifecycle(ros_client, no_cuda).state() == 'unconfigured'
     finally:
         refused.stop()
         code = failed.stop()
         if no_cuda is not None:
             no_cuda.stop()
-        client.close()
     assert code == 0, failed.output()

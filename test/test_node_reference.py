@@ -17,13 +17,10 @@ import reference_data as ref
 from node_harness import (
     RELIABLE,
     NodeUnderTest,
-    RosClient,
     assert_rows_equal,
     detection_rows,
-    header_ns,
-    image_msg,
+    node_running,
     track_rows,
-    wait_active,
 )
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
@@ -32,6 +29,8 @@ from centertrack_ros.core.checkpoint import load_state_dict_strict, read_checkpo
 from centertrack_ros.core.config import CenterTrackConfig, RuntimeConfig
 from centertrack_ros.core.models.networks import build_network
 from centertrack_ros.core.pipeline import CenterTracker
+from centertrack_ros.runtime.stamps import stamp_ns
+from centertrack_ros.tools.harness import image_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.reference, pytest.mark.slow]
 
@@ -70,7 +69,7 @@ def node_can_run(folder: Path) -> bool:
 
 
 @pytest.mark.parametrize('folder', ref.folder_params(node_can_run, 'pipeline folders'))
-def test_node_matches_the_official_results_and_the_core(folder: Path):
+def test_node_matches_the_official_results_and_the_core(folder: Path, ros_client):
     config = ref.official_config(folder)
     frames = ref.frames(folder)
     network = build_network(config.model)
@@ -79,31 +78,25 @@ def test_node_matches_the_official_results_and_the_core(folder: Path):
     core = CenterTracker(network.eval(), config.replace(runtime=RuntimeConfig(device='cpu')))
     class_name = core.config.model.class_name
 
-    client = RosClient('centertrack_reference_client')
-    node = NodeUnderTest('/test_reference', node_parameters(folder, config))
-    try:
-        wait_active(client, node)
-        publisher = client.node.create_publisher(Image, node.name('image'), RELIABLE)
-        detections = client.subscribe(Detection2DArray, node.name('detections'))
-        client.wait_until(lambda: publisher.get_subscription_count() > 0 and
-                          detections.subscription.get_publisher_count() > 0, 'matching')
-        stamp = client.now_ns()
+    with node_running(NodeUnderTest('/test_reference', node_parameters(folder, config)),
+                      ros_client) as node:
+        publisher = ros_client.node.create_publisher(Image, node.name('image'), RELIABLE)
+        detections = ros_client.subscribe(Detection2DArray, node.name('detections'))
+        ros_client.wait_matched(publisher, detections)
+        stamp = ros_client.now_ns()
         per_frame = []
         for index, (frame, official) in enumerate(zip(frames, ref.expected(folder)['results'],
                                                       strict=True)):
             stamp += 100_000_000
             publisher.publish(image_msg(frame, stamp, 'reference_camera'))
-            got = detection_rows(detections.wait_for(lambda m, s=stamp: header_ns(m.header) == s))
+            got = detection_rows(detections.wait_for(
+                lambda m, s=stamp: stamp_ns(m.header.stamp) == s))
             assert_rows_equal(got, track_rows(core.step(frame), class_name),
                               f'frame {index} vs core')
             active = [o for o in official if o.get('active', 1) > 0]
             assert active, 'the reference frames have active tracks'
             per_frame.append((published_as_results(got, class_name, config), active))
         ref.assert_same_results(per_frame, ref.PIPELINE, f'{folder.name} over DDS')
-    finally:
-        code = node.stop()
-        client.close()
-    assert code == 0, node.output()
 
 
 def published_as_results(rows: dict, class_name, config: CenterTrackConfig) -> list[dict]:

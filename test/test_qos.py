@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from node_harness import TIMEOUT, NodeUnderTest, RosClient, diagnostics_values, wait_active
+from node_harness import NodeUnderTest, diagnostics_values, node_running
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
@@ -23,6 +23,7 @@ from centertrack_ros.ros.image_subscription import (
     large_frame_warning,
 )
 from centertrack_ros.runtime.settings import BEST_EFFORT, RELIABLE
+from centertrack_ros.tools.harness import TIMEOUT, RosClient
 
 CAMERA = Path(__file__).resolve().parent / 'camera_process.py'
 NAMESPACE = '/test_qos'
@@ -52,21 +53,10 @@ def test_large_frames_warn_only_where_they_are_lost():
 
 # ----------------------------------------------------------------------- over DDS
 @pytest.fixture(scope='module')
-def client():
-    ros = RosClient('centertrack_qos_client')
-    yield ros
-    ros.close()
-
-
-@pytest.fixture(scope='module')
-def node(client):
-    proc = NodeUnderTest(NAMESPACE, {})  # every parameter at its default
-    try:
-        wait_active(client, proc)
+def node(ros_client):
+    # every parameter at its default
+    with node_running(NodeUnderTest(NAMESPACE, {}), ros_client) as proc:
         yield proc
-    finally:
-        code = proc.stop()
-    assert code == 0, f'node did not exit cleanly ({code}):\n{proc.output()}'
 
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -97,7 +87,7 @@ def latest_values(client: RosClient, collector) -> dict[str, str]:
 
 
 @pytest.mark.parametrize('size', ['768x576', '1920x1080'])
-def test_every_frame_of_a_reliable_publisher_is_answered(node, client, run_python, size):
+def test_every_frame_of_a_reliable_publisher_is_answered(node, ros_client, run_python, size):
     """Large frames, malformed messages between them: every valid frame gets its detections."""
     frames = 6
     process = camera(run_python, 'reliable', size, frames, hostile=3,
@@ -106,42 +96,42 @@ def test_every_frame_of_a_reliable_publisher_is_answered(node, client, run_pytho
     assert process.wait(30) == 0
     assert f'answered {frames} of {frames}' in process.output(), process.output()
     assert re.search(r'frame 5 answered ids \[\d', process.output()), 'objects are tracked'
-    assert node_subscription(client) == 'reliable'
+    assert node_subscription(ros_client) == 'reliable'
     assert 'switching the subscription from best_effort to reliable' in node.output()
 
 
-def test_best_effort_publisher_gets_a_best_effort_subscription(node, client, run_python):
-    diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
+def test_best_effort_publisher_gets_a_best_effort_subscription(node, ros_client, run_python):
+    diagnostics = ros_client.subscribe(DiagnosticArray, '/diagnostics')
     process = camera(run_python, 'best_effort', '320x240', 3,
                      wait_for_subscription='best_effort')
     process.wait_for(r'answered \d+ of 3', timeout=120)
     assert 'answered 3 of 3' in process.output(), process.output()  # small frames: no loss
-    assert node_subscription(client) == 'best_effort'
-    values = latest_values(client, diagnostics)
+    assert node_subscription(ros_client) == 'best_effort'
+    values = latest_values(ros_client, diagnostics)
     assert values['image_qos'].startswith('best_effort (auto: 1 of 1 publisher(s) offer best')
-    client.unsubscribe(diagnostics)
+    ros_client.unsubscribe(diagnostics)
 
 
-def test_a_later_publisher_with_other_qos_switches_between_frames(node, client, run_python):
+def test_a_later_publisher_with_other_qos_switches_between_frames(node, ros_client, run_python):
     """A best-effort publisher joins a reliable one: best effort; it leaves: reliable again.
 
     The reliable camera keeps streaming across both switches and its tracks continue: every
     frame is answered and no reset is counted.
     """
-    diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
+    diagnostics = ros_client.subscribe(DiagnosticArray, '/diagnostics')
     frames = 30
     steady = camera(run_python, 'reliable', '320x240', frames, pause=0.3, name='steady_camera',
                     wait_for_subscription='reliable')
     steady.wait_for(r'frame 2 answered', timeout=120)
-    resets_before = latest_values(client, diagnostics).get('resets', '0')
-    late = client.node.create_publisher(Image, f'{NAMESPACE}/image', QoSProfile(
+    resets_before = latest_values(ros_client, diagnostics).get('resets', '0')
+    late = ros_client.node.create_publisher(Image, f'{NAMESPACE}/image', QoSProfile(
         depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
-    client.wait_until(lambda: node_subscription(client) == 'best_effort',
-                      'the switch to best effort')
+    ros_client.wait_until(lambda: node_subscription(ros_client) == 'best_effort',
+                          'the switch to best effort')
     answered_during = len(re.findall(r'answered ids', steady.output()))
-    client.node.destroy_publisher(late)
-    client.wait_until(lambda: node_subscription(client) == 'reliable',
-                      'the switch back to reliable')
+    ros_client.node.destroy_publisher(late)
+    ros_client.wait_until(lambda: node_subscription(ros_client) == 'reliable',
+                          'the switch back to reliable')
     steady.wait_for(rf'answered \d+ of {frames}', timeout=240)
     output = steady.output()
     assert f'answered {frames} of {frames}' in output, output
@@ -156,24 +146,23 @@ def test_a_later_publisher_with_other_qos_switches_between_frames(node, client, 
                      r'publisher\(s\) offer reliable\); the tracks are kept', log), log
     deadline = time.monotonic() + TIMEOUT
     while True:
-        values = latest_values(client, diagnostics)
+        values = latest_values(ros_client, diagnostics)
         if values['image_qos'].startswith('reliable'):
             break
         assert time.monotonic() < deadline
     assert values.get('resets', '0') == resets_before
-    client.unsubscribe(diagnostics)
+    ros_client.unsubscribe(diagnostics)
 
 
-def test_explicit_best_effort_says_when_large_frames_are_lost(client, run_python):
+def test_explicit_best_effort_says_when_large_frames_are_lost(ros_client, run_python):
     """Reliable 768x576 frames to a best-effort subscription: the node says why and how to fix.
 
     Most of the frames are lost in transport (each is 21 UDP fragments); DDS reports the loss,
     and the node counts it and names the fixes (a frame that does arrive is warned about too).
     """
     namespace = '/test_qos_lossy'
-    node = NodeUnderTest(namespace, {'qos.reliability': 'best_effort'})
-    try:
-        wait_active(client, node)
+    with node_running(NodeUnderTest(namespace, {'qos.reliability': 'best_effort'}),
+                      ros_client) as node:
         process = run_python(script=CAMERA, args=[
             '--namespace', namespace, '--reliability', 'reliable', '--size', '768x576',
             '--frames', 5, '--timeout', 3], env={'FASTDDS_DEFAULT_PROFILES_FILE': ''})
@@ -187,6 +176,3 @@ def test_explicit_best_effort_says_when_large_frames_are_lost(client, run_python
             node.process.wait_for(r'arrive over a best-effort subscription without a Fast DDS '
                                   r'profile.*use_compressed', timeout=TIMEOUT)
         print(f'best effort, no profile: {answered} of 5 reliable 768x576 frames answered')
-    finally:
-        code = node.stop()
-    assert code == 0, node.output()

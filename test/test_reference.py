@@ -16,12 +16,15 @@ import torch
 
 from centertrack_ros.core.checkpoint import load_state_dict_strict, read_checkpoint
 from centertrack_ros.core.config import CenterTrackConfig, RuntimeConfig
+from centertrack_ros.core.decode import decode_tensors, to_raw_detections
 from centertrack_ros.core.device import use_ieee_fp32_convolutions
-from centertrack_ros.core.geometry import frame_geometry
+from centertrack_ros.core.geometry import FrameGeometry, frame_geometry
 from centertrack_ros.core.models.networks import build_network
 from centertrack_ros.core.onnx_model import cached_export
-from centertrack_ros.core.pipeline import CenterTracker, track_outputs
+from centertrack_ros.core.pipeline import CenterTracker
+from centertrack_ros.core.postprocess import detections_to_image
 from centertrack_ros.core.tracker import TrackManager
+from centertrack_ros.core.tracks import Track
 
 pytestmark = [pytest.mark.reference, pytest.mark.equality]
 
@@ -146,6 +149,14 @@ def check_pipeline(folder: Path, device: str, engine: str) -> None:
                  for image, want in zip(ref.frames(folder), results, strict=True)]
     assert tracker.engine.name == engine
     ref.assert_same_results(per_frame, ref.PIPELINE, f'{folder.name} ({engine})')
+
+
+def track_outputs(outputs: dict[str, torch.Tensor], geometry: FrameGeometry,
+                  manager: TrackManager) -> list[Track]:
+    """Decode one image's head outputs (heatmap after sigmoid) and update the tracks."""
+    config = manager.config
+    raw = to_raw_detections(decode_tensors(outputs, config.K))[0]
+    return manager.update(detections_to_image(raw, geometry, config.effective_out_thresh))
 
 
 def check_post(folder: Path, device: str, engine: str) -> None:

@@ -28,26 +28,20 @@ from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from node_harness import (
     RELIABLE,
-    TIMEOUT,
     NodeUnderTest,
-    RosClient,
+    assert_published,
     assert_rows_equal,
-    camera_frames,
     detection_rows,
     diagnostics_values,
-    header_ns,
-    image_msg,
-    make_sensitive_checkpoint,
     track_rows,
-    wait_active,
 )
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
-from centertrack_ros.core.config import RuntimeConfig
-from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+from centertrack_ros.runtime.stamps import stamp_ns
+from centertrack_ros.tools.harness import TIMEOUT, RosClient, image_msg, wait_active
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -88,23 +82,9 @@ sys.exit(main())
 '''
 
 
-class FaultyNode(NodeUnderTest):
-    """The node started through the fault-injecting wrapper script."""
-
-    def __init__(self, script: Path, namespace: str, params: dict) -> None:
-        self.script = script
-        super().__init__(namespace, params)
-
-    def executable(self) -> str:
-        """Return the wrapper script instead of the console script."""
-        return str(self.script)
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp('faults') / 'sensitive.pth'
-    make_sensitive_checkpoint(path)
-    return path
+def faulty_node(script: Path, namespace: str, params: dict) -> NodeUnderTest:
+    """Start the node through the fault-injecting wrapper script."""
+    return NodeUnderTest(namespace, params, command=[str(script)])
 
 
 @pytest.fixture(scope='module')
@@ -116,15 +96,8 @@ def wrapper(tmp_path_factory):
 
 
 @pytest.fixture(scope='module')
-def client():
-    ros = RosClient('centertrack_faults_client')
-    yield ros
-    ros.close()
-
-
-@pytest.fixture(scope='module')
-def frames():
-    return [frame[::2, ::2].copy() for frame in camera_frames()]
+def frames(camera_frames):
+    return [frame[::2, ::2].copy() for frame in camera_frames]
 
 
 def marked(image: np.ndarray, mark: tuple[int, int, int]) -> np.ndarray:
@@ -181,8 +154,7 @@ class Feed:
     def __init__(self, client: RosClient, node: NodeUnderTest) -> None:
         self.publisher = client.node.create_publisher(Image, node.name('image'), RELIABLE)
         self.detections = client.subscribe(Detection2DArray, node.name('detections'))
-        client.wait_until(lambda: self.publisher.get_subscription_count() > 0 and
-                          self.detections.subscription.get_publisher_count() > 0, 'matching')
+        client.wait_matched(self.publisher, self.detections)
         self.stamp = 1_000 * 1_000_000_000
 
     def send(self, image: np.ndarray) -> int:
@@ -194,7 +166,7 @@ class Feed:
     def track(self, image: np.ndarray) -> Detection2DArray:
         """Publish a frame and wait for its detections."""
         stamp = self.send(image)
-        return self.detections.wait_for(lambda m: header_ns(m.header) == stamp,
+        return self.detections.wait_for(lambda m: stamp_ns(m.header.stamp) == stamp,
                                         what=f'detections for stamp {stamp}')
 
 
@@ -233,15 +205,15 @@ def write_bad_checkpoints(directory: Path, good: Path) -> dict[str, Path]:
 
 
 def test_bad_checkpoints_and_devices_fail_configure_and_the_node_recovers(
-        tmp_path, checkpoint, client, frames):
-    bad = write_bad_checkpoints(tmp_path, checkpoint)
+        tmp_path, sensitive_checkpoint, ros_client, frames):
+    bad = write_bad_checkpoints(tmp_path, sensitive_checkpoint)
     node = NodeUnderTest('/test_faults_configure', {'autostart': False, 'device': 'auto',
                                                     'model.path': str(bad['missing']),
                                                     'qos.reliability': 'reliable'})
-    diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
+    diagnostics = ros_client.subscribe(DiagnosticArray, '/diagnostics')
     try:
-        client.wait_until(lambda: node.process.poll() is None and
-                          client.node.count_publishers('/diagnostics') > 0, 'node up')
+        ros_client.wait_until(lambda: node.process.poll() is None and
+                              ros_client.node.count_publishers('/diagnostics') > 0, 'node up')
         expected = [
             ('missing', {}, f'checkpoint not found: {bad["missing"]}'),
             ('corrupt', {}, f'cannot read checkpoint {bad["corrupt"]}'),
@@ -257,13 +229,13 @@ def test_bad_checkpoints_and_devices_fail_configure_and_the_node_recovers(
                              "device 'cuda' requested but CUDA is not available"))
         failures = 0
         for kind, extra, words in expected:
-            path = str(bad[kind]) if kind else str(checkpoint)
+            path = str(bad[kind]) if kind else str(sensitive_checkpoint)
             for name, value in {'model.path': path, **extra}.items():
-                result = set_param(client, node, name, value)
+                result = set_param(ros_client, node, name, value)
                 assert result.successful, result.reason
             failures += 1
-            assert not transition(client, node, Transition.TRANSITION_CONFIGURE), kind
-            assert state(client, node) == 'unconfigured', 'the node stays up, unconfigured'
+            assert not transition(ros_client, node, Transition.TRANSITION_CONFIGURE), kind
+            assert state(ros_client, node) == 'unconfigured', 'the node stays up, unconfigured'
             assert words in configure_error(node, failures), kind
             values = report(diagnostics, node,
                             lambda v, w=words: w in v.get('configure_error', ''))
@@ -271,56 +243,56 @@ def test_bad_checkpoints_and_devices_fail_configure_and_the_node_recovers(
         assert node.process.poll() is None
 
         # Fixed: configure succeeds. With device auto and no CUDA, on the CPU with a warning.
-        for name, value in {'model.path': str(checkpoint), 'model.num_classes': 0,
+        for name, value in {'model.path': str(sensitive_checkpoint), 'model.num_classes': 0,
                             'device': 'auto'}.items():
-            assert set_param(client, node, name, value).successful
-        assert transition(client, node, Transition.TRANSITION_CONFIGURE)
-        assert transition(client, node, Transition.TRANSITION_ACTIVATE)
+            assert set_param(ros_client, node, name, value).successful
+        assert transition(ros_client, node, Transition.TRANSITION_CONFIGURE)
+        assert transition(ros_client, node, Transition.TRANSITION_ACTIVATE)
         values = report(diagnostics, node, lambda v: v.get('lifecycle_state') == 'active')
         assert 'configure_error' not in values and values['_level'] == '0'
         if not torch.cuda.is_available():
             assert values['device'].startswith('cpu')
             assert '[WARN]' in node.output()
             assert 'CUDA is not available; running CenterTrack on the CPU' in node.output()
-        feed = Feed(client, node)
+        feed = Feed(ros_client, node)
         first = {int(d.id) for d in feed.track(frames[0]).detections}
         assert len(first) == 100
 
         # A reload (cleanup, configure) keeps the ids unique: no id of the first model returns.
-        assert transition(client, node, Transition.TRANSITION_DEACTIVATE)
-        assert transition(client, node, Transition.TRANSITION_CLEANUP)
-        assert set_param(client, node, 'model.path', str(bad['corrupt'])).successful
-        assert not transition(client, node, Transition.TRANSITION_CONFIGURE)
-        assert set_param(client, node, 'model.path', str(checkpoint)).successful
-        assert transition(client, node, Transition.TRANSITION_CONFIGURE)
-        assert transition(client, node, Transition.TRANSITION_ACTIVATE)
-        client.wait_until(lambda: feed.publisher.get_subscription_count() > 0, 'resubscribed')
+        assert transition(ros_client, node, Transition.TRANSITION_DEACTIVATE)
+        assert transition(ros_client, node, Transition.TRANSITION_CLEANUP)
+        assert set_param(ros_client, node, 'model.path', str(bad['corrupt'])).successful
+        assert not transition(ros_client, node, Transition.TRANSITION_CONFIGURE)
+        assert set_param(ros_client, node, 'model.path', str(sensitive_checkpoint)).successful
+        assert transition(ros_client, node, Transition.TRANSITION_CONFIGURE)
+        assert transition(ros_client, node, Transition.TRANSITION_ACTIVATE)
+        ros_client.wait_until(lambda: feed.publisher.get_subscription_count() > 0, 'resubscribed')
         second = {int(d.id) for d in feed.track(frames[1]).detections}
         assert min(second) > max(first), 'ids continue above the first model\'s'
     finally:
-        client.unsubscribe(diagnostics)
+        ros_client.unsubscribe(diagnostics)
         code = node.stop()
     assert code == 0, node.output()
 
 
 # ----------------------------------------------------------------------------- frames
-def test_an_exception_during_a_frame_drops_only_that_frame(wrapper, checkpoint, client, frames):
-    node = FaultyNode(wrapper, '/test_faults_frame', {'model.path': str(checkpoint),
-                                                      'device': 'cpu',
-                                                      'qos.reliability': 'reliable'})
-    diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
-    core = load_tracker(ModelSpec(path=str(checkpoint)), runtime=RuntimeConfig(device='cpu'))
+def test_an_exception_during_a_frame_drops_only_that_frame(
+        wrapper, sensitive_checkpoint, sensitive_tracker, ros_client, frames):
+    node = faulty_node(wrapper, '/test_faults_frame', {'model.path': str(sensitive_checkpoint),
+                                                       'device': 'cpu',
+                                                       'qos.reliability': 'reliable'})
+    diagnostics = ros_client.subscribe(DiagnosticArray, '/diagnostics')
+    core = sensitive_tracker
     try:
-        wait_active(client, node)
-        feed = Feed(client, node)
+        wait_active(ros_client, node)
+        feed = Feed(ros_client, node)
         plan = [None, None, OOM_MARK, None, OOM_MARK, FAIL_MARK, None, None]
         failed_stamps, failures = [], 0
         for index, mark in enumerate(plan):
             frame = frames[index % len(frames)]
             if mark is None:
-                got = feed.track(frame)
-                expected = track_rows(core.step(frame), core.config.model.class_name)
-                assert_rows_equal(detection_rows(got), expected, f'frame {index}')
+                assert_published(feed.track(frame), core.step(frame),
+                                 core.config.model.class_name, f'frame {index}')
                 continue
             failed_stamps.append(feed.send(marked(frame, mark)))
             failures += 1
@@ -331,13 +303,13 @@ def test_an_exception_during_a_frame_drops_only_that_frame(wrapper, checkpoint, 
         assert int(values['rejected.inference_error']) == 3
         assert int(values['frames_processed']) == plan.count(None)
         assert not [m for m in feed.detections.messages
-                    if header_ns(m.header) in failed_stamps], 'nothing published for them'
+                    if stamp_ns(m.header.stamp) in failed_stamps], 'nothing published for them'
         # Logged once (then throttled: the same reason again within 5 s is only counted).
         assert 'inference failed, frame dropped: OutOfMemoryError: CUDA out of memory' in \
             node.output()
         assert node.process.poll() is None
     finally:
-        client.unsubscribe(diagnostics)
+        ros_client.unsubscribe(diagnostics)
         code = node.stop()
     assert code == 0, node.output()
 
@@ -365,16 +337,17 @@ def rows_match(got: dict, expected: dict) -> bool:
     return True
 
 
-def test_parameter_updates_racing_with_inference(checkpoint, client, frames):
+def test_parameter_updates_racing_with_inference(sensitive_checkpoint, sensitive_tracker,
+                                                 ros_client, frames):
     """Hammer set_parameters while frames flow; every output is one whole configuration's.
 
     Each published frame must equal the core's output for exactly one of the tracker
     configurations the accepted updates can produce, computed from the state that the node's
     previous outputs imply: a change applied in the middle of a frame, or lost, would not.
     """
-    node = NodeUnderTest('/test_faults_race', {'model.path': str(checkpoint), 'device': 'cpu',
-                                               'qos.reliability': 'reliable'})
-    core = load_tracker(ModelSpec(path=str(checkpoint)), runtime=RuntimeConfig(device='cpu'))
+    node = NodeUnderTest('/test_faults_race', {'model.path': str(sensitive_checkpoint),
+                                               'device': 'cpu', 'qos.reliability': 'reliable'})
+    core = sensitive_tracker
     model, names = core.config.tracker, core.config.model.class_name
     configs = [replace(model, track_thresh=model.track_thresh if t < 0 else t, hungarian=h)
                for t in THRESHOLDS for h in (False, True)]
@@ -384,7 +357,7 @@ def test_parameter_updates_racing_with_inference(checkpoint, client, frames):
 
     def hammer() -> None:
         rng = np.random.default_rng(11)
-        service = client.node.create_client(SetParameters, node.name('~/set_parameters'))
+        service = ros_client.node.create_client(SetParameters, node.name('~/set_parameters'))
         try:
             while not stop.is_set():
                 valid = rng.random() < 0.6
@@ -400,11 +373,11 @@ def test_parameter_updates_racing_with_inference(checkpoint, client, frames):
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:
-            client.node.destroy_client(service)
+            ros_client.node.destroy_client(service)
 
     try:
-        wait_active(client, node)
-        feed = Feed(client, node)
+        wait_active(ros_client, node)
+        feed = Feed(ros_client, node)
         worker = threading.Thread(target=hammer, daemon=True)
         worker.start()
         states = core  # the core in the state the node's outputs so far imply
@@ -433,16 +406,15 @@ def test_parameter_updates_racing_with_inference(checkpoint, client, frames):
                 assert not successful and reason, f'{name}={value!r} was accepted'
 
         # The last accepted values are in force for the next frame.
-        values = client.call(GetParameters, node.name('~/get_parameters'),
-                             GetParameters.Request(names=['tracker.track_thresh',
-                                                          'tracker.hungarian'])).values
+        values = ros_client.call(GetParameters, node.name('~/get_parameters'),
+                                 GetParameters.Request(names=['tracker.track_thresh',
+                                                              'tracker.hungarian'])).values
         threshold, hungarian = values[0].double_value, values[1].bool_value
         final = replace(model, hungarian=hungarian,
                         track_thresh=model.track_thresh if threshold < 0 else threshold)
         states.set_tracker_config(final)
         for frame in frames[:2]:
-            assert_rows_equal(detection_rows(feed.track(frame)),
-                              track_rows(states.step(frame), names), 'after the updates')
+            assert_published(feed.track(frame), states.step(frame), names, 'after the updates')
         assert node.process.poll() is None
         assert 'Traceback' not in node.output()
     finally:
@@ -452,13 +424,14 @@ def test_parameter_updates_racing_with_inference(checkpoint, client, frames):
 
 
 # ----------------------------------------------------------------------------- signals
-def test_sigint_during_a_slow_frame_exits_cleanly(wrapper, checkpoint, client, frames):
-    node = FaultyNode(wrapper, '/test_faults_sigint', {'model.path': str(checkpoint),
-                                                       'device': 'cpu',
-                                                       'qos.reliability': 'reliable'})
+def test_sigint_during_a_slow_frame_exits_cleanly(
+        wrapper, sensitive_checkpoint, ros_client, frames):
+    node = faulty_node(wrapper, '/test_faults_sigint', {'model.path': str(sensitive_checkpoint),
+                                                        'device': 'cpu',
+                                                        'qos.reliability': 'reliable'})
     try:
-        wait_active(client, node)
-        feed = Feed(client, node)
+        wait_active(ros_client, node)
+        feed = Feed(ros_client, node)
         feed.track(frames[0])
         feed.send(marked(frames[1], SLOW_MARK))
         node.process.wait_for('slow frame: inference started', timeout=TIMEOUT)
@@ -473,13 +446,13 @@ def test_sigint_during_a_slow_frame_exits_cleanly(wrapper, checkpoint, client, f
     assert 'Traceback' not in node.output(), node.output()
 
 
-def test_sigterm_while_frames_stream_exits_cleanly(checkpoint, client, frames):
-    node = NodeUnderTest('/test_faults_sigterm', {'model.path': str(checkpoint),
+def test_sigterm_while_frames_stream_exits_cleanly(sensitive_checkpoint, ros_client, frames):
+    node = NodeUnderTest('/test_faults_sigterm', {'model.path': str(sensitive_checkpoint),
                                                   'device': 'cpu', 'qos.reliability': 'reliable'})
     stop = threading.Event()
     try:
-        wait_active(client, node)
-        feed = Feed(client, node)
+        wait_active(ros_client, node)
+        feed = Feed(ros_client, node)
 
         def stream() -> None:
             index = 0

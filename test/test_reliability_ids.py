@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from node_harness import camera_frames, make_sensitive_checkpoint, track_rows
+from node_harness import core_tracker, track_rows
 
-from centertrack_ros.core.config import RuntimeConfig, TrackerConfig
-from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+from centertrack_ros.core.config import TrackerConfig
 from centertrack_ros.core.pipeline import MultiCameraTracker
 from centertrack_ros.core.tracker import TrackManager
 from centertrack_ros.core.tracks import Detection, Track
@@ -58,20 +57,16 @@ def test_continue_ids_after_never_lowers_the_counter():
 
 
 @pytest.fixture(scope='module')
-def tracker_pair(tmp_path_factory):
-    path = tmp_path_factory.mktemp('ids') / 'sensitive.pth'
-    make_sensitive_checkpoint(path)
-
-    def make():
-        return load_tracker(ModelSpec(path=str(path)),
-                            runtime=RuntimeConfig(device='cpu', engine='reference'))
-    return make(), make()
+def tracker_pair(sensitive_checkpoint):
+    return (core_tracker(sensitive_checkpoint, engine='reference'),
+            core_tracker(sensitive_checkpoint, engine='reference'))
 
 
-def test_a_reset_without_restarting_ids_is_a_fresh_start_numbered_higher(tracker_pair):
+def test_a_reset_without_restarting_ids_is_a_fresh_start_numbered_higher(
+        tracker_pair, camera_frames):
     """Everything but the ids equals a brand-new tracker's output; ids are shifted above."""
     node_like, fresh = tracker_pair
-    frames = [cv_frame[::4, ::4].copy() for cv_frame in camera_frames()[:5]]
+    frames = [cv_frame[::4, ::4].copy() for cv_frame in camera_frames[:5]]
     node_like.reset()
     for frame in frames[:3]:
         node_like.step(frame)
@@ -86,10 +81,10 @@ def test_a_reset_without_restarting_ids_is_a_fresh_start_numbered_higher(tracker
     assert min(track_rows(node_like.tracks, str)) > highest
 
 
-def test_multi_camera_reset_of_one_camera_keeps_its_ids_unique(tracker_pair):
+def test_multi_camera_reset_of_one_camera_keeps_its_ids_unique(tracker_pair, camera_frames):
     single = tracker_pair[0]
     cameras = MultiCameraTracker(single.network, single.config, num_cameras=2)
-    frame = camera_frames()[0][::4, ::4].copy()
+    frame = camera_frames[0][::4, ::4].copy()
     first = cameras.step_all([frame, frame])
     cameras.reset(camera=1, restart_ids=False)
     after = cameras.step_all([frame, frame])

@@ -26,30 +26,21 @@ import time
 import cv2
 import numpy as np
 import pytest
+from bag_support import START_TIME
 from diagnostic_msgs.msg import DiagnosticArray
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from node_harness import (
-    RELIABLE,
-    TIMEOUT,
-    NodeUnderTest,
-    RosClient,
-    camera_frames,
-    diagnostics_values,
-    header_ns,
-    image_msg,
-    make_sensitive_checkpoint,
-    wait_active,
-)
+from node_harness import RELIABLE, NodeUnderTest, diagnostics_values, node_running
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
-from test_bag_support import START_TIME
 from vision_msgs.msg import Detection2DArray
 
 from centertrack_ros.bags.io import BagReader
+from centertrack_ros.runtime.stamps import stamp_ns
 from centertrack_ros.runtime.stream_rules import FORMAT_CHANGE, FRAME_GAP, TIME_JUMP, StreamRules
 from centertrack_ros.tools.bag import main as bag_main
+from centertrack_ros.tools.harness import TIMEOUT, RosClient, image_msg, wait_active
 
 SECOND = 1_000_000_000
 STEP = 100_000_000
@@ -108,14 +99,13 @@ class Stream:
         self.detections = client.subscribe(Detection2DArray, node.name('detections'))
         self.diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
         self.highest = 0
-        client.wait_until(lambda: self.publisher.get_subscription_count() > 0 and
-                          self.detections.subscription.get_publisher_count() > 0, 'matching')
+        client.wait_matched(self.publisher, self.detections)
 
     def frame(self, image: np.ndarray, stamp: int, **kwargs) -> set[int]:
         """Publish a frame, wait for its detections, return their ids."""
         start = self.detections.count()
         self.publisher.publish(image_msg(image, stamp, **kwargs))
-        msg = self.detections.wait_for(lambda m: header_ns(m.header) == stamp, start=start,
+        msg = self.detections.wait_for(lambda m: stamp_ns(m.header.stamp) == stamp, start=start,
                                        what=f'detections for stamp {stamp}')
         return {int(d.id) for d in msg.detections}
 
@@ -138,7 +128,7 @@ class Stream:
                        and predicate(diagnostics_values(m, name))),
             start=self.diagnostics.count(), what='a diagnostics report')
         values = diagnostics_values(msg, name)
-        values['_stamp'] = str(header_ns(msg.header))
+        values['_stamp'] = str(stamp_ns(msg.header.stamp))
         return values
 
     def resets(self) -> dict[str, int]:
@@ -149,35 +139,16 @@ class Stream:
 
 
 @pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    path = tmp_path_factory.mktemp('time') / 'sensitive.pth'
-    make_sensitive_checkpoint(path)
-    return path
+def stream(sensitive_checkpoint, ros_client):
+    with node_running(NodeUnderTest('/test_time', {
+            'model.path': str(sensitive_checkpoint), 'device': 'cpu',
+            'qos.reliability': 'reliable', 'max_frame_gap': MAX_GAP}), ros_client) as node:
+        yield Stream(ros_client, node)
 
 
 @pytest.fixture(scope='module')
-def client():
-    ros = RosClient('centertrack_time_client')
-    yield ros
-    ros.close()
-
-
-@pytest.fixture(scope='module')
-def stream(checkpoint, client):
-    node = NodeUnderTest('/test_time', {'model.path': str(checkpoint), 'device': 'cpu',
-                                        'qos.reliability': 'reliable',
-                                        'max_frame_gap': MAX_GAP})
-    try:
-        wait_active(client, node)
-        yield Stream(client, node)
-    finally:
-        code = node.stop()
-    assert code == 0, node.output()
-
-
-@pytest.fixture(scope='module')
-def frames():
-    return [frame[::2, ::2].copy() for frame in camera_frames()]
+def frames(camera_frames):
+    return [frame[::2, ::2].copy() for frame in camera_frames]
 
 
 @pytest.mark.ros
@@ -260,45 +231,41 @@ def play(run_python, bag, *args):
 
 
 @pytest.mark.ros
-def test_play_publishes_the_bag_time_on_clock(tmp_path, run_python, client):
+def test_play_publishes_the_bag_time_on_clock(tmp_path, run_python, ros_client):
     times = convert_bag(tmp_path / 'clock_bag', 10)
-    ticks = client.subscribe(Clock, '/clock', RELIABLE)
-    images = client.subscribe(Image, '/camera/image_raw')
+    ticks = ros_client.subscribe(Clock, '/clock', RELIABLE)
+    images = ros_client.subscribe(Image, '/camera/image_raw')
     try:
         player = play(run_python, tmp_path / 'clock_bag', '--clock', '50')
         player.wait_for(r'published 10 /camera/image_raw', timeout=TIMEOUT)
         assert player.wait(30) == 0
-        images.wait_for(lambda m: header_ns(m.header) == times[-1])
-        ticks.wait_for(lambda m: clock_ns(m) == times[-1], timeout=10,
+        images.wait_for(lambda m: stamp_ns(m.header.stamp) == times[-1])
+        ticks.wait_for(lambda m: stamp_ns(m.clock) == times[-1], timeout=10,
                        what='the last message time on /clock')
-        values = [clock_ns(m) for m in list(ticks.messages)]
+        values = [stamp_ns(m.clock) for m in list(ticks.messages)]
         assert values == sorted(values), 'one pass: the clock never goes back'
         assert values[0] >= times[0] and values[-1] == times[-1]
         assert set(times) <= set(values), 'the clock reaches each message time before it'
         assert len(set(values)) > len(times), 'and ticks in between'
     finally:
-        client.unsubscribe(ticks)
-        client.unsubscribe(images)
-
-
-def clock_ns(msg: Clock) -> int:
-    """Return a Clock message's time in nanoseconds."""
-    return int(msg.clock.sec) * SECOND + int(msg.clock.nanosec)
+        ros_client.unsubscribe(ticks)
+        ros_client.unsubscribe(images)
 
 
 @pytest.mark.ros
 @pytest.mark.slow
-def test_use_sim_time_with_a_looping_bag(tmp_path, run_python, checkpoint, client):
+def test_use_sim_time_with_a_looping_bag(tmp_path, run_python, sensitive_checkpoint, ros_client,
+                                         camera_frames):
     times = convert_bag(tmp_path / 'loop_bag', 8)
-    node = NodeUnderTest('/test_sim', {'model.path': str(checkpoint), 'device': 'cpu',
+    node = NodeUnderTest('/test_sim', {'model.path': str(sensitive_checkpoint), 'device': 'cpu',
                                        'qos.reliability': 'reliable', 'use_sim_time': True})
     player = None
     try:
-        wait_active(client, node)
-        stream = Stream(client, node)
+        wait_active(ros_client, node)
+        stream = Stream(ros_client, node)
         # No /clock yet: the node's time is 0. Frames are still tracked; no latency is made up.
         # (Stamped after the bag's end, so that the bag's first frame is a jump back.)
-        first = cv2.resize(camera_frames()[0], (320, 240))  # the bag's size
+        first = cv2.resize(camera_frames[0], (320, 240))  # the bag's size
         stream.new_sequence(first, times[-1] + SECOND)
         values = stream.report(lambda v: 'processing_p50_ms' in v)
         assert 'latency_p50_ms' not in values
@@ -311,7 +278,7 @@ def test_use_sim_time_with_a_looping_bag(tmp_path, run_python, checkpoint, clien
         deadline = time.monotonic() + 2 * TIMEOUT
         while True:
             outputs = stream.detections.messages[start:]
-            stamps = [header_ns(m.header) for m in outputs]
+            stamps = [stamp_ns(m.header.stamp) for m in outputs]
             wraps = sum(1 for a, b in zip(stamps, stamps[1:]) if b < a)
             if wraps >= 3:
                 break
@@ -320,14 +287,14 @@ def test_use_sim_time_with_a_looping_bag(tmp_path, run_python, checkpoint, clien
         assert player.stop() == 0
         time.sleep(0.5)  # the last frames in flight
         outputs = stream.detections.messages[start:]
-        assert all(header_ns(m.header) in times for m in outputs)
+        assert all(stamp_ns(m.header.stamp) in times for m in outputs)
 
         # Every wrap is a new sequence numbered above everything before; the rest continue.
         highest, new_sequences = max(stream.highest, 0), 0
         previous_stamp = None
         for msg in outputs:
             ids = {int(d.id) for d in msg.detections}
-            stamp = header_ns(msg.header)
+            stamp = stamp_ns(msg.header.stamp)
             fresh = ids == set(range(highest + 1, highest + BIRTHS + 1))
             if previous_stamp is None or stamp < previous_stamp:
                 assert fresh, f'frame {stamp} after {previous_stamp}: tracks not reset'

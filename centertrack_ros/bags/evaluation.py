@@ -17,12 +17,13 @@ from typing import Optional, Sequence
 
 from ..evaluation.mot import MotRow, read_mot
 from ..evaluation.sequences import AlignedSequence
+from ..runtime.stamps import stamp_ns
 from .convert import CLASS_NAMES_KEY, DEFAULT_GT_TOPIC
 from .errors import BagError
 from .io import BagReader, TopicSummary
 from .messages import ClassIds, boxes_from_detections, rows_from_boxes
 from .offline import DEFAULT_DETECTIONS_TOPIC
-from .typestore import DETECTION_ARRAY, stamp_ns
+from .typestore import DETECTION_ARRAY
 
 _LOG = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def load(path: str | Path, topic: Optional[str] = None, role: str = 'tracks') ->
             summary = _pick_topic(bag, topic, default, role)
             by_stamp: dict[int, list] = {}
             for name, _, msg in bag.messages([summary.name]):
-                stamp = stamp_ns(msg.header)
+                stamp = stamp_ns(msg.header.stamp)
                 where = f'{bag.path} {name} @ {stamp}'
                 if stamp in by_stamp:
                     raise BagError(f'{where}: two messages with the same header stamp')

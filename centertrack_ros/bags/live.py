@@ -21,6 +21,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from tqdm import tqdm
 
+from ..runtime.stamps import set_stamp
 from .errors import BagError
 from .io import QOS_BEST_EFFORT, QOS_RELIABLE, BagReader, BagWriter, topic_name
 from .typestore import IMAGE_TYPES, typestore
@@ -132,7 +133,7 @@ class _ClockPublisher:
 
     def publish(self, time_ns: int) -> None:
         """Publish ``time_ns`` (bag time in nanoseconds)."""
-        self._msg.clock.sec, self._msg.clock.nanosec = divmod(int(time_ns), 1_000_000_000)
+        set_stamp(self._msg.clock, time_ns)
         self._publisher.publish(self._msg)
 
 

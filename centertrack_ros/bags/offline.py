@@ -19,11 +19,12 @@ from tqdm import tqdm
 
 from ..evaluation.mot import MotRow, write_mot
 from ..runtime.runner import Frame, FrameRunner
+from ..runtime.stamps import stamp_ns
 from .convert import CLASS_NAMES_KEY
 from .errors import BagError
 from .io import BagReader, BagWriter, TopicSummary, topic_name
 from .messages import Box, ClassIds, decode_frame, detection_array, rows_from_boxes
-from .typestore import DETECTION_ARRAY, IMAGE_TYPES, stamp_ns
+from .typestore import DETECTION_ARRAY, IMAGE_TYPES
 
 DEFAULT_DETECTIONS_TOPIC = '/detections'
 
@@ -136,7 +137,7 @@ def run_bag(bag_path: str | Path, runner: FrameRunner, output: Optional[str | Pa
                     msg = bag.decode(topic, msgtype, timestamp, data)
                     decoded = decode_frame(msg, msgtype,
                                            f'{bag.path} {topic} message {result.frames + 1}')
-                    frame = Frame(0, decoded.image, stamp_ns(msg.header), decoded.source)
+                    frame = Frame(0, decoded.image, stamp_ns(msg.header.stamp), decoded.source)
                     begin = time.perf_counter()
                     (tracked,) = runner.run([frame])
                     result.step_seconds.append(time.perf_counter() - begin)
@@ -146,7 +147,7 @@ def run_bag(bag_path: str | Path, runner: FrameRunner, output: Optional[str | Pa
                     ids.update(b.track_id for b in boxes)
                     if writer is not None:
                         writer.write(det_topic, timestamp, detection_array(
-                            boxes, stamp_ns(msg.header), msg.header.frame_id))
+                            boxes, stamp_ns(msg.header.stamp), msg.header.frame_id))
                     rows.extend(_mot_rows(result.frames, boxes, class_ids))
                     bar.update()
             if result.frames == 0:

@@ -14,6 +14,7 @@ from typing import Any
 from rosbags.typesys import Stores, get_typestore
 
 from .. import msg_defs
+from ..runtime.stamps import make_stamp
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
@@ -35,14 +36,8 @@ def message_class(msgtype: str) -> Any:
     return typestore().types[msgtype]
 
 
-def header(stamp_ns: int, frame_id: str) -> Any:
-    """Build a ``std_msgs/Header`` stamped ``stamp_ns`` (nanoseconds since the epoch)."""
+def header(nanoseconds: int, frame_id: str) -> Any:
+    """Build a ``std_msgs/Header`` stamped ``nanoseconds`` (since the epoch)."""
     store = typestore()
-    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
-    stamp = store.types['builtin_interfaces/msg/Time'](sec=sec, nanosec=nanosec)
+    stamp = make_stamp(store.types['builtin_interfaces/msg/Time'], nanoseconds)
     return store.types['std_msgs/msg/Header'](stamp=stamp, frame_id=frame_id)
-
-
-def stamp_ns(msg_header: Any) -> int:
-    """Nanoseconds since the epoch of a header's stamp (rosbags or rclpy message)."""
-    return int(msg_header.stamp.sec) * 1_000_000_000 + int(msg_header.stamp.nanosec)

@@ -287,8 +287,3 @@ class CenterTrackConfig:
             pre_hm=bool(options.get('pre_hm', True)) and not options.get('zero_pre_hm', False),
         )
         return cls(model=model, input=inp, tracker=tracker)
-
-
-def section_field_names(section_type: type) -> tuple[str, ...]:
-    """Names of the fields of a config section class (for parameter tables)."""
-    return tuple(f.name for f in fields(section_type))

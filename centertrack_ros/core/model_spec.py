@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+import torch
 from torch import nn
 
 from .checkpoint import (
@@ -22,6 +23,7 @@ from .checkpoint import (
     infer_model_config,
     load_state_dict_strict,
     read_checkpoint,
+    save_checkpoint,
 )
 from .config import (
     CenterTrackConfig,
@@ -82,6 +84,23 @@ def default_model_path() -> str:
 def config_metadata(config: CenterTrackConfig) -> dict[str, Any]:
     """Return the self-description stored in our checkpoints (model, input, tracker)."""
     return config.describe()
+
+
+def save_model(path: str | os.PathLike, network: nn.Module, config: CenterTrackConfig,
+               epoch: int = 0, *, optimizer: Optional[torch.optim.Optimizer] = None,
+               half: bool = False, metadata: Optional[Mapping[str, Any]] = None) -> None:
+    """Save ``network`` as an official checkpoint that carries our metadata for ``config``.
+
+    The file is the official layout (``epoch``, ``state_dict``, ``optimizer`` when given; see
+    :func:`~centertrack_ros.core.checkpoint.save_checkpoint`, also for ``half``) plus
+    ``{METADATA_KEY: ...}``: :func:`config_metadata` of ``config``, after the entries of
+    ``metadata`` (e.g. the trainer's ``training`` record, or the metadata of the checkpoint a
+    copy is made of), whose ``model``/``input``/``tracker`` sections ``config`` replaces.
+    """
+    meta = dict(metadata or {})
+    meta.update(config_metadata(config))
+    save_checkpoint(os.fspath(path), network, epoch, optimizer, half=half,
+                    extra={METADATA_KEY: meta})
 
 
 def _metadata_config(checkpoint: Checkpoint) -> Optional[CenterTrackConfig]:

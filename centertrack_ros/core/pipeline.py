@@ -16,7 +16,6 @@ import torch
 from torch import nn
 
 from .config import CenterTrackConfig, TrackerConfig, TrackerOverrides
-from .decode import decode_tensors, to_raw_detections
 from .device import resolve_device
 from .engines import FrameRequest, InferenceEngine, make_engine
 from .geometry import FrameGeometry, frame_geometry
@@ -26,14 +25,6 @@ from .tracker import TrackIds, TrackManager
 from .tracks import Track
 
 COLOR_ORDERS = ('bgr', 'rgb')
-
-
-def track_outputs(outputs: dict[str, torch.Tensor], geometry: FrameGeometry,
-                  manager: TrackManager) -> list[Track]:
-    """Decode one image's head outputs (heatmap after sigmoid) and update the tracks."""
-    config = manager.config
-    raw = to_raw_detections(decode_tensors(outputs, config.K))[0]
-    return manager.update(detections_to_image(raw, geometry, config.effective_out_thresh))
 
 
 def validate_frame(image: np.ndarray, color_order: str = 'bgr') -> np.ndarray:

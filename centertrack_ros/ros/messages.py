@@ -27,19 +27,23 @@ def load_cv_bridge() -> Optional[Any]:
 def bgr_to_image_msg(image: np.ndarray, header: Any, encoding: str = 'bgr8') -> Any:
     """Wrap a BGR ``uint8`` array in a ``sensor_msgs/Image`` (no row padding).
 
-    ``encoding`` is ``bgr8`` (as is) or ``rgb8`` (channels swapped, as most camera drivers
-    publish).
+    ``encoding`` is ``bgr8`` (as is), ``rgb8`` (channels swapped, as most camera drivers
+    publish) or ``mono8`` (converted to grey with OpenCV).
     """
     from sensor_msgs.msg import Image
-    if encoding not in ('bgr8', 'rgb8'):
-        raise ValueError(f"encoding must be 'bgr8' or 'rgb8', got {encoding!r}")
-    pixels = image[:, :, ::-1] if encoding == 'rgb8' else image
+    if encoding not in ('bgr8', 'rgb8', 'mono8'):
+        raise ValueError(f"encoding must be 'bgr8', 'rgb8' or 'mono8', got {encoding!r}")
+    if encoding == 'mono8':
+        import cv2
+        pixels = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    else:
+        pixels = image[:, :, ::-1] if encoding == 'rgb8' else image
     msg = Image()
     msg.header = header
     msg.height, msg.width = int(image.shape[0]), int(image.shape[1])
     msg.encoding = encoding
     msg.is_bigendian = sys.byteorder == 'big'
-    msg.step = int(image.shape[1]) * 3
+    msg.step = int(image.shape[1]) * (1 if encoding == 'mono8' else 3)
     msg.data = array.array('B', np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
     return msg
 

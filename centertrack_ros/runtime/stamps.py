@@ -1,4 +1,8 @@
-"""Header stamps (``builtin_interfaces/Time``: ``sec``, ``nanosec``) as integer nanoseconds."""
+"""Header stamps (``builtin_interfaces/Time``: ``sec``, ``nanosec``) as integer nanoseconds.
+
+The one place where stamps are taken apart and put together, for rclpy's messages and the
+``rosbags`` dataclasses alike; nothing here imports ROS.
+"""
 
 from __future__ import annotations
 
@@ -15,3 +19,13 @@ def stamp_ns(stamp: Any) -> int:
 def set_stamp(stamp: Any, nanoseconds: int) -> None:
     """Set a ``builtin_interfaces/Time`` in place from nanoseconds."""
     stamp.sec, stamp.nanosec = divmod(int(nanoseconds), NS_PER_SECOND)
+
+
+def make_stamp(time_type: Any, nanoseconds: int) -> Any:
+    """Build a ``builtin_interfaces/Time`` of class ``time_type`` from nanoseconds.
+
+    ``time_type`` is rclpy's message class or a ``rosbags`` dataclass (which has no defaults,
+    so its fields must be given when it is built).
+    """
+    sec, nanosec = divmod(int(nanoseconds), NS_PER_SECOND)
+    return time_type(sec=sec, nanosec=nanosec)

@@ -47,9 +47,10 @@ from ..core.models.networks import build_network
 from ..core.pipeline import CenterTracker
 from ..core.postprocess import detections_to_image
 from ..core.preprocess import preprocess
-from ..core.prior import draw_peaks, prior_peaks
+from ..core.prior import prior_peaks, render_prior_heatmap
 from ..core.tracker import TrackManager
 from .machine import machine_info
+from .random_models import random_network
 
 STAGES = ('pre', 'prior', 'network', 'decode', 'post_track')
 
@@ -109,23 +110,6 @@ def synthetic_frames(width: int, height: int, count: int, seed: int = 0) -> list
             for i in range(count)]
 
 
-def benchmark_network(model: ModelConfig, seed: int = 0) -> torch.nn.Module:
-    """Build a random-weight network whose scores vary from place to place, as a trained one's.
-
-    With the training initialisation (small weights, heatmap biased to "nothing here") an
-    untrained network's heatmap is flat -- all scores equal to seven digits -- so no threshold
-    selects a realistic number of tracks. He-initialised convolutions keep the activations
-    alive (the largest stays below 200 for both architectures, safe in fp16) and spread the
-    scores; the cost of a forward pass does not depend on the weights.
-    """
-    torch.manual_seed(seed)
-    network = build_network(model).eval()
-    for module in network.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity='relu')
-    return network
-
-
 def calibrate_threshold(tracker: CenterTracker, frames: list, detections: int,
                         rounds: int = 3) -> float:
     """Score threshold letting about ``detections`` tracks through once tracking has started.
@@ -167,10 +151,8 @@ def time_original(network: torch.nn.Module, config: CenterTrackConfig, frames: l
         image = torch.from_numpy(preprocess(frame, geometry, config.input)).to(device)
         _sync(device)
         stamps.append(time.perf_counter())
-        peaks = prior_peaks(manager.tracks, geometry, config.tracker.effective_pre_thresh)
-        prior = torch.from_numpy(
-            draw_peaks(peaks, geometry.input_height, geometry.input_width)[None, None]
-        ).to(device)
+        prior = torch.from_numpy(render_prior_heatmap(
+            manager.tracks, geometry, config.tracker.effective_pre_thresh)).to(device)
         previous = image if previous is None else previous
         _sync(device)
         stamps.append(time.perf_counter())
@@ -230,7 +212,9 @@ def run_config(arch: str, input_size: tuple[int, int], image_size: tuple[int, in
         tracker=TrackerConfig(track_thresh=0.3),
         runtime=RuntimeConfig(device=str(device), half=half, cuda_graph=graph,
                               channels_last=device.type == 'cuda'))
-    network = benchmark_network(model)
+    # Scores that vary as a trained network's, so that a threshold selects a realistic number
+    # of tracks; the cost of a forward pass does not depend on the weights.
+    network = random_network(model, he_init=True)
     if device.type == 'cuda':
         torch.cuda.reset_peak_memory_stats(device)
     probe = CenterTracker(network, config, engine=engine)

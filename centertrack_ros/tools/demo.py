@@ -19,12 +19,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import signal
-import subprocess
 import sys
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -65,56 +61,17 @@ class DemoResult:
         return self.frames_sent - len(self.receptions)
 
 
-class NodeProcess:
-    """The ``centertrack`` node in a child process, with its output kept for diagnostics."""
-
-    def __init__(self, model: str, device: str, extra_params: Sequence[str] = ()) -> None:
-        executable = Path(sys.executable).with_name('centertrack_node')
-        command = [str(executable)] if executable.is_file() else \
-            [sys.executable, '-m', 'centertrack_ros.ros.node']
-        command += ['--ros-args', '-r', f'__ns:={NAMESPACE}',
-                    '-p', f'model.path:={model}', '-p', f'device:={device}',
-                    '-p', 'qos.reliability:=reliable']
-        for param in extra_params:
-            command += ['-p', param]
-        env = dict(os.environ, PYTHONUNBUFFERED='1')
-        # The demo is a self-contained local graph: keep discovery on this machine.
-        env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-        self.command = command
-        self.lines: deque[str] = deque(maxlen=200)
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, errors='replace', env=env,
-                                        start_new_session=True)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip())
-
-    def alive(self) -> bool:
-        """Whether the node process is still running."""
-        return self.process.poll() is None
-
-    def log_tail(self, lines: int = 25) -> str:
-        """Return the last lines the node printed."""
-        return '\n'.join(list(self.lines)[-lines:])
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Ask the node to shut down (SIGINT), then insist."""
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if self.process.poll() is not None:
-                break
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                continue
-        self._reader.join(2.0)
-
-
 def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else math.nan
+
+
+@dataclass
+class _Arrival:
+    """Detections as they arrived: the image stamp, the receive time and the boxes."""
+
+    stamp: int
+    received: float
+    boxes: list
 
 
 def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait',
@@ -127,40 +84,39 @@ def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait'
         DemoError: the node does not come up, dies, or never answers.
 
     """
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
     from tqdm import tqdm
     from vision_msgs.msg import Detection2DArray
 
     from ..bags.messages import boxes_from_detections
-    from ..ros.messages import bgr_to_image_msg
+    from ..runtime.stamps import stamp_ns
+    from .harness import NodeProcess, ProcessExited, RosClient, image_msg, reliable_qos
 
-    node_process = NodeProcess(model, device)
-    context = rclpy.context.Context()
-    rclpy.init(context=context)
-    driver = rclpy.create_node('centertrack_demo_driver', context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(driver)
+    # The demo is a self-contained local graph: keep the node's discovery on this machine. Its
+    # own session, so that a Ctrl-C in the terminal reaches the demo, which then stops it.
+    node = NodeProcess(NAMESPACE, {'model.path': model, 'device': device,
+                                   'qos.reliability': 'reliable'},
+                       env={'ROS_AUTOMATIC_DISCOVERY_RANGE': os.environ.get(
+                           'ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')},
+                       start_new_session=True)
+    client = RosClient('centertrack_demo_driver')
+    publisher = client.node.create_publisher(Image, f'{NAMESPACE}/image', reliable_qos())
+    detections = client.subscribe(
+        Detection2DArray, f'{NAMESPACE}/detections', reliable_qos(100),
+        transform=lambda msg: _Arrival(stamp_ns(msg.header.stamp), time.time(),
+                                       boxes_from_detections(msg)))
     result = DemoResult()
-    pending: dict[int, tuple[int, float]] = {}  # stamp -> (frame, send time)
-
-    def on_detections(msg: Any) -> None:
-        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-        entry = pending.pop(stamp, None)
-        if entry is not None:
-            frame, _ = entry
-            latency = time.time() - stamp / 1e9
-            result.receptions[frame] = Reception(frame, boxes_from_detections(msg), latency)
-
-    reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-    publisher = driver.create_publisher(Image, f'{NAMESPACE}/image', reliable)
-    driver.create_subscription(Detection2DArray, f'{NAMESPACE}/detections', on_detections,
-                               QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    sent: dict[int, int] = {}  # stamp -> frame
     try:
-        log(f'starting the node: {" ".join(node_process.command)}')
-        _wait_for_node(executor, driver, publisher, node_process)
+        log(f'starting the node: {" ".join(node.command)}')
+        try:
+            client.wait_matched(publisher, detections, NODE_START_TIMEOUT, watch=node)
+        except TimeoutError:
+            raise DemoError(f'the node did not become active within {NODE_START_TIMEOUT:.0f} s; '
+                            'its log ends with:\n' + node.tail()) from None
+        # Discovery is symmetric only after both sides matched; a short grace avoids losing
+        # frame 1.
+        node.expect_alive(0.5)
         log('node is active; sending frames'
             + (' (waiting for each result)' if pace == 'wait' else
                f' at {sequence.fps:g} frames/s'))
@@ -169,59 +125,41 @@ def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait'
         with tqdm(total=len(sequence), unit='frame', disable=not progress, leave=False) as bar:
             for index in range(len(sequence)):
                 image = sequence.image(index)
-                send_time = time.time()
                 stamp = time.time_ns()
-                header = Image().header
-                header.stamp.sec, header.stamp.nanosec = divmod(stamp, 1_000_000_000)
-                header.frame_id = 'camera'
-                pending[stamp] = (index + 1, send_time)
-                publisher.publish(bgr_to_image_msg(image, header, encoding))
+                sent[stamp] = index + 1
+                seen = detections.count()
+                publisher.publish(image_msg(image, stamp, 'camera', encoding))
                 result.frames_sent += 1
                 if pace == 'wait':
                     timeout = FIRST_FRAME_TIMEOUT if index == 0 else FRAME_TIMEOUT
-                    _spin_until(executor, lambda: stamp not in pending, timeout, node_process)
+                    try:
+                        detections.wait_for(lambda a, s=stamp: a.stamp == s, timeout,
+                                            start=seen, watch=node)
+                    except TimeoutError:
+                        pass  # counted as dropped, unless it still comes
                 else:
-                    _spin_until(executor, lambda: False,
-                                start + (index + 1) * period - time.monotonic(), node_process)
+                    node.expect_alive(start + (index + 1) * period - time.monotonic())
                 bar.update()
-        # In fps mode the last frames may still be in the node.
-        _spin_until(executor, lambda: not pending, 3.0 if pace == 'fps' else 0.0, node_process)
+        if pace == 'fps':  # the last frames may still be in the node
+            try:
+                client.wait_until(lambda: set(sent) <= {a.stamp for a in detections.messages},
+                                  'the last detections', 3.0, watch=node)
+            except TimeoutError:
+                pass
         result.wall_seconds = time.monotonic() - start
+        for arrival in list(detections.messages):
+            frame = sent.get(arrival.stamp)
+            if frame is not None and frame not in result.receptions:
+                result.receptions[frame] = Reception(frame, arrival.boxes,
+                                                     arrival.received - arrival.stamp / 1e9)
         if not result.receptions:
-            raise DemoError('the node answered no frame; its log ends with:\n'
-                            + node_process.log_tail())
+            raise DemoError('the node answered no frame; its log ends with:\n' + node.tail())
+    except ProcessExited:
+        raise DemoError('the node exited; its log ends with:\n' + node.tail()) from None
     finally:
-        executor.shutdown(timeout_sec=0)
-        driver.destroy_node()
-        context.try_shutdown()
-        node_process.stop()
+        client.close()
+        node.stop(15.0)
     return result
-
-
-def _spin_until(executor: Any, done: Any, timeout: float, node_process: NodeProcess) -> bool:
-    deadline = time.monotonic() + max(0.0, timeout)
-    while not done():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        if not node_process.alive():
-            raise DemoError('the node exited; its log ends with:\n' + node_process.log_tail())
-        executor.spin_once(timeout_sec=min(0.05, remaining))
-    return True
-
-
-def _wait_for_node(executor: Any, driver: Any, publisher: Any,
-                   node_process: NodeProcess) -> None:
-    topic = f'{NAMESPACE}/detections'
-
-    def ready() -> bool:
-        return publisher.get_subscription_count() > 0 and driver.count_publishers(topic) > 0
-
-    if not _spin_until(executor, ready, NODE_START_TIMEOUT, node_process):
-        raise DemoError(f'the node did not become active within {NODE_START_TIMEOUT:.0f} s; '
-                        'its log ends with:\n' + node_process.log_tail())
-    # Discovery is symmetric only after both sides matched; a short grace avoids losing frame 1.
-    _spin_until(executor, lambda: False, 0.5, node_process)
 
 
 @dataclass

@@ -24,9 +24,9 @@ from typing import Optional, Sequence
 
 import torch
 
-from ..core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from ..core.checkpoint import CheckpointError, read_checkpoint
 from ..core.config import ENGINES, ConfigError, RuntimeConfig, TrackerConfig
-from ..core.model_spec import METADATA_KEY, ModelSpec, config_metadata, load_model, load_tracker
+from ..core.model_spec import METADATA_KEY, ModelSpec, load_model, load_tracker, save_model
 from ..evaluation.metrics import format_table
 from ..evaluation.synthetic import HELDOUT_FIRST_SEED, heldout_sequences
 from ..evaluation.thresholds import sweep_thresholds, threshold_grid
@@ -86,11 +86,9 @@ def export_model(source: str, destination: str, tracker: TrackerConfig, half: bo
     """Copy a checkpoint without optimiser state, storing ``tracker`` in its metadata."""
     loaded = load_model(ModelSpec(path=source), RuntimeConfig(device='cpu'))
     checkpoint = read_checkpoint(source)
-    meta = dict((checkpoint.extra or {}).get(METADATA_KEY, {}))
-    meta.update(config_metadata(loaded.config.replace(tracker=tracker)))
-    network = loaded.network.float()
-    save_checkpoint(destination, network, checkpoint.epoch, half=half,
-                    extra={METADATA_KEY: meta})
+    save_model(destination, loaded.network.float(), loaded.config.replace(tracker=tracker),
+               checkpoint.epoch, half=half,
+               metadata=(checkpoint.extra or {}).get(METADATA_KEY, {}))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -19,15 +19,12 @@ ROS isolation: the node and this process use ``ROS_DOMAIN_ID`` from the environm
 from __future__ import annotations
 
 import argparse
-import array
 import datetime as dt
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +32,10 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..runtime.stamps import NS_PER_SECOND, stamp_ns
+from .harness import NodeProcess, ProcessExited, RosClient, image_msg, node_status, reliable_qos
 from .machine import machine_info
+from .random_models import write_random_model
 
 NAMESPACE = '/soak'
 MIB = 2 ** 20
@@ -81,29 +81,6 @@ class SoakReport:
     samples: list[Sample] = field(default_factory=list)
 
 
-def write_model(path: Path, width: int, height: int) -> None:
-    """Save a small random-weight generic/MobileNetV2 checkpoint that detects everywhere.
-
-    With the heatmap bias at 0 every output cell scores about 0.5: each frame yields the full
-    top-K of detections, so association, births and deaths run at their busiest.
-    """
-    import torch
-
-    from ..core.checkpoint import save_checkpoint
-    from ..core.config import CenterTrackConfig, InputConfig, ModelConfig
-    from ..core.model_spec import METADATA_KEY, config_metadata
-    from ..core.models.networks import build_network
-    torch.manual_seed(0)
-    config = CenterTrackConfig(
-        model=ModelConfig(arch='generic', backbone='mobilenet', num_classes=2,
-                          class_names=('car', 'pedestrian')),
-        input=InputConfig(width=width, height=height))
-    network = build_network(config.model)
-    with torch.no_grad():
-        network.hm[-1].bias.fill_(0.0)
-    save_checkpoint(str(path), network, 0, extra={METADATA_KEY: config_metadata(config)})
-
-
 def make_frames(width: int, height: int, count: int = 64) -> list[np.ndarray]:
     """Return ``count`` frames of a few boxes moving over a textured background."""
     import cv2
@@ -120,97 +97,6 @@ def make_frames(width: int, height: int, count: int = 64) -> list[np.ndarray]:
                           (60 * box % 256, 120, 200 - 30 * box), -1)
         frames.append(frame)
     return frames
-
-
-def image_message(frame: np.ndarray, stamp_ns: int) -> Any:
-    """Wrap a BGR frame in a ``sensor_msgs/Image``."""
-    from sensor_msgs.msg import Image
-    msg = Image()
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
-    msg.header.frame_id = 'soak_camera'
-    msg.height, msg.width = frame.shape[:2]
-    msg.encoding = 'bgr8'
-    msg.step = frame.shape[1] * 3
-    msg.data = array.array('B', frame.tobytes())
-    return msg
-
-
-class Client:
-    """This process's rclpy node: publishes frames, receives detections and diagnostics."""
-
-    def __init__(self) -> None:
-        import rclpy
-        from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import Image
-        from vision_msgs.msg import Detection2DArray
-        self._rclpy = rclpy
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context)
-        self.node = rclpy.create_node('centertrack_soak', context=self.context)
-        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.publisher = self.node.create_publisher(Image, f'{NAMESPACE}/image', reliable)
-        self._cond = threading.Condition()
-        self._answered: Optional[int] = None
-        self.diagnostics: dict[str, str] = {}
-        self.node.create_subscription(Detection2DArray, f'{NAMESPACE}/detections',
-                                      self._on_detections, reliable)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diagnostics,
-                                      reliable)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            while self.context.ok():
-                self.executor.spin_once(timeout_sec=0.1)
-        except Exception:  # shutting down
-            pass
-
-    def _on_detections(self, msg: Any) -> None:
-        stamp = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-        with self._cond:
-            self._answered = stamp
-            self._cond.notify_all()
-
-    def _on_diagnostics(self, msg: Any) -> None:
-        for status in msg.status:
-            if status.name.startswith(f'{NAMESPACE}/centertrack:'):
-                self.diagnostics = {kv.key: kv.value for kv in status.values}
-
-    def matched(self) -> bool:
-        """Whether the node subscribes to our frames (and publishes detections)."""
-        return self.publisher.get_subscription_count() > 0 and \
-            self.node.count_publishers(f'{NAMESPACE}/detections') > 0
-
-    def round_trip(self, msg: Any, stamp: int, timeout: float) -> Optional[float]:
-        """Publish ``msg`` and wait for its detections; seconds taken, None on timeout."""
-        start = time.monotonic()
-        with self._cond:
-            self.publisher.publish(msg)
-            if not self._cond.wait_for(lambda: self._answered == stamp, timeout):
-                return None
-        return time.monotonic() - start
-
-    def close(self) -> None:
-        """Shut this process's node down."""
-        self.executor.shutdown(timeout_sec=2)
-        self.node.destroy_node()
-        self._rclpy.try_shutdown(context=self.context)
-        self._thread.join(5)
-
-
-def start_node(model: Path, device: str, env: dict[str, str]) -> subprocess.Popen:
-    """Start ``centertrack_node`` in its own process (output to a temporary log file)."""
-    argv = [sys.executable, '-m', 'centertrack_ros.ros.node', '--ros-args',
-            '-r', f'__ns:={NAMESPACE}', '-p', f'model.path:={model}', '-p', f'device:={device}',
-            '-p', 'qos.reliability:=reliable']
-    log = tempfile.NamedTemporaryFile('w+', prefix='centertrack_soak_node_', suffix='.log',
-                                      delete=False)
-    return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
 
 
 def percentile_summary(seconds: Sequence[float]) -> dict[str, float]:
@@ -230,47 +116,76 @@ def _float(values: dict[str, str], key: str) -> Optional[float]:
         return None
 
 
+def _node_values(msg: Any) -> Optional[dict[str, str]]:
+    """Return the key/values of the soak node's status in a DiagnosticArray, or None."""
+    status = node_status(msg, f'{NAMESPACE}/centertrack')
+    return None if status is None else {kv.key: kv.value for kv in status.values}
+
+
+def _round_trip(publisher: Any, answers: Any, msg: Any, stamp: int,
+                timeout: float) -> Optional[float]:
+    """Publish ``msg`` and wait for its detections; seconds taken, None on timeout."""
+    start = time.monotonic()
+    seen = answers.count()
+    publisher.publish(msg)
+    try:
+        answers.wait_for(lambda answered: answered == stamp, timeout, start=seen)
+    except TimeoutError:
+        return None
+    return time.monotonic() - start
+
+
 def run(args: argparse.Namespace, out=print) -> SoakReport:
     """Run the soak test described by ``args``; returns the report."""
     import psutil
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
     width, height = args.frame_size
     report = SoakReport(command=' '.join(['python -m centertrack_ros.tools.soak',
                                           *(args.argv or [])]).strip(),
                         started=dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'),
                         machine=machine_info(), frames=args.frames, warm_up=args.warm_up,
                         frame_size=f'{width}x{height}', model='', max_growth_mib=args.max_growth)
-    env = dict(os.environ)
-    env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    env.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
-    os.environ.update({k: env[k] for k in ('ROS_AUTOMATIC_DISCOVERY_RANGE', 'OMP_WAIT_POLICY')})
+    for name, value in (('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST'),
+                        ('OMP_WAIT_POLICY', 'PASSIVE')):
+        os.environ.setdefault(name, value)  # for this process and the node
     with tempfile.TemporaryDirectory(prefix='centertrack_soak_') as tmp:
         if args.model:
             model = Path(args.model)
             report.model = str(model)
         else:
             model = Path(tmp) / 'soak_model.pth'
-            write_model(model, *args.input_size)
+            write_random_model(model, input_size=args.input_size)
             report.model = (f'random-weight generic/MobileNetV2, input '
                             f'{args.input_size[0]}x{args.input_size[1]}, 100 detections a frame')
         frames = make_frames(width, height)
-        node = start_node(model, args.device, env)
-        client = Client()
+        node = NodeProcess(NAMESPACE, {'model.path': model, 'device': args.device,
+                                       'qos.reliability': 'reliable'})
+        client = RosClient('centertrack_soak')
+        publisher = client.node.create_publisher(Image, f'{NAMESPACE}/image', reliable_qos())
+        answers = client.subscribe(Detection2DArray, f'{NAMESPACE}/detections',
+                                   transform=lambda msg: stamp_ns(msg.header.stamp))
+        reports = client.subscribe(DiagnosticArray, '/diagnostics', transform=_node_values)
+
+        def diagnostics() -> dict[str, str]:
+            return reports.messages[-1] if reports.messages else {}
+
         try:
-            deadline = time.monotonic() + args.timeout
-            while not client.matched():
-                if node.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f'the node did not start (exit code {node.poll()})')
-                time.sleep(0.1)
-            process = psutil.Process(node.pid)
+            try:
+                client.wait_matched(publisher, answers, args.timeout, watch=node)
+            except (TimeoutError, ProcessExited):
+                raise RuntimeError(f'the node did not start (exit code {node.poll()})') from None
+            process = psutil.Process(node.process.pid)
             latencies: list[float] = []
             window: list[float] = []
             started = time.monotonic()
-            stamp = 1_000_000 * 1_000_000_000
+            stamp = 1_000_000 * NS_PER_SECOND
             rss_peak = 0
             for index in range(args.frames):
                 stamp += 50_000_000
-                msg = image_message(frames[index % len(frames)], stamp)
-                taken = client.round_trip(msg, stamp, args.timeout)
+                msg = image_msg(frames[index % len(frames)], stamp, 'soak_camera')
+                taken = _round_trip(publisher, answers, msg, stamp, args.timeout)
                 if taken is None:
                     report.problems.append(f'frame {index}: no detections within '
                                            f'{args.timeout:g} s')
@@ -285,7 +200,7 @@ def run(args: argparse.Namespace, out=print) -> SoakReport:
                     rss = process.memory_info().rss
                     rss_peak = max(rss_peak, rss)
                     summary = percentile_summary(window)
-                    diag = client.diagnostics
+                    diag = diagnostics()
                     sample = Sample(index + 1, time.monotonic() - started, rss / MIB,
                                     summary['p50'], summary['p99'],
                                     _float(diag, 'gpu_memory_allocated_mb'),
@@ -298,20 +213,14 @@ def run(args: argparse.Namespace, out=print) -> SoakReport:
                             f'{sample.latency_p50_ms:6.1f} ms p99 {sample.latency_p99_ms:6.1f} ms')
             report.duration_s = time.monotonic() - started
             time.sleep(1.5)  # one more diagnostics report after the last frame
-            report.node = dict(client.diagnostics)
+            report.node = dict(diagnostics())
             report.latency_ms = percentile_summary(latencies)
             report.rss_max_mib = rss_peak / MIB
         finally:
             client.close()
-            if node.poll() is None:
-                node.send_signal(signal.SIGINT)
-                try:
-                    node.wait(30)
-                except subprocess.TimeoutExpired:
-                    node.kill()
-                    node.wait()
-                    report.problems.append('the node did not exit within 30 s of SIGINT')
-            report.node_exit_code = node.returncode
+            report.node_exit_code = node.stop(30.0, signals=(signal.SIGINT, signal.SIGKILL))
+            if signal.SIGKILL in node.process.signals_sent:
+                report.problems.append('the node did not exit within 30 s of SIGINT')
     summarise(report)
     return report
 

@@ -29,14 +29,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
-from ..core.checkpoint import (
-    CheckpointError,
-    load_state_dict_strict,
-    read_checkpoint,
-    save_checkpoint,
-)
+from ..core.checkpoint import CheckpointError, load_state_dict_strict, read_checkpoint
 from ..core.config import CenterTrackConfig, InputConfig, ModelConfig, TrackerConfig
-from ..core.model_spec import METADATA_KEY, config_metadata
+from ..core.model_spec import save_model
 from ..core.models.networks import build_network
 from .augment import AugmentConfig
 from .datasets import FrameSource, SampleConfig, TrackingDataset
@@ -386,19 +381,17 @@ class Trainer:
 
     # -- checkpoints and logs ----------------------------------------------------------------
 
-    def extra(self, epoch: int) -> dict[str, Any]:
-        """Return the metadata stored next to the official keys."""
-        meta = config_metadata(self.config.center_track_config())
-        meta['training'] = {'epoch': epoch, 'seed': self.config.seed,
-                            'global_step': self.global_step,
-                            'command': ' '.join(sys.argv)}
-        return {METADATA_KEY: meta}
+    def training_record(self, epoch: int) -> dict[str, Any]:
+        """Return what the checkpoint's metadata says about the training run."""
+        return {'epoch': epoch, 'seed': self.config.seed, 'global_step': self.global_step,
+                'command': ' '.join(sys.argv)}
 
     def save(self, path: Path, epoch: int, with_optimizer: bool = True) -> None:
-        """Write an official-format checkpoint (rank 0 only)."""
+        """Write an official-format checkpoint with our metadata (rank 0 only)."""
         if self.is_main:
-            save_checkpoint(str(path), self.network, epoch,
-                            self.optimizer if with_optimizer else None, extra=self.extra(epoch))
+            save_model(path, self.network, self.config.center_track_config(), epoch,
+                       optimizer=self.optimizer if with_optimizer else None,
+                       metadata={'training': self.training_record(epoch)})
 
     def _log(self, record: Mapping[str, Any]) -> None:
         if self.is_main:

@@ -1,0 +1,22 @@
+"""Shared helpers of the bag and demo tests.
+
+The bundled model may not exist where the tests run, and its quality is not what these tests
+check, so they use a small random-weight ``generic`` (MobileNetV2) checkpoint at a 224x128
+input that finds a handful of boxes of plausible sizes per frame, which makes the tracks (and
+the metrics computed from them) non-trivial.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from centertrack_ros.tools.random_models import write_random_model
+
+START_TIME = 1_700_000_000  # seconds; fixed so that stamps are known to the tests
+
+
+def make_random_model(path: Path, seed: int = 0, threshold: float = 0.3,
+                      hm_bias: float = -2.5) -> Path:
+    """Write a random-weight checkpoint (with our config metadata) that detects something."""
+    write_random_model(path, seed=seed, threshold=threshold, hm_bias=hm_bias, calibrate=True)
+    return path
