@@ -1,10 +1,13 @@
-"""Launch one centertrack node per camera, each in the camera's namespace.
+"""Launch CenterTrack for several cameras: one node serving all of them, or one node each.
 
     ros2 launch centertrack_ros multi_camera.launch.py cameras:=front,left,right
 
-starts ``/front/centertrack`` on ``/front/image_raw`` publishing ``/front/detections``, and so
-on. Every node loads its own copy of the model (GPU memory grows with the camera count); they
-share the parameters file, ``model_path`` and ``device``.
+starts one node, ``/centertrack``, with ``cameras: [front, left, right]``: it subscribes
+``/front/image_raw`` (``image_topic`` inside each camera's namespace) and publishes
+``/front/detections``, and so on, with one model in memory and every camera's newest frame in
+one network call. ``one_node_per_camera:=true`` starts ``/front/centertrack``,
+``/left/centertrack``, ... instead, each with its own copy of the model (more memory, no shared
+batch; each node can be restarted on its own). The topics are the same either way.
 """
 
 import os
@@ -24,11 +27,12 @@ ARGUMENTS = (
                                  'centertrack.yaml'), 'Parameters YAML file shared by all nodes'),
     ('model_path', '', 'Checkpoint file; empty = the parameters file\'s model.path'),
     ('device', '', 'auto, cpu, cuda or cuda:N; empty = the parameters file\'s device'),
+    ('one_node_per_camera', 'false', 'true: a node (and a model) per camera instead of one'),
 )
 
 
 def node_actions(context):
-    """Return one node per camera, with the launch arguments resolved."""
+    """Return the node(s) for the cameras, with the launch arguments resolved."""
     value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     cameras = [name.strip() for name in value['cameras'].split(',') if name.strip()]
     if not cameras:
@@ -41,16 +45,19 @@ def node_actions(context):
     if value['device']:
         overrides['device'] = value['device']
     image = value['image_topic']
-    return [Node(
-        package=PACKAGE,
-        executable='centertrack_node',
-        name='centertrack',
-        namespace=camera,
-        parameters=[value['params_file']] + ([overrides] if overrides else []),
-        remappings=[('image', image), ('image/compressed', image + '/compressed')],
-        output='screen',
-        emulate_tty=True,
-    ) for camera in cameras]
+    common = dict(package=PACKAGE, executable='centertrack_node', name='centertrack',
+                  output='screen', emulate_tty=True)
+    if value['one_node_per_camera'].lower() in ('true', '1', 'yes'):
+        return [Node(namespace=camera,
+                     parameters=[value['params_file']] + ([overrides] if overrides else []),
+                     remappings=[('image', image), ('image/compressed', image + '/compressed')],
+                     **common) for camera in cameras]
+    overrides['cameras'] = cameras
+    remappings = []
+    for camera in cameras:
+        remappings += [(f'{camera}/image', f'{camera}/{image}'),
+                       (f'{camera}/image/compressed', f'{camera}/{image}/compressed')]
+    return [Node(parameters=[value['params_file'], overrides], remappings=remappings, **common)]
 
 
 def generate_launch_description():

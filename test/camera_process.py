@@ -4,7 +4,8 @@ It publishes ``bgr8`` frames of a synthetic drive with the QoS it is given, opti
 malformed messages before each frame, and waits for the node's detections of each frame before
 sending the next (a frame not answered within ``--timeout`` counts as lost). It prints one line
 per frame, ``frame <i> answered ids <ids>`` or ``frame <i> lost``, and at the end
-``answered <n> of <m>``.
+``answered <n> of <m>``. With ``--record FILE`` it also writes every answer as a JSON line
+(frame index, stamp, and per detection id, class, score and box corners).
 
     python camera_process.py --namespace /ns --reliability reliable --size 768x576 \
         --frames 6 --hostile 3 --wait-for-subscription reliable
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import json
 import sys
 import time
 
@@ -52,6 +54,8 @@ def main() -> int:
     parser.add_argument('--reliability', choices=list(RELIABILITY), required=True)
     parser.add_argument('--depth', type=int, default=5)
     parser.add_argument('--size', default='768x576')
+    parser.add_argument('--seed', type=int, default=5, help='synthetic drive seed')
+    parser.add_argument('--record', help='write each answer as a JSON line to this file')
     parser.add_argument('--frames', type=int, default=6)
     parser.add_argument('--hostile', type=int, default=0, help='malformed messages per frame')
     parser.add_argument('--pause', type=float, default=0.0, help='seconds between frames')
@@ -61,7 +65,8 @@ def main() -> int:
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split('x'))
     sequence = generate_sequence(SceneConfig(width=width, height=height,
-                                             num_frames=max(args.frames, 1), seed=5))
+                                             num_frames=max(args.frames, 1),
+                                             seed=args.seed))
 
     client = RosClient(args.name)
     topic = f'{args.namespace}/image'
@@ -70,8 +75,12 @@ def main() -> int:
         reliability=RELIABILITY[args.reliability]))
     answers = client.subscribe(  # (stamp, ids) of each result
         Detection2DArray, f'{args.namespace}/detections', reliable_qos(50),
-        transform=lambda msg: (stamp_ns(msg.header.stamp),
-                               sorted(int(d.id) for d in msg.detections)))
+        transform=lambda msg: (stamp_ns(msg.header.stamp), [
+            (int(d.id), d.results[0].hypothesis.class_id, d.results[0].hypothesis.score,
+             d.bbox.center.position.x - d.bbox.size_x / 2,
+             d.bbox.center.position.y - d.bbox.size_y / 2,
+             d.bbox.center.position.x + d.bbox.size_x / 2,
+             d.bbox.center.position.y + d.bbox.size_y / 2) for d in msg.detections]))
     wanted = RELIABILITY.get(args.wait_for_subscription)
 
     def ready() -> bool:
@@ -87,6 +96,7 @@ def main() -> int:
         return 1
     print('subscription ready', flush=True)
 
+    record = open(args.record, 'w', encoding='utf-8') if args.record else None
     stamp = time.time_ns()
     count = 0
     for index in range(args.frames):
@@ -95,14 +105,21 @@ def main() -> int:
             publisher.publish(hostile(index * args.hostile + k, width, height, stamp - k - 1))
         publisher.publish(image_msg(sequence.image(index), stamp, 'camera_process'))
         try:
-            _, ids = answers.wait_for(lambda answer, s=stamp: answer[0] == s, args.timeout)
+            _, detections = answers.wait_for(lambda answer, s=stamp: answer[0] == s,
+                                             args.timeout)
         except TimeoutError:
             print(f'frame {index} lost', flush=True)
         else:
             count += 1
-            print(f'frame {index} answered ids {ids}', flush=True)
+            print(f'frame {index} answered ids {sorted(d[0] for d in detections)}', flush=True)
+            if record is not None:
+                record.write(json.dumps({'frame': index, 'stamp': stamp,
+                                         'detections': detections}) + '\n')
+                record.flush()
         time.sleep(args.pause)
     print(f'answered {count} of {args.frames}', flush=True)
+    if record is not None:
+        record.close()
     client.close()
     return 0
 

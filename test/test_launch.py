@@ -18,7 +18,8 @@ LAUNCH = REPO / 'launch'
 SINGLE = LAUNCH / 'centertrack.launch.py'
 MULTI = LAUNCH / 'multi_camera.launch.py'
 SINGLE_ARGUMENTS = {'namespace', 'image_topic', 'params_file', 'model_path', 'device'}
-MULTI_ARGUMENTS = {'cameras', 'image_topic', 'params_file', 'model_path', 'device'}
+MULTI_ARGUMENTS = {'cameras', 'image_topic', 'params_file', 'model_path', 'device',
+                   'one_node_per_camera'}
 
 
 def declared(path: Path) -> tuple[set[str], set[str], ast.Module]:
@@ -93,4 +94,6 @@ def test_launch_descriptions_evaluate():
     assert node.node_package == 'centertrack_ros'
     assert node.node_executable == 'centertrack_node'
     multi = nodes_for(MULTI, {'cameras': 'front, left,right'})
+    assert len(multi) == 1, 'one node serves every camera by default'
+    multi = nodes_for(MULTI, {'cameras': 'front, left,right', 'one_node_per_camera': 'true'})
     assert len(multi) == 3
