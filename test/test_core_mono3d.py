@@ -272,3 +272,13 @@ def test_a_coasting_track_keeps_its_3d_fields():
     assert (coasting.alpha, coasting.rot_y) == (born.alpha, born.rot_y)
     matched = manager.update([replace(_detection_3d(101.0), loc=None, rot_y=None)])
     assert matched[0].track_id == born.track_id and matched[0].loc is None
+
+
+def test_depth_scale_scales_depth_and_location():
+    geometry = frame_geometry(160, 128, InputConfig(width=64, height=32))
+    raw = to_raw_detections(decode_tensors(_maps_with_one_object(), k=5))[0]
+    (one,) = detections_to_image(raw, geometry, 0.5, default_projection(160, 128))
+    (two,) = detections_to_image(raw, geometry, 0.5, default_projection(160, 128), 2.0)
+    np.testing.assert_allclose(two.dep, 2 * one.dep)
+    centre = one.loc - [0, one.dim[0] / 2, 0]  # P = K [I | 0]: the centre scales with depth
+    np.testing.assert_allclose(two.loc - [0, two.dim[0] / 2, 0], 2 * centre, rtol=1e-6)

@@ -60,7 +60,7 @@ class RawDetections:
     ``bboxes`` are ``x1, y1, x2, y2`` in output cells (amodal when the model has that head),
     ``cts`` are the integer peak cells and ``tracking`` the raw offsets to the previous frame.
     ``extras`` holds the other gathered heads (``K x C`` each, e.g. the 3D heads; ``dep``
-    already in metres), in the model's head order.
+    already through the depth transform), in the model's head order.
     """
 
     scores: np.ndarray
@@ -77,13 +77,13 @@ def extra_heads(heads: Mapping[str, int]) -> dict[str, int]:
             if name not in BOX_HEADS and name != 'tracking'}
 
 
-def decode_tensors(outputs: Mapping[str, torch.Tensor], k: int,
-                   depth_scale: float = 1.0) -> dict[str, torch.Tensor]:
+def decode_tensors(outputs: Mapping[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
     """Decode sigmoid-activated head outputs into ``B x K`` tensors on their device.
 
     ``outputs['hm']`` must already be passed through the sigmoid; ``dep`` is raw and decoded
-    to metres (times ``depth_scale``). Besides ``scores``, ``classes``, ``cts``, ``bboxes``
-    and ``tracking`` the result holds every other head gathered under its own name.
+    to depth (the model's ``depth_scale`` is applied with the other 3D arithmetic, in
+    :mod:`.postprocess`). Besides ``scores``, ``classes``, ``cts``, ``bboxes`` and
+    ``tracking`` the result holds every other head gathered under its own name.
     """
     heat = outputs['hm']
     k = min(k, heat.shape[2] * heat.shape[3])
@@ -112,7 +112,7 @@ def decode_tensors(outputs: Mapping[str, torch.Tensor], k: int,
     for name in extra_heads({name: 0 for name in outputs}):
         decoded[name] = gather_at(outputs[name], inds)
     if 'dep' in decoded:
-        decoded['dep'] = depth_from_raw(decoded['dep'], depth_scale)
+        decoded['dep'] = depth_from_raw(decoded['dep'])
     return decoded
 
 

@@ -42,10 +42,10 @@ def track_outputs(outputs: dict[str, torch.Tensor], geometry: FrameGeometry,
     ``calib``: the image's camera matrix P, for the 3D heads (see the module doc).
     """
     config = manager.config
-    raw = to_raw_detections(decode_tensors(outputs, config.K, depth_scale))[0]
+    raw = to_raw_detections(decode_tensors(outputs, config.K))[0]
     matrix = None if calib is None else projection_matrix(calib)
     return manager.update(detections_to_image(raw, geometry, config.effective_out_thresh,
-                                              matrix))
+                                              matrix, depth_scale))
 
 
 def validate_frame(image: np.ndarray, color_order: str = 'bgr') -> np.ndarray:
@@ -185,7 +185,8 @@ class MultiCameraTracker:
             if requests[index] is not None:
                 detections = detections_to_image(raw, requests[index].geometry,
                                                  tracker.effective_out_thresh,
-                                                 matrices.get(index))
+                                                 matrices.get(index),
+                                                 self.config.model.depth_scale)
                 results[index] = self.managers[index].update(detections)
         self.frames_processed += 1
         return results

@@ -16,7 +16,8 @@ _DDD_NEEDS = ('dep', 'rot', 'dim')
 
 
 def detections_to_image(raw: RawDetections, geometry: FrameGeometry, out_thresh: float,
-                        calib: Optional[np.ndarray] = None) -> list[Detection]:
+                        calib: Optional[np.ndarray] = None,
+                        depth_scale: float = 1.0) -> list[Detection]:
     """Return detections scoring strictly above ``out_thresh``, in image pixels, best first.
 
     The original stops at the first score below the threshold and later keeps only scores
@@ -24,7 +25,8 @@ def detections_to_image(raw: RawDetections, geometry: FrameGeometry, out_thresh:
 
     With the 3D heads each detection also gets ``dep``, ``dim`` and ``alpha``, and ``ct``
     becomes the amodal centre; ``calib`` (the validated 3x4 P of the image, see
-    :mod:`.calibration`) adds ``loc`` and ``rot_y``.
+    :mod:`.calibration`) adds ``loc`` and ``rot_y``. ``depth_scale`` is the model's
+    (the original's ``--depth_scale``, 1 for every official model).
     """
     # Scores are sorted, so the survivors are a prefix; compare in float64 like Python does.
     keep = int(np.count_nonzero(raw.scores.astype(np.float64) > out_thresh))
@@ -44,16 +46,18 @@ def detections_to_image(raw: RawDetections, geometry: FrameGeometry, out_thresh:
         for i in range(keep)
     ]
     if all(name in raw.extras for name in _DDD_NEEDS):
-        _add_3d(detections, raw, boxes, matrix, calib)
+        _add_3d(detections, raw, boxes, matrix, calib, depth_scale)
     return detections
 
 
 def _add_3d(detections: list[Detection], raw: RawDetections, boxes: np.ndarray,
-            matrix: np.ndarray, calib: Optional[np.ndarray]) -> None:
+            matrix: np.ndarray, calib: Optional[np.ndarray], depth_scale: float) -> None:
     """Fill the 3D fields of ``detections`` (the first rows of ``raw``) in place."""
     keep = len(detections)
     extras = {name: np.asarray(value[:keep], dtype=np.float32)
               for name, value in raw.extras.items()}
+    if depth_scale != 1.0:  # a float32 product, as the original's on the whole map
+        extras['dep'] = extras['dep'] * np.float32(depth_scale)
     alpha = alpha_from_rot(extras['rot'])
     if 'amodel_offset' in extras:
         # The projected 3D centre: the 2D box centre in output cells (float32, as the

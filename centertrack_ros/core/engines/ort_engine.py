@@ -156,8 +156,7 @@ class OnnxRuntimeEngine(InferenceEngine):
         heads = {name: torch.from_numpy(value) for name, value in outputs.items()}
         heads['hm'] = heads['hm'].sigmoid()
         out: list[Optional[RawDetections]] = [None] * self.num_cameras
-        decoded = decode_tensors(heads, self.k, self.model.depth_scale)
-        for index, rows in zip(present, to_raw_detections(decoded)):
+        for index, rows in zip(present, to_raw_detections(decode_tensors(heads, self.k))):
             self._previous[index] = images[index]
             out[index] = rows
         return out

@@ -55,8 +55,7 @@ class ReferenceEngine(InferenceEngine):
                                torch.cat(previous) if self.model.pre_img else None, prior)
         outputs['hm'] = outputs['hm'].sigmoid()
         out: list[Optional[RawDetections]] = [None] * self.num_cameras
-        decoded = decode_tensors(outputs, self.k, self.model.depth_scale)
-        for index, rows in zip(present, to_raw_detections(decoded)):
+        for index, rows in zip(present, to_raw_detections(decode_tensors(outputs, self.k))):
             self._previous[index] = images[index]
             out[index] = rows
         return out

@@ -137,8 +137,7 @@ class TorchEngine(InferenceEngine):
                                prior if self.model.pre_hm else None)
         outputs = {name: value.float() for name, value in outputs.items()}
         outputs['hm'] = outputs['hm'].sigmoid()
-        decoded = decode_tensors(outputs, self.k, self.model.depth_scale)
-        self._packed.copy_(pack_detections(decoded, tuple(self._extras)))
+        self._packed.copy_(pack_detections(decode_tensors(outputs, self.k), tuple(self._extras)))
         self._previous.copy_(self._current)
 
     def _capture(self) -> None:
