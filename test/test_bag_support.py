@@ -23,12 +23,16 @@ START_TIME = 1_700_000_000  # seconds; fixed so that stamps are known to the tes
 
 
 def make_random_model(path: Path, seed: int = 0, threshold: float = 0.3,
-                      hm_bias: float = -2.5) -> Path:
-    """Write a random-weight checkpoint (with our config metadata) that detects something."""
+                      hm_bias: float = -2.5, ddd: bool = False) -> Path:
+    """Write a random-weight checkpoint (with our config metadata) that detects something.
+
+    With ``ddd`` the network has the 3D heads, biased to depths of about 10 m and car-like
+    dimensions.
+    """
     torch.manual_seed(seed)
     config = CenterTrackConfig(
         model=ModelConfig(arch='generic', backbone='mobilenet', num_classes=len(CLASS_NAMES),
-                          class_names=tuple(CLASS_NAMES)),
+                          class_names=tuple(CLASS_NAMES), ddd=ddd),
         input=InputConfig(width=INPUT_WIDTH, height=INPUT_HEIGHT),
         tracker=TrackerConfig(track_thresh=threshold, pre_thresh=threshold,
                               new_thresh=threshold))
@@ -47,5 +51,8 @@ def make_random_model(path: Path, seed: int = 0, threshold: float = 0.3,
         network.hm[2].bias.fill_(hm_bias)
         torch.nn.init.normal_(network.hm[2].weight, 0.0, 0.3)
         network.wh[2].bias.fill_(6.0)  # boxes of some tens of pixels
+        if ddd:
+            network.dep[2].bias.fill_(-2.3)  # sigmoid 1 / (d + 1): about 10 m
+            network.dim[2].bias.copy_(torch.tensor([1.5, 1.8, 4.0]))
     save_checkpoint(str(path), network, 0, extra={METADATA_KEY: config_metadata(config)})
     return path
