@@ -32,7 +32,7 @@ from torch.utils._pytree import tree_leaves
 
 from centertrack_ros.core import decode
 from centertrack_ros.core.calibration import scale_projection
-from centertrack_ros.core.config import RuntimeConfig, TrackerOverrides
+from centertrack_ros.core.config import InputConfig, ModelConfig, RuntimeConfig, TrackerOverrides
 from centertrack_ros.core.engines import (
     FrameRequest,
     InferenceEngine,
@@ -43,6 +43,7 @@ from centertrack_ros.core.engines import (
 )
 from centertrack_ros.core.geometry import frame_geometry
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+from centertrack_ros.core.models.networks import build_network
 from centertrack_ros.core.pipeline import CenterTracker, MultiCameraTracker
 from centertrack_ros.core.prior import draw_peaks, prior_peaks
 from centertrack_ros.core.torch_ops import device_warp, render_prior, warp_uint8
@@ -364,17 +365,30 @@ def test_graph_region_stays_on_the_device() -> None:
     Either would break the capture. Checked on the meta device, which has no values at all.
     """
     tracker = load_tracker(ModelSpec(), runtime=RuntimeConfig(engine='reference'))
-    config = tracker.config
-    engine = TorchEngine(copy.deepcopy(tracker.network), config.model, config.input,
-                         torch.device('meta'), half=True, channels_last=True)
+    _assert_graph_region_on_device(tracker.network, tracker.config.model, tracker.config.input)
+
+
+def test_graph_region_with_3d_heads_stays_on_the_device() -> None:
+    """Decoding the 3D heads (gather, depth transform, packing) is graph-safe too."""
+    model = ModelConfig(arch='generic', num_classes=2, ddd=True)
+    _assert_graph_region_on_device(build_network(model), model,
+                                   InputConfig(width=320, height=192))
+
+
+def _assert_graph_region_on_device(network, model, inp) -> None:
+    engine = TorchEngine(copy.deepcopy(network), model, inp, torch.device('meta'), half=True,
+                         channels_last=True)
     for index in range(engine.num_cameras):
         image = np.zeros((384, 640, 3), dtype=np.uint8)
-        engine._slot(index, FrameRequest(image, frame_geometry(640, 384, config.input), []))
+        engine._slot(index, FrameRequest(image, frame_geometry(640, 384, inp), []))
     with torch.no_grad(), _OpRecorder() as recorder:
         engine._forward()
     assert recorder.devices == {'meta'}
     assert 'torchvision.deform_conv2d.default' in recorder.ops  # the whole network was seen
     assert not recorder.ops & HOST_READS
+    assert engine._packed.shape[-1] == 10 + sum(
+        channels for name, channels in model.heads.items()
+        if name not in ('hm', 'reg', 'wh', 'tracking', 'ltrb_amodal'))
 
 
 @needs_cuda
