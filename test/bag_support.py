@@ -16,7 +16,11 @@ START_TIME = 1_700_000_000  # seconds; fixed so that stamps are known to the tes
 
 
 def make_random_model(path: Path, seed: int = 0, threshold: float = 0.3,
-                      hm_bias: float = -2.5) -> Path:
-    """Write a random-weight checkpoint (with our config metadata) that detects something."""
-    write_random_model(path, seed=seed, threshold=threshold, hm_bias=hm_bias, calibrate=True)
+                      hm_bias: float = -2.5, ddd: bool = False) -> Path:
+    """Write a random-weight checkpoint (with our config metadata) that detects something.
+
+    With ``ddd`` the network has the 3D heads (depths of about 10 m, car-like dimensions).
+    """
+    write_random_model(path, seed=seed, threshold=threshold, hm_bias=hm_bias, calibrate=True,
+                       ddd=ddd)
     return path

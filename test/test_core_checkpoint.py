@@ -243,14 +243,28 @@ def test_strict_load_copies_the_values():
     ModelConfig(arch='generic', backbone='mobilenet', num_classes=2, ltrb_amodal=True),
     ModelConfig(arch='generic', backbone='mobilenet', num_classes=1, pre_hm=False),
     ModelConfig(arch='generic', backbone='dla34', num_classes=4),
+    ModelConfig(arch='dla_34', num_classes=10, ddd=True),
+    ModelConfig(arch='generic', backbone='mobilenet', num_classes=2, ddd=True),
 ], ids=['dla-amodal', 'dla-3', 'dla-narrow-no-pre', 'mobilenet-amodal', 'mobilenet-no-hm',
-        'generic-dla34'])
+        'generic-dla34', 'dla-3d', 'mobilenet-3d'])
 def test_infer_model_config(config):
     inferred = infer_model_config(_state(config))
-    for field in ('arch', 'num_classes', 'ltrb_amodal', 'head_channels', 'pre_img', 'pre_hm'):
+    for field in ('arch', 'num_classes', 'ltrb_amodal', 'ddd', 'head_channels', 'pre_img',
+                  'pre_hm'):
         assert getattr(inferred, field) == getattr(config, field), field
     if config.arch == 'generic':
         assert inferred.backbone == config.backbone
+
+
+def test_a_partial_set_of_3d_heads_is_refused():
+    """The 3D heads come as a set: a file with only some of them does not load silently."""
+    state = dict(_state(ModelConfig(arch='generic', num_classes=2, ddd=True)))
+    for name in [n for n in state if n.startswith('amodel_offset.')]:
+        del state[name]
+    config = infer_model_config(state)
+    assert config.ddd is False
+    with pytest.raises(CheckpointError, match='unexpected: dep.0.bias'):
+        load_state_dict_strict(build_network(config), state, config)
 
 
 def test_infer_model_config_keeps_fitting_names_from_base():

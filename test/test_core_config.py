@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, fields
+from dataclasses import FrozenInstanceError, fields, replace
 
 import pytest
 import reference_data as ref
@@ -21,9 +21,15 @@ from centertrack_ros.core.config import (
 from centertrack_ros.core.device import DeviceError, resolve_device
 from centertrack_ros.core.presets import COCO_CLASSES, PRESETS, preset
 
-# The nine experiments of the official model zoo (experiments/*.sh of the original).
+# The ten experiments of the official model zoo (experiments/*.sh of the original).
 ZOO = ('coco_tracking', 'crowdhuman', 'mot17_half', 'mot17_half_sc', 'mot17_fulltrain',
-       'mot17_fulltrain_sc', 'kitti_half', 'kitti_half_sc', 'kitti_fulltrain')
+       'mot17_fulltrain_sc', 'kitti_half', 'kitti_half_sc', 'kitti_fulltrain', 'nuscenes_3d')
+# The test command of a preset's experiment script, as reference folders record it in
+# ``official_args`` (without ``--gpus``): a folder made with it must resolve to the preset.
+PRESET_TEST_ARGS = {
+    'nuscenes_3d': ('tracking,ddd', '--dataset', 'nuscenes', '--pre_hm', '--track_thresh',
+                    '0.1'),
+}
 
 
 # --------------------------------------------------------------------------- validation
@@ -225,6 +231,9 @@ def test_from_official_options_on_reference_configs(folder):
     assert model.num_classes == options['num_classes']
     assert model.heads == options['heads']
     assert model.ltrb_amodal == ('ltrb_amodal' in options['heads'])
+    assert model.ddd == ('dep' in options['heads'])
+    assert model.depth_scale == options.get('depth_scale', 1)
+    assert model.class_names == tuple(options.get('class_names', ()))
     if isinstance(options.get('head_conv'), dict):
         widths = {w for v in options['head_conv'].values() for w in v}
         assert model.head_channels == widths.pop()
@@ -363,6 +372,63 @@ def test_coco_preset():
     assert config.tracker.effective_pre_thresh == 0.3
     assert config.tracker.effective_new_thresh == 0.3
     assert config.tracker.effective_out_thresh == 0.3
+
+
+def test_nuscenes_preset():
+    config = preset('nuscenes_3d')
+    assert config.model.ddd is True
+    assert config.model.heads == {'hm': 10, 'reg': 2, 'wh': 2, 'tracking': 2, 'dep': 1, 'rot': 8,
+                                  'dim': 3, 'amodel_offset': 2}
+    assert config.model.class_names[0] == 'car' and config.model.class_names[-1] == 'barrier'
+    assert (config.input.height, config.input.width) == (448, 800)
+    # test.py tracking,ddd --pre_hm --track_thresh 0.1: new_thresh keeps its default 0.3.
+    assert config.tracker.effective_out_thresh == 0.1
+    assert config.tracker.effective_pre_thresh == 0.1
+    assert config.tracker.effective_new_thresh == 0.3
+
+
+def _without_gpus(args: list) -> tuple:
+    out, skip = [], False
+    for arg in args:
+        if skip or arg == '--gpus':
+            skip = not skip
+            continue
+        out.append(arg)
+    return tuple(out)
+
+
+@pytest.mark.parametrize('folder', ref.folder_params())
+def test_presets_equal_reference_runs_of_their_test_command(folder):
+    """A reference run made with a preset's official test command resolves to the preset."""
+    args = _without_gpus(ref.expected(folder)['config'].get('official_args', []))
+    matching = [name for name, command in PRESET_TEST_ARGS.items() if command == args]
+    if not matching:
+        pytest.skip(f'{folder.name} was not run with a preset\'s test command')
+    official = CenterTrackConfig.from_official_options(ref.expected(folder)['config'])
+    config = preset(matching[0])
+    # head_conv -1 means the official default, which the stored options spell out.
+    assert replace(config.model, head_conv=config.model.head_channels) == official.model
+    assert (config.input.width, config.input.height) == (official.input.width,
+                                                          official.input.height)
+    assert config.input.mean == pytest.approx(official.input.mean)  # float32 in the dump
+    assert config.input.std == pytest.approx(official.input.std)
+    tracker, theirs = config.tracker, official.tracker
+    for name in ('effective_out_thresh', 'effective_pre_thresh', 'effective_new_thresh',
+                 'max_age', 'hungarian', 'K', 'pre_hm'):
+        assert getattr(tracker, name) == pytest.approx(getattr(theirs, name)), name
+
+
+def test_ddd_from_official_options():
+    base = {'num_classes': 10, 'input_w': 800, 'input_h': 448}
+    assert CenterTrackConfig.from_official_options(
+        {**base, 'task': 'tracking,ddd'}).model.ddd is True
+    heads = {'hm': 10, 'reg': 2, 'wh': 2, 'tracking': 2, 'dep': 1, 'rot': 8, 'dim': 3,
+             'amodel_offset': 2}
+    assert CenterTrackConfig.from_official_options({**base, 'heads': heads}).model.ddd is True
+    assert CenterTrackConfig.from_official_options({**base, 'task': 'tracking'}).model.ddd \
+        is False
+    with pytest.raises(ConfigError, match='depth_scale'):
+        ModelConfig(ddd=True, depth_scale=0.0)
 
 
 def test_unknown_preset_lists_known_ones():

@@ -31,7 +31,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from centertrack_ros.core import decode
-from centertrack_ros.core.config import RuntimeConfig, TrackerOverrides
+from centertrack_ros.core.calibration import scale_projection
+from centertrack_ros.core.config import InputConfig, ModelConfig, RuntimeConfig, TrackerOverrides
 from centertrack_ros.core.engines import (
     FrameRequest,
     InferenceEngine,
@@ -42,6 +43,7 @@ from centertrack_ros.core.engines import (
 )
 from centertrack_ros.core.geometry import frame_geometry
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+from centertrack_ros.core.models.networks import build_network
 from centertrack_ros.core.pipeline import CenterTracker, MultiCameraTracker
 from centertrack_ros.core.prior import draw_peaks, prior_peaks
 from centertrack_ros.core.torch_ops import device_warp, render_prior, warp_uint8
@@ -66,6 +68,18 @@ HOST_READS = {'aten._local_scalar_dense.default', 'aten.nonzero.default',
               'aten.is_nonzero.default', 'aten.equal.default', 'aten.unique_consecutive.default',
               'aten._unique2.default', 'aten.masked_select.default'}
 PIPELINE_FOLDERS = ref.folder_params(ref.is_pipeline, 'pipeline reference folders')
+
+
+def _calib(folder: Path, frame: np.ndarray):
+    """Return the camera matrix of a folder's frame (None for a 2D folder), at any size.
+
+    The folder's P is for its own frames (``image_size``); a resized frame gets it scaled.
+    """
+    width, height = ref.expected(folder).get('image_size') or frame.shape[1::-1]
+    matrix = ref.calibration(folder, width, height)
+    if matrix is None or (frame.shape[1], frame.shape[0]) == (width, height):
+        return matrix
+    return scale_projection(matrix, frame.shape[1] / width, frame.shape[0] / height)
 
 
 def _reference_tracker(folder: Path, device: str = 'cpu') -> tuple[CenterTracker, list]:
@@ -189,7 +203,8 @@ def test_torch_engine_equals_reference_engine_on_cpu(folder: Path) -> None:
     """Same tracks frame by frame from the fast path (on the CPU) and the reference path."""
     reference, frames = _reference_tracker(folder)
     fast = CenterTracker(reference.network, reference.config, engine='torch')
-    _same_tracks([reference.step(f) for f in frames], [fast.step(f) for f in frames],
+    _same_tracks([reference.step(f, calib=_calib(folder, f)) for f in frames],
+                 [fast.step(f, calib=_calib(folder, f)) for f in frames],
                  f'{folder.name} torch engine')
 
 
@@ -261,10 +276,14 @@ def test_batching_equals_one_by_one(folder: Path) -> None:
     other = CenterTracker(single.network, single.config)
     batched = MultiCameraTracker(single.network, single.config, num_cameras=2)
     small = [cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2)) for f in reversed(frames)]
-    results = [batched.step_all([frame, second]) for frame, second in zip(frames, small)]
-    _same_tracks([r[0] for r in results], [single.step(f) for f in frames],
+    results = [batched.step_all([frame, second], calibs=[_calib(folder, frame),
+                                                        _calib(folder, second)])
+               for frame, second in zip(frames, small)]
+    _same_tracks([r[0] for r in results], [single.step(f, calib=_calib(folder, f))
+                                           for f in frames],
                  f'{folder.name} camera 0 of 2')
-    _same_tracks([r[1] for r in results], [other.step(f) for f in small],
+    _same_tracks([r[1] for r in results], [other.step(f, calib=_calib(folder, f))
+                                           for f in small],
                  f'{folder.name} camera 1 of 2')
 
 
@@ -295,8 +314,8 @@ def test_cuda_fast_path_equals_cpu_reference(folder: Path) -> None:
     config = reference.config.replace(
         runtime=RuntimeConfig(device='cuda', half=False, cuda_graph=True, channels_last=True))
     fast = CenterTracker(copy.deepcopy(reference.network), config)
-    _same_tracks([reference.step(f) for f in frames], [fast.step(f) for f in frames],
-                 f'{folder.name} CUDA')
+    _same_tracks([reference.step(f, calib=_calib(folder, f)) for f in frames],
+                 [fast.step(f, calib=_calib(folder, f)) for f in frames], f'{folder.name} CUDA')
     assert fast.engine.graph_captures == 1
 
 
@@ -346,17 +365,30 @@ def test_graph_region_stays_on_the_device() -> None:
     Either would break the capture. Checked on the meta device, which has no values at all.
     """
     tracker = load_tracker(ModelSpec(), runtime=RuntimeConfig(engine='reference'))
-    config = tracker.config
-    engine = TorchEngine(copy.deepcopy(tracker.network), config.model, config.input,
-                         torch.device('meta'), half=True, channels_last=True)
+    _assert_graph_region_on_device(tracker.network, tracker.config.model, tracker.config.input)
+
+
+def test_graph_region_with_3d_heads_stays_on_the_device() -> None:
+    """Decoding the 3D heads (gather, depth transform, packing) is graph-safe too."""
+    model = ModelConfig(arch='generic', num_classes=2, ddd=True)
+    _assert_graph_region_on_device(build_network(model), model,
+                                   InputConfig(width=320, height=192))
+
+
+def _assert_graph_region_on_device(network, model, inp) -> None:
+    engine = TorchEngine(copy.deepcopy(network), model, inp, torch.device('meta'), half=True,
+                         channels_last=True)
     for index in range(engine.num_cameras):
         image = np.zeros((384, 640, 3), dtype=np.uint8)
-        engine._slot(index, FrameRequest(image, frame_geometry(640, 384, config.input), []))
+        engine._slot(index, FrameRequest(image, frame_geometry(640, 384, inp), []))
     with torch.no_grad(), _OpRecorder() as recorder:
         engine._forward()
     assert recorder.devices == {'meta'}
     assert 'torchvision.deform_conv2d.default' in recorder.ops  # the whole network was seen
     assert not recorder.ops & HOST_READS
+    assert engine._packed.shape[-1] == 10 + sum(
+        channels for name, channels in model.heads.items()
+        if name not in ('hm', 'reg', 'wh', 'tracking', 'ltrb_amodal'))
 
 
 @needs_cuda

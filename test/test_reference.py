@@ -8,12 +8,16 @@ Tolerances are those of the reference README (``reference_data`` states them).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
 import reference_data as ref
 import torch
 
+from centertrack_ros.core import mono3d
+from centertrack_ros.core import postprocess as postprocess_module
+from centertrack_ros.core.calibration import projection_matrix
 from centertrack_ros.core.checkpoint import load_state_dict_strict, read_checkpoint
 from centertrack_ros.core.config import CenterTrackConfig, RuntimeConfig
 from centertrack_ros.core.decode import decode_tensors, to_raw_detections
@@ -140,23 +144,31 @@ def check_pipeline(folder: Path, device: str, engine: str) -> None:
     """Check that the whole tracker over the stored frames returns the original's tracks.
 
     On CUDA the torch engine is the fast path with its defaults (float32, channels-last,
-    CUDA graph).
+    CUDA graph). A 3D folder's frames come with the camera matrix its ``calib_source`` says.
     """
     config = _config(folder, device, engine)
     tracker = CenterTracker(_network(folder, config), config)
     results = ref.expected(folder)['results']
-    per_frame = [(ref.as_dicts(tracker.step(image)), want)
+    per_frame = [(ref.as_dicts(tracker.step(image, calib=ref.calibration(
+                     folder, image.shape[1], image.shape[0]))), want)
                  for image, want in zip(ref.frames(folder), results, strict=True)]
     assert tracker.engine.name == engine
-    ref.assert_same_results(per_frame, ref.PIPELINE, f'{folder.name} ({engine})')
+    ref.assert_same_results(per_frame, ref.PIPELINE, f'{folder.name} ({engine})',
+                            required=ref.THREE_D_FIELDS)
 
 
 def track_outputs(outputs: dict[str, torch.Tensor], geometry: FrameGeometry,
-                  manager: TrackManager) -> list[Track]:
-    """Decode one image's head outputs (heatmap after sigmoid) and update the tracks."""
+                  manager: TrackManager, calib: Optional[np.ndarray] = None,
+                  depth_scale: float = 1.0) -> list[Track]:
+    """Decode one image's head outputs (heatmap after sigmoid) and update the tracks.
+
+    ``calib``: the image's camera matrix P, for the 3D heads.
+    """
     config = manager.config
     raw = to_raw_detections(decode_tensors(outputs, config.K))[0]
-    return manager.update(detections_to_image(raw, geometry, config.effective_out_thresh))
+    matrix = None if calib is None else projection_matrix(calib)
+    return manager.update(detections_to_image(raw, geometry, config.effective_out_thresh,
+                                              matrix, depth_scale))
 
 
 def check_post(folder: Path, device: str, engine: str) -> None:
@@ -166,6 +178,7 @@ def check_post(folder: Path, device: str, engine: str) -> None:
     outputs = np.load(folder / 'head_outputs.npz')
     width, height = expected['image_size']
     geometry = frame_geometry(width, height, config.input)
+    calib = ref.calibration(folder, width, height)
     manager = TrackManager(config.tracker)
     per_frame = []
     for index, want in enumerate(expected['results']):
@@ -173,8 +186,10 @@ def check_post(folder: Path, device: str, engine: str) -> None:
         heads = {name[len(prefix):]: torch.from_numpy(outputs[name])
                  for name in outputs.files if name.startswith(prefix)}
         heads['hm'] = heads.pop('hm_logits').sigmoid()
-        per_frame.append((ref.as_dicts(track_outputs(heads, geometry, manager)), want))
-    ref.assert_same_results(per_frame, ref.POST, folder.name)
+        assert set(heads) == set(config.model.heads), f'{prefix}: heads {sorted(heads)}'
+        tracks = track_outputs(heads, geometry, manager, calib, config.model.depth_scale)
+        per_frame.append((ref.as_dicts(tracks), want))
+    ref.assert_same_results(per_frame, ref.POST, folder.name, required=ref.THREE_D_FIELDS)
 
 
 CHECKS = {'network': check_network, 'pipeline': check_pipeline, 'post': check_post}
@@ -184,3 +199,60 @@ CHECKS = {'network': check_network, 'pipeline': check_pipeline, 'post': check_po
 def test_reference(folder: Path, check: str, device: str, engine: str) -> None:
     """Run one check of one reference folder on one device and engine."""
     CHECKS[check](folder, device, engine)
+
+
+# The 3D tolerances cannot hide a wrong formula: each mutation of the 3D decoding below
+# must make a 3D post folder fail (where its data exercise what the mutation breaks).
+def _alpha_bins_swapped(rot):
+    return mono3d.alpha_from_rot(np.asarray(rot)[:, [4, 5, 6, 7, 0, 1, 2, 3]])
+
+
+def _translation_ignored(centers, depths, dims, matrix):
+    flat = np.array(matrix, dtype=np.float32)
+    flat[:, 3] = 0
+    return mono3d.locations(centers, depths, dims, flat)
+
+
+def _centre_not_bottom(centers, depths, dims, matrix):
+    return mono3d.unproject(centers, depths, matrix)
+
+
+def _rot_y_not_wrapped(alpha, u, matrix):
+    p = np.asarray(matrix, dtype=np.float64)
+    return np.asarray(alpha) + np.arctan2(np.asarray(u, dtype=np.float64) - p[0, 2], p[0, 0])
+
+
+MUTATIONS_3D = {
+    'alpha_bins_swapped': ('alpha_from_rot', _alpha_bins_swapped),
+    'translation_column_ignored': ('locations', _translation_ignored),
+    'location_not_bottom_centre': ('locations', _centre_not_bottom),
+    'rot_y_not_wrapped': ('rot_y_from_alpha', _rot_y_not_wrapped),
+}
+
+
+def _exercised(mutation: str, folder: Path) -> bool:
+    """Whether a folder's data can show a mutation (a held-out folder may not)."""
+    options = ref.expected(folder)['config']
+    results = [r for frame in ref.expected(folder)['results'] for r in frame if 'loc' in r]
+    if mutation == 'translation_column_ignored':
+        return bool(np.abs(np.asarray(options['calib'])[:, 3]).max() > 0.05)
+    if mutation == 'rot_y_not_wrapped':
+        return any(abs(r['rot_y'] - r['alpha']) > np.pi / 2 for r in results)
+    return bool(results)
+
+
+def _is_post_3d(folder: Path) -> bool:
+    return ref.is_post(folder) and ref.official_config(folder).model.ddd
+
+
+@pytest.mark.parametrize('mutation', list(MUTATIONS_3D))
+@pytest.mark.parametrize('folder', ref.folder_params(_is_post_3d, '3D post folders'))
+def test_3d_comparison_fails_on_a_semantic_error(folder: Path, mutation: str,
+                                                 monkeypatch) -> None:
+    """A wrong rotation bin, a lost P column, the box centre for the bottom or no wrap fail."""
+    if not _exercised(mutation, folder):
+        pytest.skip(f'{folder.name} has no data that {mutation} would change')
+    name, replacement = MUTATIONS_3D[mutation]
+    monkeypatch.setattr(postprocess_module, name, replacement)
+    with pytest.raises(AssertionError, match='off by'):
+        check_post(folder, 'cpu', 'reference')

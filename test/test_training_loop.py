@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -234,3 +235,8 @@ def test_torchrun_ddp_on_cpu(tmp_path):
     assert records[0]['world_size'] == 2  # only rank 0 logs ...
     assert [r['type'] for r in records].count('epoch') == 1
     assert read_checkpoint(str(out / LAST_CHECKPOINT)).epoch == 1  # ... and saves
+
+
+def test_training_3d_heads_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match='3D heads'):
+        TrainConfig(output_dir='x', model=replace(MODEL, ddd=True), input=InputConfig())

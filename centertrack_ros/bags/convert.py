@@ -5,15 +5,25 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
+import numpy as np
 from tqdm import tqdm
 
+from ..core.calibration import CalibrationError
+from ..runtime.camera_info import projection_for_image
+from .calibration_file import CameraCalibration
 from .errors import BagError
 from .io import BagWriter, topic_name
-from .messages import boxes_from_rows, compressed_message, detection_array, image_message
+from .messages import (
+    boxes_from_rows,
+    camera_info_message,
+    compressed_message,
+    detection_array,
+    image_message,
+)
 from .sources import Source
-from .typestore import COMPRESSED_IMAGE, DETECTION_ARRAY, IMAGE
+from .typestore import CAMERA_INFO, COMPRESSED_IMAGE, DETECTION_ARRAY, IMAGE
 
 DEFAULT_TOPIC = '/camera/image_raw'
 DEFAULT_GT_TOPIC = '/ground_truth'
@@ -32,6 +42,18 @@ class ConvertResult:
     end_ns: int
     image_topic: str
     gt_topic: Optional[str]
+    camera_info_topic: Optional[str] = None
+
+
+def camera_info_topic_for(image_topic: str) -> str:
+    """``camera_info`` beside an image topic, as image_transport pairs them.
+
+    ``/camera/image_raw`` and ``/camera/image_raw/compressed`` give ``/camera/camera_info``.
+    """
+    parts = topic_name(image_topic).strip('/').split('/')
+    if parts[-1] in ('compressed', 'theora', 'compressedDepth') and len(parts) > 1:
+        parts = parts[:-1]
+    return '/' + '/'.join(parts[:-1] + ['camera_info'])
 
 
 def frame_stamp(start_ns: int, index: int, fps: float) -> int:
@@ -43,7 +65,9 @@ def convert(source: Source, output: str | Path, *, topic: str = DEFAULT_TOPIC,
             frame_id: str = DEFAULT_FRAME_ID, gt_topic: str = DEFAULT_GT_TOPIC,
             compressed: Optional[str] = None, quality: int = 95, storage: str = 'mcap',
             start_ns: Optional[int] = None, max_frames: Optional[int] = None,
-            overwrite: bool = False, progress: bool = True) -> ConvertResult:
+            overwrite: bool = False, progress: bool = True,
+            calibration: Optional[CameraCalibration] = None,
+            camera_info_topic: Optional[str] = None) -> ConvertResult:
     """Write every frame of ``source`` into a new bag at ``output``.
 
     Frames go to ``topic`` as ``sensor_msgs/Image`` (``bgr8``) or, with ``compressed``
@@ -51,7 +75,9 @@ def convert(source: Source, output: str | Path, *, topic: str = DEFAULT_TOPIC,
     ``start_ns + i / fps`` in its header and in the bag. When the source has ground truth, each
     frame also gets a ``vision_msgs/Detection2DArray`` on ``gt_topic`` with the same header
     (empty when the frame has no objects), whose detection ids are the ground-truth identities
-    and whose scores are the consider flags.
+    and whose scores are the consider flags. With ``calibration`` every frame also gets a
+    ``sensor_msgs/CameraInfo`` with the same header on ``camera_info_topic`` (default: beside
+    the image topic), written just before its image, as camera drivers pair them.
 
     Args:
         source: an opened :class:`~centertrack_ros.bags.sources.Source`.
@@ -66,9 +92,13 @@ def convert(source: Source, output: str | Path, *, topic: str = DEFAULT_TOPIC,
         max_frames: stop after this many frames.
         overwrite: replace an existing bag at ``output``.
         progress: show a progress bar.
+        calibration: the camera's calibration (:mod:`.calibration_file`); its size is the
+            frames' own unless the file gives one.
+        camera_info_topic: the ``CameraInfo`` topic.
 
     Raises:
-        BagError: unreadable source, existing output, encoder failure.
+        BagError: unreadable source, existing output, encoder failure, frames that are not
+            the calibrated size nor a uniform resize of it.
 
     """
     if source.fps is None:
@@ -92,11 +122,18 @@ def convert(source: Source, output: str | Path, *, topic: str = DEFAULT_TOPIC,
     truth_topic = topic_name(gt_topic) if source.gt is not None else None
     if truth_topic == image_topic:
         raise BagError(f'image and ground-truth topics are both {image_topic}')
+    info_topic = None
+    if calibration is not None:
+        info_topic = topic_name(camera_info_topic or camera_info_topic_for(image_topic))
+        if info_topic in (image_topic, truth_topic):
+            raise BagError(f'the camera_info topic {info_topic} clashes with another topic')
     last_stamp = start
     with BagWriter(output, storage, overwrite, custom) as writer:
         writer.add_topic(image_topic, COMPRESSED_IMAGE if compressed else IMAGE)
         if truth_topic:
             writer.add_topic(truth_topic, DETECTION_ARRAY)
+        if info_topic:
+            writer.add_topic(info_topic, CAMERA_INFO)
         bar = tqdm(total=total, unit='frame', desc=f'convert {source.name}', disable=not progress,
                    leave=False)
         try:
@@ -104,6 +141,9 @@ def convert(source: Source, output: str | Path, *, topic: str = DEFAULT_TOPIC,
                 if max_frames is not None and index >= max_frames:
                     break
                 stamp = frame_stamp(start, index, source.fps)
+                if info_topic:
+                    writer.write(info_topic, stamp, _camera_info(calibration, image, stamp,
+                                                                 frame_id))
                 if compressed:
                     msg = compressed_message(image, stamp, frame_id, compressed, quality)
                 else:
@@ -122,4 +162,19 @@ def convert(source: Source, output: str | Path, *, topic: str = DEFAULT_TOPIC,
         if written == 0:
             raise BagError(f'{source.name} has no frames')
     return ConvertResult(Path(output), written, gt_written, start, last_stamp, image_topic,
-                         truth_topic)
+                         truth_topic, info_topic)
+
+
+def _camera_info(calibration: CameraCalibration, image: np.ndarray, stamp: int,
+                 frame_id: str) -> Any:
+    """Build one frame's CameraInfo: the file's size, else the frame's, checked to fit."""
+    height, width = image.shape[:2]
+    if calibration.width is None:
+        return camera_info_message(calibration, width, height, stamp, frame_id)
+    info = camera_info_message(calibration, calibration.width, calibration.height, stamp,
+                               frame_id)
+    try:  # the tracker will need a P for these frames: refuse a bag it could not use
+        projection_for_image(info, width, height)
+    except CalibrationError as exc:
+        raise BagError(f'the calibration does not fit the frames: {exc}') from exc
+    return info

@@ -16,10 +16,21 @@ import numpy as np
 
 from ..evaluation.mot import MotRow
 from ..runtime.boxes import DetectionBox as Box
+from ..runtime.boxes3d import DetectionBox3D
 from ..runtime.frames import ConversionError, DecodedImage
 from ..runtime.frames import decode_image as decode_message
+from .calibration_file import CameraCalibration
 from .errors import BagError
-from .typestore import COMPRESSED_IMAGE, DETECTION_ARRAY, IMAGE, header, message_class, typestore
+from .typestore import (
+    CAMERA_INFO,
+    COMPRESSED_IMAGE,
+    DETECTION3D_ARRAY,
+    DETECTION_ARRAY,
+    IMAGE,
+    header,
+    message_class,
+    typestore,
+)
 
 COMPRESSED_FORMATS = ('jpeg', 'png')
 
@@ -52,6 +63,21 @@ def compressed_message(image: np.ndarray, stamp_ns: int, frame_id: str, fmt: str
     return message_class(COMPRESSED_IMAGE)(
         header=header(stamp_ns, frame_id), format=f'bgr8; {fmt} compressed bgr8',
         data=data.reshape(-1))
+
+
+def camera_info_message(calibration: CameraCalibration, width: int, height: int,
+                        stamp_ns: int, frame_id: str) -> Any:
+    """Build a ``sensor_msgs/CameraInfo`` for ``width x height`` frames (no binning, no ROI)."""
+    types = typestore().types
+    roi = types['sensor_msgs/msg/RegionOfInterest'](x_offset=0, y_offset=0, height=0, width=0,
+                                                    do_rectify=False)
+    return message_class(CAMERA_INFO)(
+        header=header(stamp_ns, frame_id), height=int(height), width=int(width),
+        distortion_model=calibration.distortion_model,
+        d=np.asarray(calibration.d, dtype=np.float64),
+        k=np.asarray(calibration.k, dtype=np.float64),
+        r=np.asarray(calibration.r, dtype=np.float64),
+        p=np.asarray(calibration.p, dtype=np.float64), binning_x=0, binning_y=0, roi=roi)
 
 
 def decode_frame(msg: Any, msgtype: str, where: str = '') -> DecodedImage:
@@ -90,23 +116,29 @@ def class_label(class_id: int, class_names: Sequence[str]) -> str:
     return str(class_id)
 
 
-def detection_array(boxes: Iterable[Box], stamp_ns: int, frame_id: str) -> Any:
-    """Build a ``vision_msgs/Detection2DArray`` laid out exactly as the node publishes it."""
+def _hypothesis(class_name: str, score: float) -> Any:
+    """``ObjectHypothesisWithPose`` with rclpy's defaults besides class and score."""
     types = typestore().types
-    msg_header = header(stamp_ns, frame_id)
     point = types['geometry_msgs/msg/Point']
     quaternion = types['geometry_msgs/msg/Quaternion']
     pose = types['geometry_msgs/msg/Pose']
     pose_cov = types['geometry_msgs/msg/PoseWithCovariance']
+    return types['vision_msgs/msg/ObjectHypothesisWithPose'](
+        hypothesis=types['vision_msgs/msg/ObjectHypothesis'](class_id=class_name,
+                                                            score=float(score)),
+        # rclpy's defaults: identity orientation, zero covariance.
+        pose=pose_cov(pose=pose(position=point(x=0.0, y=0.0, z=0.0),
+                                orientation=quaternion(x=0.0, y=0.0, z=0.0, w=1.0)),
+                      covariance=np.zeros(36, dtype=np.float64)))
+
+
+def detection_array(boxes: Iterable[Box], stamp_ns: int, frame_id: str) -> Any:
+    """Build a ``vision_msgs/Detection2DArray`` laid out exactly as the node publishes it."""
+    types = typestore().types
+    msg_header = header(stamp_ns, frame_id)
     detections = []
     for box in boxes:
-        hypothesis = types['vision_msgs/msg/ObjectHypothesisWithPose'](
-            hypothesis=types['vision_msgs/msg/ObjectHypothesis'](class_id=box.class_name,
-                                                                score=float(box.score)),
-            # rclpy's defaults: identity orientation, zero covariance.
-            pose=pose_cov(pose=pose(position=point(x=0.0, y=0.0, z=0.0),
-                                    orientation=quaternion(x=0.0, y=0.0, z=0.0, w=1.0)),
-                          covariance=np.zeros(36, dtype=np.float64)))
+        hypothesis = _hypothesis(box.class_name, box.score)
         bbox = types['vision_msgs/msg/BoundingBox2D'](
             center=types['vision_msgs/msg/Pose2D'](
                 position=types['vision_msgs/msg/Point2D'](x=box.cx, y=box.cy), theta=0.0),
@@ -114,6 +146,26 @@ def detection_array(boxes: Iterable[Box], stamp_ns: int, frame_id: str) -> Any:
         detections.append(types['vision_msgs/msg/Detection2D'](
             header=msg_header, results=[hypothesis], bbox=bbox, id=str(box.track_id)))
     return types[DETECTION_ARRAY](header=msg_header, detections=detections)
+
+
+def detection3d_array(boxes: Iterable[DetectionBox3D], stamp_ns: int, frame_id: str) -> Any:
+    """Build a ``vision_msgs/Detection3DArray`` laid out exactly as the node will publish it."""
+    types = typestore().types
+    msg_header = header(stamp_ns, frame_id)
+    detections = []
+    for box in boxes:
+        x, y, z = box.center
+        qx, qy, qz, qw = box.orientation
+        sx, sy, sz = box.size
+        bbox = types['vision_msgs/msg/BoundingBox3D'](
+            center=types['geometry_msgs/msg/Pose'](
+                position=types['geometry_msgs/msg/Point'](x=x, y=y, z=z),
+                orientation=types['geometry_msgs/msg/Quaternion'](x=qx, y=qy, z=qz, w=qw)),
+            size=types['geometry_msgs/msg/Vector3'](x=sx, y=sy, z=sz))
+        detections.append(types['vision_msgs/msg/Detection3D'](
+            header=msg_header, results=[_hypothesis(box.class_name, box.score)], bbox=bbox,
+            id=str(box.track_id)))
+    return types[DETECTION3D_ARRAY](header=msg_header, detections=detections)
 
 
 def boxes_from_detections(msg: Any, where: str = '') -> list[Box]:

@@ -4,11 +4,14 @@ Unlike the live node (which drops frames it cannot keep up with), every image me
 tracked, in bag order, by the same :class:`~centertrack_ros.runtime.runner.FrameRunner` the
 node uses (with its stream-time rules: a stamp going back or a change of image size starts a
 new sequence); the result is a bag of ``Detection2DArray`` messages stamped like their images,
-and optionally a MOTChallenge result file.
+and optionally a MOTChallenge result file. A model with 3D heads also gets each image's camera
+matrix from the bag's ``CameraInfo`` and writes ``Detection3DArray`` messages laid out as the
+node publishes them on ``detections_3d``.
 """
 
 from __future__ import annotations
 
+import bisect
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -17,16 +20,26 @@ from typing import Any, Optional, Sequence
 
 from tqdm import tqdm
 
+from ..core.calibration import CalibrationError
 from ..evaluation.mot import MotRow, write_mot
+from ..runtime.camera_info import MATRICES, projection_for_image
 from ..runtime.runner import Frame, FrameRunner
 from ..runtime.stamps import stamp_ns
 from .convert import CLASS_NAMES_KEY
 from .errors import BagError
 from .io import BagReader, BagWriter, TopicSummary, topic_name
-from .messages import Box, ClassIds, decode_frame, detection_array, rows_from_boxes
-from .typestore import DETECTION_ARRAY, IMAGE_TYPES
+from .messages import (
+    Box,
+    ClassIds,
+    decode_frame,
+    detection3d_array,
+    detection_array,
+    rows_from_boxes,
+)
+from .typestore import CAMERA_INFO, DETECTION3D_ARRAY, DETECTION_ARRAY, IMAGE_TYPES
 
 DEFAULT_DETECTIONS_TOPIC = '/detections'
+DEFAULT_DETECTIONS_3D_TOPIC = '/detections_3d'
 
 
 @dataclass
@@ -40,6 +53,9 @@ class RunResult:
     detections: int
     track_ids: int
     step_seconds: list[float] = field(default_factory=list)
+    camera_info_topic: Optional[str] = None
+    detections_3d: int = 0
+    detections_3d_topic: Optional[str] = None
 
     @property
     def fps(self) -> float:
@@ -67,12 +83,55 @@ def pick_image_topic(bag: BagReader, topic: Optional[str] = None) -> TopicSummar
                    '--image-topic')
 
 
+def pick_camera_info_topic(bag: BagReader, topic: Optional[str] = None) -> Optional[TopicSummary]:
+    """Return the ``CameraInfo`` topic to read: ``topic`` if given, else the bag's only one.
+
+    None when the bag has none (and none was asked for).
+
+    Raises:
+        BagError: the topic is missing or not a CameraInfo, or the choice is ambiguous.
+
+    """
+    if topic:
+        return bag.topic(topic, (CAMERA_INFO,))
+    infos = bag.topics_of_type((CAMERA_INFO,))
+    if len(infos) > 1:
+        names = ', '.join(t.name for t in infos)
+        raise BagError(f'bag {bag.path} has several CameraInfo topics ({names}); choose one '
+                       'with --camera-info-topic')
+    return infos[0] if infos else None
+
+
+class CameraInfos:
+    """A bag's ``CameraInfo`` messages, found for each image by header stamp.
+
+    An image takes the info with its own stamp (as a driver publishes them), else the
+    latest one before it, else the first one: the order in which the two were recorded does
+    not matter.
+    """
+
+    def __init__(self, bag: BagReader, topic: TopicSummary) -> None:
+        self.topic = topic.name
+        self._infos = sorted(((stamp_ns(m.header.stamp), index, m) for index, (_, _, m) in
+                              enumerate(bag.messages([topic.name]))), key=lambda e: e[:2])
+        if not self._infos:
+            raise BagError(f'topic {topic.name} of {bag.path} has no messages')
+        self._stamps = [stamp for stamp, _, _ in self._infos]
+
+    def at(self, stamp: int) -> Any:
+        """Return the info for an image stamped ``stamp`` (nanoseconds)."""
+        index = bisect.bisect_right(self._stamps, stamp) - 1
+        return self._infos[max(index, 0)][2]
+
+
 def run_bag(bag_path: str | Path, runner: FrameRunner, output: Optional[str | Path] = None, *,
             image_topic: Optional[str] = None,
             detections_topic: str = DEFAULT_DETECTIONS_TOPIC,
             mot_path: Optional[str | Path] = None, storage: Optional[str] = None,
             copy_topics: Sequence[str] = (), max_frames: Optional[int] = None,
-            overwrite: bool = False, progress: bool = True) -> RunResult:
+            overwrite: bool = False, progress: bool = True,
+            camera_info_topic: Optional[str] = None, camera_info_matrix: str = 'p',
+            detections_3d_topic: str = DEFAULT_DETECTIONS_3D_TOPIC) -> RunResult:
     """Track every image of a bag; write the tracks to a bag and/or a MOTChallenge file.
 
     The first image starts a new sequence, so a run depends only on the bag and the model (a
@@ -92,13 +151,23 @@ def run_bag(bag_path: str | Path, runner: FrameRunner, output: Optional[str | Pa
         max_frames: stop after this many images (copied topics stop there too).
         overwrite: replace an existing output bag.
         progress: show a progress bar.
+        camera_info_topic: where the camera matrices are (default: the bag's only
+            ``CameraInfo`` topic); read only for a model with 3D heads, which then writes
+            ``Detection3DArray`` messages on ``detections_3d_topic`` beside the 2D ones.
+        camera_info_matrix: ``p`` (rectified images) or ``k`` (raw images), see
+            :func:`~centertrack_ros.runtime.camera_info.projection_for_image`.
+        detections_3d_topic: topic of the 3D boxes in the output bag.
 
     Raises:
-        BagError: missing topic, undecodable image, corrupt bag, existing output.
+        BagError: missing topic, undecodable image, corrupt bag, existing output, a
+            CameraInfo that does not give a usable camera matrix for an image.
 
     """
     if output is None and mot_path is None:
         raise BagError('nothing to write: give an output bag and/or --mot')
+    if camera_info_matrix not in MATRICES:
+        raise BagError(f"--camera-info-matrix must be 'p' or 'k', got {camera_info_matrix!r}")
+    three_d = runner.tracker.config.model.ddd
     class_names = tuple(runner.tracker.config.model.class_names)
     class_ids = ClassIds(class_names)  # the labels back to the model's own class ids
     runner.start_new_sequences()
@@ -108,8 +177,16 @@ def run_bag(bag_path: str | Path, runner: FrameRunner, output: Optional[str | Pa
         det_topic = topic_name(detections_topic)
         if det_topic in {t.name for t in copied} | {images.name}:
             raise BagError(f'output topic {det_topic} would clash with a copied/input topic')
+        infos = None
+        if three_d:
+            info_topic = pick_camera_info_topic(bag, camera_info_topic)
+            infos = CameraInfos(bag, info_topic) if info_topic is not None else None
+        det3d_topic = topic_name(detections_3d_topic) if infos is not None else None
+        if det3d_topic in {t.name for t in copied} | {images.name, det_topic}:
+            raise BagError(f'output topic {det3d_topic} would clash with another topic')
         result = RunResult(Path(output) if output else None, Path(mot_path) if mot_path else None,
-                           images.name, 0, 0, 0)
+                           images.name, 0, 0, 0, camera_info_topic=infos and infos.topic,
+                           detections_3d_topic=det3d_topic if output is not None else None)
         rows: list[MotRow] = []
         ids: set[int] = set()
         writer_context: Any = nullcontext(None)
@@ -122,6 +199,8 @@ def run_bag(bag_path: str | Path, runner: FrameRunner, output: Optional[str | Pa
         with writer_context as writer:
             if writer is not None:
                 writer.add_topic(det_topic, DETECTION_ARRAY)
+                if det3d_topic:
+                    writer.add_topic(det3d_topic, DETECTION3D_ARRAY)
                 for topic in copied:
                     writer.add_topic(topic.name, topic.msgtype)
             topics = [images.name] + ([t.name for t in copied] if writer is not None else [])
@@ -137,7 +216,12 @@ def run_bag(bag_path: str | Path, runner: FrameRunner, output: Optional[str | Pa
                     msg = bag.decode(topic, msgtype, timestamp, data)
                     decoded = decode_frame(msg, msgtype,
                                            f'{bag.path} {topic} message {result.frames + 1}')
-                    frame = Frame(0, decoded.image, stamp_ns(msg.header.stamp), decoded.source)
+                    where = f'{bag.path} {topic} message {result.frames + 1}'
+                    calib = None if infos is None else _calibration(
+                        infos, decoded.image, stamp_ns(msg.header.stamp), camera_info_matrix,
+                        where)
+                    frame = Frame(0, decoded.image, stamp_ns(msg.header.stamp), decoded.source,
+                                  calib=calib)
                     begin = time.perf_counter()
                     (tracked,) = runner.run([frame])
                     result.step_seconds.append(time.perf_counter() - begin)
@@ -145,9 +229,14 @@ def run_bag(bag_path: str | Path, runner: FrameRunner, output: Optional[str | Pa
                     boxes = tracked.boxes
                     result.detections += len(boxes)
                     ids.update(b.track_id for b in boxes)
+                    result.detections_3d += len(tracked.boxes_3d)
                     if writer is not None:
                         writer.write(det_topic, timestamp, detection_array(
                             boxes, stamp_ns(msg.header.stamp), msg.header.frame_id))
+                        if det3d_topic:
+                            writer.write(det3d_topic, timestamp, detection3d_array(
+                                tracked.boxes_3d, stamp_ns(msg.header.stamp),
+                                msg.header.frame_id))
                     rows.extend(_mot_rows(result.frames, boxes, class_ids))
                     bar.update()
             if result.frames == 0:
@@ -156,6 +245,14 @@ def run_bag(bag_path: str | Path, runner: FrameRunner, output: Optional[str | Pa
     if mot_path is not None:
         write_mot(mot_path, rows)
     return result
+
+
+def _calibration(infos: CameraInfos, image: Any, stamp: int, matrix: str, where: str) -> Any:
+    """Return the camera matrix of one image from the bag's CameraInfo, or a BagError."""
+    try:
+        return projection_for_image(infos.at(stamp), image.shape[1], image.shape[0], matrix)
+    except CalibrationError as exc:
+        raise BagError(f'{where}: no usable camera matrix in {infos.topic}: {exc}') from exc
 
 
 def _mot_rows(frame: int, boxes: Sequence[Box], class_ids: ClassIds) -> list[MotRow]:

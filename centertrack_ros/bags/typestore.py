@@ -19,6 +19,8 @@ from ..runtime.stamps import make_stamp
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
 DETECTION_ARRAY = 'vision_msgs/msg/Detection2DArray'
+DETECTION3D_ARRAY = 'vision_msgs/msg/Detection3DArray'
+CAMERA_INFO = 'sensor_msgs/msg/CameraInfo'
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 
 # Kilted is what the PyPI ROS wheels are; Jazzy only where an older rosbags lacks Kilted.

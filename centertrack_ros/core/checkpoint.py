@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional
 import torch
 from torch import nn
 
-from .config import ConfigError, ModelConfig
+from .config import DDD_HEADS, ConfigError, ModelConfig
 
 _LISTED = 8  # names shown per category in an error message
 
@@ -103,6 +103,9 @@ def infer_model_config(state_dict: Mapping[str, torch.Tensor],
             base, arch=arch, backbone=backbone, num_classes=num_classes,
             class_names=class_names,
             ltrb_amodal='ltrb_amodal.2.weight' in names,
+            # The original adds the four 3D heads together (task ``ddd``); a file with only
+            # some of them does not fit and is reported by the strict load.
+            ddd=all(f'{head}.2.weight' in names for head in DDD_HEADS),
             head_conv=int(hm_hidden.shape[0]),
             pre_img=f'{stem}pre_img_layer.0.weight' in names,
             pre_hm=f'{stem}pre_hm_layer.0.weight' in names,
@@ -116,6 +119,7 @@ def _describe(config: ModelConfig) -> str:
     if config.arch == 'generic':
         parts.append(f'backbone={config.backbone}')
     parts += [f'num_classes={config.num_classes}', f'ltrb_amodal={config.ltrb_amodal}',
+              f'ddd={config.ddd}',
               f'head_conv={config.head_channels}', f'pre_img={config.pre_img}',
               f'pre_hm={config.pre_hm}']
     return ', '.join(parts)

@@ -21,6 +21,11 @@ ENGINES = ('auto', 'onnxruntime', 'torch', 'reference')
 DEFAULT_MEAN = (0.40789654, 0.44719302, 0.47026115)
 DEFAULT_STD = (0.28863828, 0.27408164, 0.27809835)
 
+# The monocular 3D heads of the official ``tracking,ddd`` task, in its order: depth (raw,
+# before the transform 1 / sigmoid - 1), two rotation bins of (2 scores, sin, cos), the box
+# dimensions h, w, l (metres) and the offset from the 2D box centre to the projected 3D centre.
+DDD_HEADS = {'dep': 1, 'rot': 8, 'dim': 3, 'amodel_offset': 2}
+
 
 class ConfigError(ValueError):
     """A configuration value is out of its valid range or inconsistent with another."""
@@ -31,6 +36,9 @@ class ModelConfig:
     """The network: architecture, heads and class map.
 
     ``head_conv`` of -1 means the official default (256 channels for DLA, 64 otherwise).
+    ``ddd`` adds the monocular 3D heads of the official ``tracking,ddd`` task (``dep``,
+    ``rot``, ``dim``, ``amodel_offset``); ``depth_scale`` multiplies the decoded depth, as the
+    original's ``--depth_scale`` does (1 for every official model).
     """
 
     arch: str = 'dla_34'
@@ -39,6 +47,8 @@ class ModelConfig:
     num_classes: int = 1
     class_names: tuple[str, ...] = ()
     ltrb_amodal: bool = False
+    ddd: bool = False
+    depth_scale: float = 1.0
     head_conv: int = -1
     pre_img: bool = True
     pre_hm: bool = True
@@ -60,6 +70,8 @@ class ModelConfig:
                 f'{self.num_classes}')
         if self.down_ratio != 4:
             raise ConfigError('CenterTrack networks have a fixed output stride of 4')
+        if not self.depth_scale > 0:
+            raise ConfigError(f'model.depth_scale must be > 0, got {self.depth_scale}')
 
     @property
     def head_channels(self) -> int:
@@ -72,6 +84,8 @@ class ModelConfig:
     def heads(self) -> dict[str, int]:
         """Output heads and their channel counts, in the official order."""
         heads = {'hm': self.num_classes, 'reg': 2, 'wh': 2, 'tracking': 2}
+        if self.ddd:
+            heads.update(DDD_HEADS)
         if self.ltrb_amodal:
             heads['ltrb_amodal'] = 4
         return heads
@@ -256,6 +270,10 @@ class CenterTrackConfig:
                                   f'got head_conv={dict(head_conv)}')
             head_conv = next(iter(widths))[0]
         ltrb_amodal = bool(options.get('ltrb_amodal', 'ltrb_amodal' in heads))
+        # The original adds the 3D heads for a task containing ``ddd``; older option dumps
+        # carry only the heads.
+        task = str(options.get('task', ''))
+        ddd = 'ddd' in task.split(',') or all(name in heads for name in DDD_HEADS)
         if 'dla_node' in options and options['dla_node'] != 'dcn':
             raise ConfigError(f"only dla_node 'dcn' is supported, got {options['dla_node']!r}")
         model = ModelConfig(
@@ -263,7 +281,10 @@ class CenterTrackConfig:
             backbone=options.get('backbone', 'mobilenet'),
             neck=options.get('neck', 'dlaup'),
             num_classes=int(options['num_classes']),
+            class_names=tuple(options.get('class_names', ())),
             ltrb_amodal=ltrb_amodal,
+            ddd=ddd,
+            depth_scale=float(options.get('depth_scale', 1.0)),
             head_conv=int(head_conv),
             pre_img=not options.get('no_pre_img', False),
             pre_hm=bool(options.get('pre_hm', True)),

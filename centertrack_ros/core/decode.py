@@ -3,16 +3,26 @@
 Peaks are local maxima of the heatmap (3x3 max-pool NMS); the K best over all classes are
 taken the way the original does (K per class first, then K overall), and the regression heads
 are read at those cells. Everything stays on the network's device; only ``K`` rows leave it.
+
+Heads beyond the 2D box (``tracking``, and the 3D heads ``dep``, ``rot``, ``dim``,
+``amodel_offset``) are gathered generically, as the original gathers its "regression heads";
+only ``dep`` gets an activation (the depth transform), applied to the gathered values, which
+equals applying it to the whole map as the original does (it is element-wise).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .mono3d import depth_from_raw
+
+# Heads decoding consumes to build the scores, classes and boxes; every other head is gathered.
+BOX_HEADS = ('hm', 'reg', 'wh', 'ltrb_amodal')
 
 
 def heatmap_nms(heat: torch.Tensor, kernel: int = 3) -> torch.Tensor:
@@ -49,6 +59,8 @@ class RawDetections:
 
     ``bboxes`` are ``x1, y1, x2, y2`` in output cells (amodal when the model has that head),
     ``cts`` are the integer peak cells and ``tracking`` the raw offsets to the previous frame.
+    ``extras`` holds the other gathered heads (``K x C`` each, e.g. the 3D heads; ``dep``
+    already through the depth transform), in the model's head order.
     """
 
     scores: np.ndarray
@@ -56,12 +68,22 @@ class RawDetections:
     cts: np.ndarray
     bboxes: np.ndarray
     tracking: Optional[np.ndarray]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def extra_heads(heads: Mapping[str, int]) -> dict[str, int]:
+    """Return the heads decoding gathers besides ``tracking``, with their channels."""
+    return {name: channels for name, channels in heads.items()
+            if name not in BOX_HEADS and name != 'tracking'}
 
 
 def decode_tensors(outputs: Mapping[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
     """Decode sigmoid-activated head outputs into ``B x K`` tensors on their device.
 
-    ``outputs['hm']`` must already be passed through the sigmoid.
+    ``outputs['hm']`` must already be passed through the sigmoid; ``dep`` is raw and decoded
+    to depth (the model's ``depth_scale`` is applied with the other 3D arithmetic, in
+    :mod:`.postprocess`). Besides ``scores``, ``classes``, ``cts``, ``bboxes`` and
+    ``tracking`` the result holds every other head gathered under its own name.
     """
     heat = outputs['hm']
     k = min(k, heat.shape[2] * heat.shape[3])
@@ -87,6 +109,10 @@ def decode_tensors(outputs: Mapping[str, torch.Tensor], k: int) -> dict[str, tor
     }
     if 'tracking' in outputs:
         decoded['tracking'] = gather_at(outputs['tracking'], inds)
+    for name in extra_heads({name: 0 for name in outputs}):
+        decoded[name] = gather_at(outputs[name], inds)
+    if 'dep' in decoded:
+        decoded['dep'] = depth_from_raw(decoded['dep'])
     return decoded
 
 
@@ -94,8 +120,13 @@ def to_raw_detections(decoded: Mapping[str, torch.Tensor]) -> list[RawDetections
     """Copy decoded tensors to the host, one :class:`RawDetections` per image."""
     host = {name: value.detach().float().cpu().numpy() for name, value in decoded.items()}
     host['classes'] = decoded['classes'].detach().cpu().numpy().astype(np.int64)
+    extras = [name for name in decoded if name not in _CORE_FIELDS]
     return [
         RawDetections(scores=host['scores'][b], classes=host['classes'][b], cts=host['cts'][b],
-                      bboxes=host['bboxes'][b], tracking=host.get('tracking', [None] * (b + 1))[b])
+                      bboxes=host['bboxes'][b], tracking=host.get('tracking', [None] * (b + 1))[b],
+                      extras={name: host[name][b] for name in extras})
         for b in range(host['scores'].shape[0])
     ]
+
+
+_CORE_FIELDS = ('scores', 'classes', 'cts', 'bboxes', 'tracking')

@@ -4,6 +4,11 @@ Between calls it keeps, per camera, the previous network input (inside the engin
 network's device) and the tracks of the previous frame, from which the prior heatmap of the
 next frame is rendered. :class:`CenterTracker` (one camera) is the seam the ROS node and the
 tools use; :class:`MultiCameraTracker` runs several cameras through one network call.
+
+A model with the 3D heads also needs each frame's camera matrix P (3x4, for the image as it
+is given to :meth:`~MultiCameraTracker.step`) to place its tracks in metres; without one the
+tracks carry depth, dimensions and observation angle but no location or yaw
+(:mod:`~centertrack_ros.core.calibration` checks P and adapts it to resized or cropped images).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .calibration import projection_matrix
 from .config import CenterTrackConfig, TrackerConfig, TrackerOverrides
 from .device import resolve_device
 from .engines import FrameRequest, InferenceEngine, make_engine
@@ -135,16 +141,29 @@ class MultiCameraTracker:
         """Use the model's tracker settings with ``overrides`` applied (between frames)."""
         self.set_tracker_config(overrides.apply(self.model_tracker))
 
-    def step(self, images: Mapping[int, np.ndarray],
-             color_order: str = 'bgr') -> dict[int, list[Track]]:
+    def step(self, images: Mapping[int, np.ndarray], color_order: str = 'bgr',
+             calibs: Optional[Mapping[int, np.ndarray]] = None) -> dict[int, list[Track]]:
         """Track one frame of each camera in ``images`` (``{camera: frame}``), in one batch.
 
         Cameras without a frame keep their state. A camera whose image size changed starts a
-        new sequence (its previous frame cannot be compared with the new one). Returns each
-        given camera's tracks (see :class:`Track`).
+        new sequence (its previous frame cannot be compared with the new one). ``calibs``
+        gives cameras' 3x4 matrices P for this frame (``{camera: P}``, for the image as
+        given; models with 3D heads only): their tracks get ``loc`` and ``rot_y``. Returns
+        each given camera's tracks (see :class:`Track`).
+
+        Raises:
+            ValueError: a malformed frame, an unknown camera, or a calibration that is not
+                a valid P (:class:`~.calibration.CalibrationError`) or has no frame.
+
         """
         if not images:
             raise ValueError('no frames to track')
+        matrices = {}
+        for index, calib in (calibs or {}).items():
+            if index not in images:
+                raise ValueError(f'a calibration for camera {index}, which has no frame')
+            if calib is not None:
+                matrices[index] = projection_matrix(calib, f'the camera matrix of camera {index}')
         tracker = self.config.tracker
         requests: list[Optional[FrameRequest]] = [None] * self.num_cameras
         for index, image in images.items():
@@ -163,17 +182,25 @@ class MultiCameraTracker:
         for index, raw in enumerate(self.engine.run(requests)):
             if requests[index] is not None:
                 detections = detections_to_image(raw, requests[index].geometry,
-                                                 tracker.effective_out_thresh)
+                                                 tracker.effective_out_thresh,
+                                                 matrices.get(index),
+                                                 self.config.model.depth_scale)
                 results[index] = self.managers[index].update(detections)
         self.frames_processed += 1
         return results
 
-    def step_all(self, images: Sequence[np.ndarray],
-                 color_order: str = 'bgr') -> list[list[Track]]:
-        """Track one frame of every camera; returns each camera's tracks in camera order."""
+    def step_all(self, images: Sequence[np.ndarray], color_order: str = 'bgr',
+                 calibs: Optional[Sequence[Optional[np.ndarray]]] = None) -> list[list[Track]]:
+        """Track one frame of every camera; returns each camera's tracks in camera order.
+
+        ``calibs``: one P (or None) per camera, as for :meth:`step`.
+        """
         if len(images) != self.num_cameras:
             raise ValueError(f'expected {self.num_cameras} frames, got {len(images)}')
-        results = self.step(dict(enumerate(images)), color_order)
+        if calibs is not None and len(calibs) != self.num_cameras:
+            raise ValueError(f'expected {self.num_cameras} calibrations, got {len(calibs)}')
+        results = self.step(dict(enumerate(images)), color_order,
+                            None if calibs is None else dict(enumerate(calibs)))
         return [results[index] for index in range(self.num_cameras)]
 
 
@@ -255,6 +282,12 @@ class CenterTracker:
         """Use the model's tracker settings with ``overrides`` applied (between frames)."""
         self._cameras.apply_overrides(overrides)
 
-    def step(self, image: np.ndarray, color_order: str = 'bgr') -> list[Track]:
-        """Track one ``HxWx3`` uint8 frame; returns all current tracks (see :class:`Track`)."""
-        return self._cameras.step({0: image}, color_order)[0]
+    def step(self, image: np.ndarray, color_order: str = 'bgr',
+             calib: Optional[np.ndarray] = None) -> list[Track]:
+        """Track one ``HxWx3`` uint8 frame; returns all current tracks (see :class:`Track`).
+
+        ``calib``: the frame's 3x4 camera matrix P (for this image's pixels), which gives the
+        tracks of a 3D model their ``loc`` and ``rot_y``; None leaves those out.
+        """
+        return self._cameras.step({0: image}, color_order,
+                                  None if calib is None else {0: calib})[0]

@@ -24,6 +24,8 @@ COCO_CLASSES = (
     'clock', 'vase', 'scissors', 'teddy bear', 'hair drier', 'toothbrush',
 )
 KITTI_CLASSES = ('Pedestrian', 'Car', 'Cyclist')
+NUSCENES_CLASSES = ('car', 'truck', 'bus', 'trailer', 'construction_vehicle', 'pedestrian',
+                    'motorcycle', 'bicycle', 'traffic_cone', 'barrier')
 
 _MOT_MODEL = ModelConfig(arch='dla_34', num_classes=1, class_names=('person',), ltrb_amodal=True)
 _MOT_INPUT = InputConfig(width=960, height=544)
@@ -32,6 +34,14 @@ _MOT_TRACKER = TrackerConfig(track_thresh=0.4, pre_thresh=0.5, new_thresh=0.4)
 _KITTI_MODEL = ModelConfig(arch='dla_34', num_classes=3, class_names=KITTI_CLASSES)
 _KITTI_INPUT = InputConfig(width=1280, height=384)
 _KITTI_TRACKER = TrackerConfig(track_thresh=0.4, pre_thresh=0.4, new_thresh=0.4)
+
+# experiments/nuScenes_3Dtracking.sh tests with ``--track_thresh 0.1``; the option parser raises
+# pre_thresh and out_thresh to it and new_thresh keeps its default 0.3.
+_NUSCENES_3D = CenterTrackConfig(
+    model=ModelConfig(arch='dla_34', num_classes=10, class_names=NUSCENES_CLASSES, ddd=True),
+    input=InputConfig(width=800, height=448),
+    tracker=TrackerConfig(track_thresh=0.1, pre_thresh=0.1, new_thresh=0.3, out_thresh=0.1),
+)
 
 PRESETS: dict[str, CenterTrackConfig] = {
     'coco_tracking': CenterTrackConfig(
@@ -52,6 +62,7 @@ PRESETS: dict[str, CenterTrackConfig] = {
         model=_KITTI_MODEL, input=_KITTI_INPUT, tracker=replace(_KITTI_TRACKER, pre_thresh=0.5)),
     'kitti_fulltrain': CenterTrackConfig(
         model=_KITTI_MODEL, input=_KITTI_INPUT, tracker=_KITTI_TRACKER),
+    'nuscenes_3d': _NUSCENES_3D,
 }
 
 

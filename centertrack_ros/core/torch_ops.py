@@ -9,7 +9,7 @@ Gaussians are evaluated in float32 instead of float64.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from .decode import RawDetections
 from .geometry import FrameGeometry
 from .warp import COEF_BITS, INTER_TAB_SIZE, warp_maps
 
-PACKED_FIELDS = 10  # score, class, ct x/y, x1, y1, x2, y2, tracking x/y
+PACKED_FIELDS = 10  # score, class, ct x/y, x1, y1, x2, y2, tracking x/y; then the extras
 PRIOR_CHUNK = 16  # peaks rendered per dense pass: bounds the temporary to 16 x H x W
 
 
@@ -116,8 +116,18 @@ def render_prior(peaks: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return heat
 
 
-def pack_detections(decoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Pack decoded ``B x K`` tensors into one ``B x K x 10`` float32 tensor (one copy back)."""
+def packed_width(extras: Optional[Mapping[str, int]] = None) -> int:
+    """Columns of a packed row: the 10 fixed fields plus each extra head's channels."""
+    return PACKED_FIELDS + sum((extras or {}).values())
+
+
+def pack_detections(decoded: Mapping[str, torch.Tensor],
+                    extras: Sequence[str] = ()) -> torch.Tensor:
+    """Pack decoded ``B x K`` tensors into one ``B x K x C`` float32 tensor (one copy back).
+
+    The 10 fixed fields come first, then the gathered heads named in ``extras`` in that order
+    (see :func:`~centertrack_ros.core.decode.extra_heads`).
+    """
     batch, k = decoded['scores'].shape
     tracking = decoded.get('tracking')
     if tracking is None:
@@ -125,13 +135,20 @@ def pack_detections(decoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([
         decoded['scores'].float()[..., None], decoded['classes'].float()[..., None],
         decoded['cts'].float(), decoded['bboxes'].float(), tracking.float(),
-    ], dim=2)
+    ] + [decoded[name].float() for name in extras], dim=2)
 
 
-def unpack_detections(packed: np.ndarray, has_tracking: bool = True) -> list[RawDetections]:
-    """Inverse of :func:`pack_detections` on the host."""
-    return [
-        RawDetections(scores=rows[:, 0], classes=rows[:, 1].astype(np.int64), cts=rows[:, 2:4],
-                      bboxes=rows[:, 4:8], tracking=rows[:, 8:10] if has_tracking else None)
-        for rows in packed
-    ]
+def unpack_detections(packed: np.ndarray, has_tracking: bool = True,
+                      extras: Optional[Mapping[str, int]] = None) -> list[RawDetections]:
+    """Inverse of :func:`pack_detections` on the host (``extras``: names and channels)."""
+    out = []
+    for rows in packed:
+        columns, start = {}, PACKED_FIELDS
+        for name, channels in (extras or {}).items():
+            columns[name] = rows[:, start:start + channels]
+            start += channels
+        out.append(RawDetections(
+            scores=rows[:, 0], classes=rows[:, 1].astype(np.int64), cts=rows[:, 2:4],
+            bboxes=rows[:, 4:8], tracking=rows[:, 8:10] if has_tracking else None,
+            extras=columns))
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Optional
 
 import numpy as np
 
@@ -18,10 +19,19 @@ class Detection:
     Attributes:
         score: detection confidence (heatmap peak value).
         class_id: 1-based class id.
-        ct: heatmap peak mapped to image pixels (the point the tracker associates).
+        ct: the point the tracker associates: the heatmap peak mapped to image pixels; with
+            the 3D heads the amodal centre, the projection of the 3D box centre.
         tracking: offset such that ``ct + tracking`` is the object's centre in the previous
-            frame, as predicted by the network.
+            frame, as predicted by the network (measured from the heatmap peak).
         bbox: ``[x1, y1, x2, y2]``; the amodal box when the model has an ``ltrb_amodal`` head.
+
+    With the 3D heads (None otherwise; see :mod:`~centertrack_ros.core.mono3d`):
+        dep: ``[d]``, depth of the box centre along the optical axis (m).
+        dim: ``[h, w, l]`` (m): height (along y), width, length (along the heading).
+        alpha: observation angle (rad), unwrapped as in the original.
+        loc: ``[x, y, z]`` (m), the **bottom centre** of the box in the frame of the camera
+            matrix P; None when the frame came without P.
+        rot_y: yaw about that frame's y axis in [-pi, pi] (rad); None without P.
 
     """
 
@@ -30,6 +40,16 @@ class Detection:
     ct: np.ndarray = field(default_factory=lambda: _vec(2))
     tracking: np.ndarray = field(default_factory=lambda: _vec(2))
     bbox: np.ndarray = field(default_factory=lambda: _vec(4))
+    dep: Optional[np.ndarray] = None
+    dim: Optional[np.ndarray] = None
+    alpha: Optional[float] = None
+    loc: Optional[np.ndarray] = None
+    rot_y: Optional[float] = None
+
+    @property
+    def has_3d_box(self) -> bool:
+        """Whether the detection has a metric 3D box (dimensions, location and yaw)."""
+        return self.dim is not None and self.loc is not None and self.rot_y is not None
 
     @property
     def width(self) -> float:
@@ -69,10 +89,22 @@ class Track(Detection):
         return cls(**values, track_id=track_id, age=age, active=active)
 
     def to_dict(self) -> dict:
-        """Plain-Python form with the key names of the original implementation."""
-        return {
+        """Plain-Python form with the key names of the original implementation.
+
+        The 3D fields (``dep``, ``dim``, ``alpha``, ``loc``, ``rot_y``) appear when present.
+        """
+        out = {
             'score': float(self.score), 'class': int(self.class_id),
             'ct': [float(v) for v in self.ct], 'tracking': [float(v) for v in self.tracking],
             'bbox': [float(v) for v in self.bbox], 'tracking_id': int(self.track_id),
             'age': int(self.age), 'active': int(self.active),
         }
+        for name in ('dep', 'dim', 'loc'):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = [float(v) for v in value]
+        for name in ('alpha', 'rot_y'):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = float(value)
+        return out

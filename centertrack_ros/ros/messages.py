@@ -1,7 +1,7 @@
 """ROS messages the node publishes: detections, the class map and debug images.
 
-The boxes come from :mod:`centertrack_ros.runtime.boxes`; this module only fills in the
-message types.
+The boxes come from :mod:`centertrack_ros.runtime.boxes` and
+:mod:`centertrack_ros.runtime.boxes3d`; this module only fills in the message types.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from ..runtime.boxes import DetectionBox
+from ..runtime.boxes3d import DetectionBox3D
 
 
 def load_cv_bridge() -> Optional[Any]:
@@ -63,6 +64,35 @@ def detection_array(boxes: Iterable[DetectionBox], header: Any) -> Any:
         detection.bbox.center.position.x, detection.bbox.center.position.y = box.cx, box.cy
         detection.bbox.size_x = box.width
         detection.bbox.size_y = box.height
+        hypothesis = ObjectHypothesisWithPose()
+        hypothesis.hypothesis.class_id = box.class_name
+        hypothesis.hypothesis.score = box.score
+        detection.results.append(hypothesis)
+        out.detections.append(detection)
+    return out
+
+
+def detection3d_array(boxes: Iterable[DetectionBox3D], header: Any) -> Any:
+    """Build a ``vision_msgs/Detection3DArray`` of one frame's 3D boxes.
+
+    ``header`` is the input image's header (its ``frame_id`` is the camera's optical frame,
+    the frame of the boxes), copied to the array and to every detection. Each detection:
+    ``id`` the track id (as in ``detections``), ``bbox`` the box
+    (:mod:`~centertrack_ros.runtime.boxes3d` states the conventions), ``results[0]`` the
+    class label and score (its pose is left at identity, as in 2D).
+    """
+    from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
+    out = Detection3DArray()
+    out.header = header
+    for box in boxes:
+        detection = Detection3D()
+        detection.header = header
+        detection.id = str(box.track_id)
+        position, orientation = detection.bbox.center.position, detection.bbox.center.orientation
+        position.x, position.y, position.z = box.center
+        orientation.x, orientation.y, orientation.z, orientation.w = box.orientation
+        size = detection.bbox.size
+        size.x, size.y, size.z = box.size
         hypothesis = ObjectHypothesisWithPose()
         hypothesis.hypothesis.class_id = box.class_name
         hypothesis.hypothesis.score = box.score

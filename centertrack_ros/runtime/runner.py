@@ -10,7 +10,7 @@ the bag tool both feed it, so a bag is tracked exactly as the live node tracks i
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Hashable, Optional, Sequence
 
 import numpy as np
@@ -19,6 +19,7 @@ from ..core.config import TrackerOverrides
 from ..core.pipeline import MultiCameraTracker
 from ..core.tracks import Track
 from .boxes import DetectionBox, detection_boxes
+from .boxes3d import DetectionBox3D, detection_boxes_3d
 from .stats import StreamStats
 from .stream_rules import StreamReset, StreamRules
 
@@ -35,6 +36,8 @@ class Frame:
         stamp_ns: its header stamp.
         source: what identifies the stream's format (a change starts a new sequence).
         context: whatever the caller needs back with the result (e.g. the message header).
+        calib: the 3x4 camera matrix P of ``image`` (for models with 3D heads; see
+            :mod:`centertrack_ros.runtime.camera_info`), or None.
 
     """
 
@@ -43,16 +46,22 @@ class Frame:
     stamp_ns: int
     source: Hashable
     context: Any = None
+    calib: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True, eq=False)
 class FrameResult:
-    """The tracks of one frame and the boxes to publish for it."""
+    """The tracks of one frame and the boxes to publish for it.
+
+    ``boxes_3d`` holds the 3D boxes (a model with 3D heads, a frame with a camera matrix),
+    else nothing.
+    """
 
     frame: Frame
     tracks: list[Track]
     boxes: list[DetectionBox]
     reset: Optional[StreamReset] = None  # why the camera's tracks were reset before it
+    boxes_3d: list[DetectionBox3D] = field(default_factory=list)
 
     @property
     def camera(self) -> int:
@@ -156,11 +165,14 @@ class FrameRunner:
                 self.tracker.reset(frame.camera, restart_ids=False)
                 self.stats[frame.camera].count_reset(reset.kind, reset.reason)
                 stream_resets[frame.camera] = reset
-        tracks = self.tracker.step({frame.camera: frame.image for frame in frames})
+        calibs = {frame.camera: frame.calib for frame in frames if frame.calib is not None}
+        tracks = self.tracker.step({frame.camera: frame.image for frame in frames},
+                                   calibs=calibs or None)
         class_name = self.class_name
         return [FrameResult(frame, tracks[frame.camera],
                             detection_boxes(tracks[frame.camera], class_name),
-                            stream_resets.get(frame.camera))
+                            stream_resets.get(frame.camera),
+                            detection_boxes_3d(tracks[frame.camera], class_name, frame.calib))
                 for frame in frames]
 
     def release_cached_memory(self) -> None:

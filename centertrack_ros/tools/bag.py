@@ -91,6 +91,7 @@ def _iso(ns: int) -> str:
 
 # ----------------------------------------------------------------------------- convert
 def _cmd_convert(args: argparse.Namespace) -> int:
+    from ..bags.calibration_file import read_camera_calibration
     from ..bags.convert import convert
     from ..bags.sources import open_source, synthetic_source
 
@@ -112,16 +113,23 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         max_frames = args.frames
     if args.no_gt:
         source.gt = None
+    if args.camera_info_topic and not args.camera_info:
+        raise BagError('--camera-info-topic needs --camera-info FILE')
+    calibration = None
+    if args.camera_info:
+        calibration = read_camera_calibration(args.camera_info, args.camera_info_key)
     topic = args.topic
     if topic is None:
         topic = '/camera/image_raw' + ('/compressed' if args.compressed else '')
     result = convert(source, args.output, topic=topic, frame_id=args.frame_id,
                      gt_topic=args.gt_topic, compressed=args.compressed, quality=args.quality,
                      storage=args.storage, start_ns=args.start_time, max_frames=max_frames,
-                     overwrite=args.overwrite, progress=not args.quiet)
+                     overwrite=args.overwrite, progress=not args.quiet,
+                     calibration=calibration, camera_info_topic=args.camera_info_topic)
     seconds = (result.end_ns - result.start_ns) / 1e9
     print(f'wrote {result.path} ({args.storage}): {result.frames} frames on {result.image_topic}'
           + (f', ground truth on {result.gt_topic}' if result.gt_topic else ', no ground truth')
+          + (f', camera info on {result.camera_info_topic}' if result.camera_info_topic else '')
           + f', {seconds:.2f} s at {source.fps:g} fps from {_iso(result.start_ns)}')
     return 0
 
@@ -225,11 +233,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result = run_bag(args.bag, runner, output, image_topic=args.image_topic,
                      detections_topic=args.detections_topic, mot_path=args.mot,
                      storage=args.storage, copy_topics=args.copy_topic or (),
-                     max_frames=args.frames, overwrite=args.overwrite, progress=not args.quiet)
+                     max_frames=args.frames, overwrite=args.overwrite, progress=not args.quiet,
+                     camera_info_topic=args.camera_info_topic,
+                     camera_info_matrix=args.camera_info_matrix,
+                     detections_3d_topic=args.detections_3d_topic)
+    if config.model.ddd and result.camera_info_topic is None:
+        print('warning: the model has 3D heads but the bag has no sensor_msgs/CameraInfo '
+              'topic: no 3D detections written (convert --camera-info adds one)',
+              file=sys.stderr)
     outputs = [str(p) for p in (result.output, result.mot_path) if p is not None]
+    three_d = (f', {result.detections_3d} 3D boxes on {result.detections_3d_topic}'
+               if result.detections_3d_topic else '')
     print(f'tracked {result.frames} frames of {result.image_topic}: {result.detections} '
-          f'detections, {result.track_ids} track ids; tracker {result.fps:.1f} frames/s; '
-          f'wrote {" and ".join(outputs)}')
+          f'detections{three_d}, {result.track_ids} track ids; tracker {result.fps:.1f} '
+          f'frames/s; wrote {" and ".join(outputs)}')
     return 0
 
 
@@ -397,6 +414,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--compressed', nargs='?', const='jpeg', choices=('jpeg', 'png'),
                    help='write sensor_msgs/CompressedImage (jpeg unless png is given)')
     p.add_argument('--quality', type=int, default=95, help='JPEG quality (default 95)')
+    p.add_argument('--camera-info', metavar='FILE',
+                   help='also write sensor_msgs/CameraInfo from a calibration file: a ROS camera '
+                        'YAML, a KITTI calib file, or a 3x4 (3x3) matrix as text or JSON')
+    p.add_argument('--camera-info-topic', metavar='TOPIC',
+                   help='CameraInfo topic (default: camera_info beside the image topic)')
+    p.add_argument('--camera-info-key', default='P2', metavar='KEY',
+                   help='matrix of a KITTI calib file (default P2, the left colour camera)')
     p.add_argument('--storage', choices=STORAGES, default='mcap', help='default mcap')
     p.add_argument('--fps', type=_positive_float, help='frame rate (overrides the source\'s)')
     p.add_argument('--start-time', type=parse_time, metavar='T',
@@ -416,6 +440,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help='output topic (default /detections)')
     p.add_argument('--copy-topic', action='append', metavar='TOPIC',
                    help='copy this input topic into the output bag (repeatable)')
+    p.add_argument('--detections-3d-topic', default='/detections_3d',
+                   help='Detection3DArray output of a model with 3D heads (default '
+                        '/detections_3d)')
+    p.add_argument('--camera-info-topic', metavar='TOPIC',
+                   help='CameraInfo topic for a 3D model (default: the bag\'s only one)')
+    p.add_argument('--camera-info-matrix', choices=('p', 'k'), default='p',
+                   help='p for rectified images (default), k for raw ones')
     p.add_argument('--storage', choices=STORAGES, help='output storage (default: the input\'s)')
     p.add_argument('--frames', type=_positive_int, help='track only the first N images')
     p.add_argument('--overwrite', action='store_true', help='replace an existing output bag')

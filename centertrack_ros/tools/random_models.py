@@ -72,6 +72,9 @@ def random_network(model: ModelConfig, seed: int = 0, *, he_init: bool = False,
                 network(x, x, torch.rand(2, 1, height, width) ** 8)
             torch.nn.init.normal_(network.hm[-1].weight, 0.0, 0.3)
             network.wh[-1].bias.fill_(6.0)  # boxes of some tens of pixels
+            if model.ddd:
+                network.dep[-1].bias.fill_(-2.3)  # sigmoid 1 / (d + 1): about 10 m
+                network.dim[-1].bias.copy_(torch.tensor([1.5, 1.8, 4.0]))  # car-like, metres
     if hm_bias is not None:
         with torch.no_grad():
             network.hm[-1].bias.fill_(hm_bias)
@@ -80,16 +83,18 @@ def random_network(model: ModelConfig, seed: int = 0, *, he_init: bool = False,
 
 def random_model_config(input_size: tuple[int, int] = INPUT_SIZE,
                         class_names: Sequence[str] = CLASS_NAMES,
-                        threshold: Optional[float] = None) -> CenterTrackConfig:
+                        threshold: Optional[float] = None,
+                        ddd: bool = False) -> CenterTrackConfig:
     """Return the configuration of a small generic/MobileNetV2 random model.
 
-    ``threshold``, when given, becomes its track, pre and new thresholds (else the defaults').
+    ``threshold``, when given, becomes its track, pre and new thresholds (else the defaults');
+    ``ddd`` adds the monocular 3D heads.
     """
     tracker = TrackerConfig() if threshold is None else TrackerConfig(
         track_thresh=threshold, pre_thresh=threshold, new_thresh=threshold)
     return CenterTrackConfig(
         model=ModelConfig(arch='generic', backbone='mobilenet', num_classes=len(class_names),
-                          class_names=tuple(class_names)),
+                          class_names=tuple(class_names), ddd=ddd),
         input=InputConfig(width=input_size[0], height=input_size[1]),
         tracker=tracker)
 
@@ -97,15 +102,17 @@ def random_model_config(input_size: tuple[int, int] = INPUT_SIZE,
 def write_random_model(path: str | os.PathLike, *, input_size: tuple[int, int] = INPUT_SIZE,
                        seed: int = 0, hm_bias: float = 0.0, calibrate: bool = False,
                        threshold: Optional[float] = None,
-                       class_names: Sequence[str] = CLASS_NAMES) -> CenterTrackConfig:
+                       class_names: Sequence[str] = CLASS_NAMES,
+                       ddd: bool = False) -> CenterTrackConfig:
     """Save a small random-weight generic/MobileNetV2 checkpoint with our metadata.
 
     The defaults make the model that detects everywhere; ``calibrate=True`` (batch norms
     calibrated at ``input_size``, spread heads) with a negative ``hm_bias`` one that detects a
-    handful (module docstring). ``threshold`` goes into the metadata (:func:`random_model_config`).
+    handful (module docstring). ``threshold`` goes into the metadata (:func:`random_model_config`);
+    ``ddd`` adds the 3D heads, biased to depths of about 10 m and car-like dimensions.
     Returns the configuration written into the file.
     """
-    config = random_model_config(input_size, class_names, threshold)
+    config = random_model_config(input_size, class_names, threshold, ddd)
     network = random_network(config.model, seed, calibrate=input_size if calibrate else None,
                              hm_bias=hm_bias)
     save_model(path, network, config)

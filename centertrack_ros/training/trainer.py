@@ -115,6 +115,10 @@ class TrainConfig:
             raise ValueError("deform_conv must be 'auto', 'torchvision' or 'sampling'")
         if self.resume and self.load_model:
             raise ValueError('give either resume or load_model, not both')
+        if self.model.ddd:
+            # The datasets here have no 3D boxes to build dep/rot/dim/amodel_offset targets.
+            raise ValueError('training the 3D heads (model.ddd) is not supported; the 3D '
+                             'models run from the official nuScenes checkpoint')
         if self.train_size is not None:
             w, h = self.train_size
             InputConfig(width=int(w), height=int(h))  # same validity rules as the input

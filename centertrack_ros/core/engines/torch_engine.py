@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..config import InputConfig, ModelConfig
-from ..decode import RawDetections, decode_tensors
+from ..decode import RawDetections, decode_tensors, extra_heads
 from ..device import use_ieee_fp32_convolutions
 from ..geometry import FrameGeometry
 from ..torch_ops import (
@@ -24,6 +24,7 @@ from ..torch_ops import (
     device_warp,
     normalise_chw,
     pack_detections,
+    packed_width,
     peaks_tensor,
     render_prior,
     unpack_detections,
@@ -73,6 +74,7 @@ class TorchEngine(InferenceEngine):
         self._slots: list[Optional[_CameraSlot]] = [None] * num_cameras
         self._graph: Optional[torch.cuda.CUDAGraph] = None
         self.graph_captures = 0
+        self._extras = extra_heads(model.heads)  # gathered heads packed after the 2D fields
         self._allocate_results()
 
     def _rows(self) -> int:
@@ -81,8 +83,8 @@ class TorchEngine(InferenceEngine):
     def _allocate_results(self) -> None:
         """Size the decoded-rows buffers for K (again when the tracker changes K)."""
         k = self._rows()
-        self._packed = torch.zeros((self.num_cameras, k, 10), dtype=torch.float32,
-                                   device=self.device)
+        self._packed = torch.zeros((self.num_cameras, k, packed_width(self._extras)),
+                                   dtype=torch.float32, device=self.device)
         self._host_packed = torch.zeros_like(self._packed, device='cpu',
                                              pin_memory=self.device.type == 'cuda')
         self._graph = None  # the captured graph writes into the old buffer
@@ -135,7 +137,7 @@ class TorchEngine(InferenceEngine):
                                prior if self.model.pre_hm else None)
         outputs = {name: value.float() for name, value in outputs.items()}
         outputs['hm'] = outputs['hm'].sigmoid()
-        self._packed.copy_(pack_detections(decode_tensors(outputs, self.k)))
+        self._packed.copy_(pack_detections(decode_tensors(outputs, self.k), tuple(self._extras)))
         self._previous.copy_(self._current)
 
     def _capture(self) -> None:
@@ -190,7 +192,8 @@ class TorchEngine(InferenceEngine):
         if self.device.type == 'cuda':
             torch.cuda.current_stream(self.device).synchronize()
         # Copy: the pinned buffer is overwritten by the next call.
-        rows = unpack_detections(self._host_packed.numpy().copy(), 'tracking' in self.model.heads)
+        rows = unpack_detections(self._host_packed.numpy().copy(), 'tracking' in self.model.heads,
+                                 self._extras)
         out: list[Optional[RawDetections]] = [None] * self.num_cameras
         for index in present:
             self._slots[index].has_previous = True

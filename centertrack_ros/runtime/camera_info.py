@@ -1,0 +1,119 @@
+"""The camera matrix for the tracker from a ``sensor_msgs/CameraInfo``-like object, free of ROS.
+
+CenterTrack's 3D outputs need the 3x4 matrix P of the image **as the tracker receives it**
+(:mod:`centertrack_ros.core.calibration`). A ``CameraInfo`` (rclpy's, rosbags', or anything
+with the same fields: ``width``, ``height``, ``k`` (9), ``p`` (12), optionally ``binning_x``,
+``binning_y`` and ``roi``) describes the camera at its calibrated resolution:
+
+- ``p`` is the projection of the **rectified** image (``image_rect``), the usual input of a
+  3D detector; ``k`` that of the raw image, whose lens distortion CenterTrack then ignores
+  (``matrix='k'`` builds P = [K | 0]).
+- A region of interest and binning (ROS's convention, as ``image_geometry`` applies it) crop
+  and then divide the calibrated image: P follows (crop, then scale).
+- An image that still differs in size must be a uniform resize of that (each side within one
+  pixel of the same factor), as a downscaled stream is; P is scaled by each side's factor.
+  Anything else is refused: an image that is not what the calibration describes would give
+  silently wrong positions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core.calibration import (
+    CalibrationError,
+    crop_projection,
+    projection_matrix,
+    scale_projection,
+)
+
+MATRICES = ('p', 'k')
+
+
+def _values(info: Any, name: str, count: int) -> np.ndarray:
+    try:
+        values = np.asarray(getattr(info, name), dtype=np.float64).reshape(-1)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise CalibrationError(f'camera_info.{name} is missing or not numeric: {exc}') from exc
+    if values.size != count:
+        raise CalibrationError(f'camera_info.{name} needs {count} values, got {values.size}')
+    return values
+
+
+def _matrix(info: Any, matrix: str) -> np.ndarray:
+    if matrix == 'p':
+        p = _values(info, 'p', 12)
+        if not p.any():
+            raise CalibrationError('camera_info.p is all zeros (the camera is not calibrated, '
+                                   'or publishes only k: use the k matrix for raw images)')
+        return projection_matrix(p, 'camera_info.p')
+    k = _values(info, 'k', 9).reshape(3, 3)
+    if not k.any():
+        raise CalibrationError('camera_info.k is all zeros: the camera is not calibrated')
+    return projection_matrix(np.concatenate([k, np.zeros((3, 1))], axis=1), 'camera_info.k')
+
+
+def _binning(info: Any, name: str) -> int:
+    value = int(getattr(info, name, 0) or 0)
+    if value < 0:
+        raise CalibrationError(f'camera_info.{name} must be >= 0, got {value}')
+    return max(value, 1)  # 0 and 1 both mean no binning
+
+
+def _calibrated(info: Any, matrix: str) -> tuple[np.ndarray, int, int]:
+    width, height = int(info.width), int(info.height)
+    if width <= 0 or height <= 0:
+        raise CalibrationError(f'camera_info has no image size ({width}x{height}): the camera '
+                               'is not calibrated')
+    p = _matrix(info, matrix)
+    roi = getattr(info, 'roi', None)
+    if roi is not None and int(roi.width) > 0 and int(roi.height) > 0:
+        x, y = int(roi.x_offset), int(roi.y_offset)
+        if x + int(roi.width) > width or y + int(roi.height) > height:
+            raise CalibrationError(f'camera_info.roi ({roi.width}x{roi.height} at {x}, {y}) '
+                                   f'does not fit the {width}x{height} calibrated image')
+        p = crop_projection(p, x, y)
+        width, height = int(roi.width), int(roi.height)
+    bx, by = _binning(info, 'binning_x'), _binning(info, 'binning_y')
+    if bx > 1 or by > 1:
+        p = scale_projection(p, 1.0 / bx, 1.0 / by)
+        width, height = width // bx, height // by
+    return p, width, height
+
+
+def _uniform_resize(width: int, height: int, image_width: int, image_height: int) -> bool:
+    """Whether some factor s gives both sides within one pixel (any rounding of a resize)."""
+    low = max((image_width - 1) / width, (image_height - 1) / height)
+    high = min((image_width + 1) / width, (image_height + 1) / height)
+    return low <= high
+
+
+def projection_for_image(info: Any, image_width: int, image_height: int,
+                         matrix: str = 'p') -> np.ndarray:
+    """Return the validated 3x4 float32 P for an ``image_width x image_height`` image.
+
+    Args:
+        info: a ``sensor_msgs/CameraInfo`` or an object with its fields (module doc).
+        image_width, image_height: the size of the image given to the tracker.
+        matrix: ``p`` for rectified images (the default), ``k`` for raw ones.
+
+    Raises:
+        CalibrationError: an uncalibrated camera (zero size, all-zero or zero-focal matrix),
+            a malformed field, a matrix not of the form K [I | t], an ROI outside the image,
+            or an image size that is not the calibrated one nor a uniform resize of it.
+
+    """
+    if matrix not in MATRICES:
+        raise CalibrationError(f"matrix must be 'p' or 'k', got {matrix!r}")
+    p, width, height = _calibrated(info, matrix)
+    if (image_width, image_height) == (width, height):
+        return p
+    if image_width <= 0 or image_height <= 0 or \
+            not _uniform_resize(width, height, image_width, image_height):
+        raise CalibrationError(
+            f'camera_info describes {width}x{height} images, but the image is '
+            f'{image_width}x{image_height}, which is not a uniform resize of it: the camera_info '
+            'belongs to another camera or stream')
+    return scale_projection(p, image_width / width, image_height / height)
