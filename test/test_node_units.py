@@ -24,7 +24,7 @@ CONTRACT = {  # the parameter names users and launch files rely on
     'model.input_height', 'model.mean', 'model.std', 'tracker.track_thresh',
     'tracker.pre_thresh', 'tracker.new_thresh', 'tracker.max_age', 'tracker.hungarian',
     'tracker.pre_hm', 'device', 'engine', 'threads', 'half', 'use_compressed',
-    'qos.reliability', 'qos.depth', 'cameras', 'batch_wait_ms',
+    'qos.reliability', 'qos.depth', 'cameras', 'batch_wait_ms', 'camera_info.matrix',
     'max_frame_gap', 'autostart',
 }
 

@@ -31,28 +31,38 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import get_rmw_implementation_identifier, remove_ros_args
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2DArray, LabelInfo
+from vision_msgs.msg import Detection2DArray, Detection3DArray, LabelInfo
 
+from ..core.calibration import CalibrationError
 from ..core.checkpoint import CheckpointError
 from ..core.config import ConfigError
 from ..core.device import DeviceError, device_name
 from ..core.engines import EngineError
 from ..core.model_spec import load_model
 from ..runtime import settings
+from ..runtime.camera_info import CameraInfoCache
 from ..runtime.drawing import draw_tracks
 from ..runtime.frames import decode_image
 from ..runtime.runner import FrameResult, FrameRunner
+from ..runtime.stamps import stamp_ns
 from ..runtime.stats import ReasonThrottle, StreamStats
 from ..runtime.worker import FrameWorker
 from . import parameters
 from .diagnostics import status_level
 from .image_subscription import ImageSubscription, large_frame_warning, lost_frames_warning
-from .messages import bgr_to_image_msg, detection_array, label_info, load_cv_bridge
+from .messages import (
+    bgr_to_image_msg,
+    detection3d_array,
+    detection_array,
+    label_info,
+    load_cv_bridge,
+)
 
 NODE_NAME = 'centertrack'
 LOST_IN_TRANSPORT = 'lost_in_transport'
+NO_CALIBRATION = 'no_calibration'
 DIAGNOSTICS_PERIOD = 1.0
 WORKER_JOIN_TIMEOUT = 30.0
 
@@ -101,8 +111,14 @@ class CenterTrackNode(LifecycleNode):
         self._configure_error = ''
         self._finalized = False
         self._detections_pubs: list[Any] = []
+        self._detections_3d_pubs: list[Any] = []
         self._debug_pubs: list[Any] = []
         self._label_pub = None
+        # Models with 3D heads: each camera's CameraInfo and why its frames have no 3D output.
+        self._camera_infos: list[CameraInfoCache] = []
+        self._camera_info_subscriptions: list[Any] = []
+        self._calibration: dict[int, str] = {}
+        self._camera_info_matrix = 'p'
         self._previous_reports: dict[int, dict[str, str]] = {}
         self._log_handler = RosLogHandler(self.get_logger())
         core_logger = logging.getLogger('centertrack_ros')
@@ -154,6 +170,9 @@ class CenterTrackNode(LifecycleNode):
         for subscription in self._image_subscriptions:
             subscription.destroy()
         self._image_subscriptions = []
+        for subscription in self._camera_info_subscriptions:
+            self.destroy_subscription(subscription)
+        self._camera_info_subscriptions = []
         worker, self._worker = self._worker, None
         if worker is not None and not worker.stop(WORKER_JOIN_TIMEOUT):
             self.get_logger().error(
@@ -219,11 +238,15 @@ class CenterTrackNode(LifecycleNode):
         runner = self._runner
         runner.start_new_sequences()  # a new activation starts a new sequence
         logger = self.get_logger()
+        ddd = runner.tracker.config.model.ddd
+        if ddd:
+            self._subscribe_camera_infos(values['camera_info.matrix'])
         self._worker = FrameWorker(
             runner, lambda camera, msg: decode_image(msg, compressed, self._bridge),
             self._publish_result, lambda: self.get_clock().now().nanoseconds,
             info=logger.info, warn=logger.warn,
-            batch_wait=float(values['batch_wait_ms']) / 1e3)
+            batch_wait=float(values['batch_wait_ms']) / 1e3,
+            calibrate=self._calibrate if ddd else None)
         self._worker.start()
         msg_type, name = ((CompressedImage, 'image/compressed') if compressed
                           else (Image, 'image'))
@@ -293,9 +316,47 @@ class CenterTrackNode(LifecycleNode):
             return '~/debug_image' if name == 'debug_image' else name
         return f'{self._cameras[camera]}/{name}'
 
+    def _subscribe_camera_infos(self, matrix: str) -> None:
+        """Keep each camera's recent CameraInfo messages (models with 3D heads)."""
+        self._camera_info_matrix = matrix
+        self._camera_infos = [CameraInfoCache() for _ in self._cameras]
+        self._calibration = {c: 'no camera_info received yet' for c in range(len(self._cameras))}
+        # Best effort matches every publisher; a camera_info message is small, so nothing of
+        # the large-frame loss applies, and the next one follows with the next frame anyway.
+        qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
+        self._camera_info_subscriptions = [
+            self.create_subscription(
+                CameraInfo, self._topic(c, 'camera_info'),
+                lambda msg, c=c: self._camera_infos[c].add(msg, stamp_ns(msg.header.stamp)), qos)
+            for c in range(len(self._cameras))]
+
+    def _calibrate(self, camera: int, header: Any, image: np.ndarray) -> Optional[np.ndarray]:
+        """Return a frame's camera matrix, or None (logged, throttled) when it has none."""
+        try:
+            calib = self._camera_infos[camera].projection(
+                stamp_ns(header.stamp), image.shape[1], image.shape[0], self._camera_info_matrix)
+        except CalibrationError as exc:
+            self._calibration[camera] = str(exc)
+            image, info = (self.resolve_topic_name(self._topic(camera, name))
+                           for name in ('image', 'camera_info'))
+            text = self._throttle(f'{NO_CALIBRATION}.{camera}.{exc}',
+                                  f'no 3D output for {image}: {exc} (on {info}); 2D '
+                                  'detections continue')
+            if text is not None:
+                self.get_logger().warn(text)
+            return None
+        self._calibration[camera] = (f'ok (fx {calib[0, 0]:.1f}, fy {calib[1, 1]:.1f}, '
+                                     f'cx {calib[0, 2]:.1f}, cy {calib[1, 2]:.1f})')
+        return calib
+
     def _create_publishers(self) -> None:
         if self._label_pub is not None:
             return
+        if self._runner.tracker.config.model.ddd:
+            self._detections_3d_pubs = [
+                self.create_lifecycle_publisher(
+                    Detection3DArray, self._topic(c, 'detections_3d'), QoSProfile(depth=10))
+                for c in range(len(self._cameras))]
         self._detections_pubs = [
             self.create_lifecycle_publisher(Detection2DArray, self._topic(c, 'detections'),
                                             QoSProfile(depth=10))
@@ -310,10 +371,12 @@ class CenterTrackNode(LifecycleNode):
                 durability=DurabilityPolicy.TRANSIENT_LOCAL))
 
     def _release(self) -> None:
-        for publisher in self._detections_pubs + self._debug_pubs + [self._label_pub]:
+        for publisher in (self._detections_pubs + self._detections_3d_pubs + self._debug_pubs
+                          + [self._label_pub]):
             if publisher is not None:
                 self.destroy_lifecycle_publisher(publisher)
-        self._detections_pubs, self._debug_pubs, self._label_pub = [], [], None
+        self._detections_pubs, self._detections_3d_pubs, self._debug_pubs = [], [], []
+        self._label_pub = None
         runner, self._runner = self._runner, None
         if runner is not None:
             self._released_last_id = max(self._released_last_id, runner.tracker.last_id)
@@ -362,9 +425,13 @@ class CenterTrackNode(LifecycleNode):
             return  # shutting down: nothing can be published any more
         header = result.frame.context
         self._detections_pubs[result.camera].publish(detection_array(result.boxes, header))
+        if self._detections_3d_pubs and result.frame.calib is not None:
+            self._detections_3d_pubs[result.camera].publish(
+                detection3d_array(result.boxes_3d, header))
         debug = self._debug_pubs[result.camera]
         if debug.get_subscription_count() > 0:
-            canvas = draw_tracks(result.frame.image, result.tracks, self._runner.class_name)
+            canvas = draw_tracks(result.frame.image, result.tracks, self._runner.class_name,
+                                 result.frame.calib)
             debug.publish(bgr_to_image_msg(canvas, header))
             self._stats[result.camera].count_debug_image()
 
@@ -468,6 +535,8 @@ class CenterTrackNode(LifecycleNode):
         array.header.stamp = self.get_clock().now().to_msg()
         for camera, name in enumerate(self._cameras):
             values = self._stats[camera].snapshot()
+            if camera in self._calibration:
+                values['camera_info'] = self._calibration[camera]
             subscription = self._subscription_of(camera)
             if subscription is not None:
                 values['image_topic'] = subscription.topic

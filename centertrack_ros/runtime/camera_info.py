@@ -117,3 +117,36 @@ def projection_for_image(info: Any, image_width: int, image_height: int,
             f'{image_width}x{image_height}, which is not a uniform resize of it: the camera_info '
             'belongs to another camera or stream')
     return scale_projection(p, image_width / width, image_height / height)
+
+
+class CameraInfoCache:
+    """The latest ``CameraInfo`` messages of one camera, to calibrate its frames.
+
+    A frame takes the message with its own stamp when there is one (drivers stamp both
+    alike), else the newest (a camera's calibration rarely changes).
+    """
+
+    def __init__(self, keep: int = 16) -> None:
+        self._by_stamp: dict[int, Any] = {}
+        self._latest: Any = None
+        self._keep = keep
+
+    def add(self, info: Any, stamp_ns: int) -> None:
+        """Remember a ``CameraInfo`` received with header stamp ``stamp_ns``."""
+        self._by_stamp[stamp_ns] = info
+        self._latest = info
+        while len(self._by_stamp) > self._keep:
+            del self._by_stamp[min(self._by_stamp)]
+
+    def projection(self, stamp_ns: int, image_width: int, image_height: int,
+                   matrix: str = 'p') -> np.ndarray:
+        """Return the validated P for a frame (see :func:`projection_for_image`).
+
+        Raises:
+            CalibrationError: no ``CameraInfo`` yet, or the one that applies is unusable.
+
+        """
+        info = self._by_stamp.get(stamp_ns, self._latest)
+        if info is None:
+            raise CalibrationError('no camera_info received yet')
+        return projection_for_image(info, image_width, image_height, matrix)

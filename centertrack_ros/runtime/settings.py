@@ -273,6 +273,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'later), best_effort (matches every publisher, loses large frames between '
                   'processes without a DDS profile) or reliable (only matches reliable '
                   'publishers).', ACTIVATE, _one_of(RELIABILITIES, allow_empty=False)),
+    ParameterSpec('camera_info.matrix', STRING, 'p',
+                  'For models with 3D heads: the CameraInfo matrix that describes the images: '
+                  'p (rectified images, image_rect) or k (raw images; lens distortion is then '
+                  'ignored).', ACTIVATE, _one_of(('p', 'k'), allow_empty=False)),
     ParameterSpec('qos.depth', INTEGER, 5,
                   'History depth of the image subscription; the node always processes only the '
                   'newest frame.', ACTIVATE, int_range=(1, 1000, 1)),

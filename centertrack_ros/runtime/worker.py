@@ -48,15 +48,19 @@ class FrameWorker:
         info: logs a message (tracks reset by the stream rules).
         warn: logs a warning (a frame dropped).
         batch_wait: seconds to wait for the other cameras' frames once one has arrived.
+        calibrate: for models with 3D heads, the camera matrix P of a camera's frame (given
+            its header and pixels), or None when there is none to be had.
 
     """
 
     def __init__(self, runner: FrameRunner, decode: Callable[[int, Any], DecodedImage],
                  publish: Callable[[FrameResult], None], clock_ns: Callable[[], int],
                  info: Callable[[str], None], warn: Callable[[str], None],
-                 batch_wait: float = 0.0) -> None:
+                 batch_wait: float = 0.0,
+                 calibrate: Optional[Callable[[int, Any, Any], Any]] = None) -> None:
         self.runner = runner
         self._decode = decode
+        self._calibrate = calibrate
         self._publish = publish
         self._clock_ns = clock_ns
         self._info = info
@@ -128,8 +132,10 @@ class FrameWorker:
                 self.reject(camera, exc.reason,
                             f'rejected frame ({describe_header(msg.header)}): {exc}')
                 continue
+            calib = None if self._calibrate is None else \
+                self._calibrate(camera, msg.header, decoded.image)
             frames.append(Frame(camera, decoded.image, stamp_ns(msg.header.stamp),
-                                decoded.source, msg.header))
+                                decoded.source, msg.header, calib))
         if not frames:
             return []
         try:
