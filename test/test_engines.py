@@ -254,18 +254,28 @@ def test_engine_comparison_fails_on_a_semantic_error(folder: Path, mutation: str
     assert problems, f'{mutation} went unnoticed'
 
 
+def _assert_batching_equals_one_by_one(network: torch.nn.Module, config, frames: list,
+                                       label: str) -> None:
+    """Two cameras in one network call track as two separate trackers of ``config``.
+
+    Camera 1 sees the sequence backwards at half size: another image size, other tracks.
+    """
+    single = CenterTracker(network, config)
+    other = CenterTracker(network, config)
+    batched = MultiCameraTracker(network, config, num_cameras=2)
+    small = [cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2)) for f in reversed(frames)]
+    results = [batched.step_all([frame, second]) for frame, second in zip(frames, small)]
+    _same_tracks([r[0] for r in results], [single.step(f) for f in frames],
+                 f'{label} camera 0 of 2')
+    _same_tracks([r[1] for r in results], [other.step(f) for f in small],
+                 f'{label} camera 1 of 2')
+
+
 @pytest.mark.parametrize('folder', PIPELINE_FOLDERS)
 def test_batching_equals_one_by_one(folder: Path) -> None:
     """Two cameras in one network call track as two separate trackers."""
     single, frames = _reference_tracker(folder)
-    other = CenterTracker(single.network, single.config)
-    batched = MultiCameraTracker(single.network, single.config, num_cameras=2)
-    small = [cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2)) for f in reversed(frames)]
-    results = [batched.step_all([frame, second]) for frame, second in zip(frames, small)]
-    _same_tracks([r[0] for r in results], [single.step(f) for f in frames],
-                 f'{folder.name} camera 0 of 2')
-    _same_tracks([r[1] for r in results], [other.step(f) for f in small],
-                 f'{folder.name} camera 1 of 2')
+    _assert_batching_equals_one_by_one(single.network, single.config, frames, folder.name)
 
 
 def test_camera_reset_is_independent() -> None:
@@ -298,6 +308,21 @@ def test_cuda_fast_path_equals_cpu_reference(folder: Path) -> None:
     _same_tracks([reference.step(f) for f in frames], [fast.step(f) for f in frames],
                  f'{folder.name} CUDA')
     assert fast.engine.graph_captures == 1
+
+
+@needs_cuda
+@pytest.mark.gpu
+@pytest.mark.parametrize('folder', PIPELINE_FOLDERS)
+def test_cuda_batching_equals_one_by_one(folder: Path) -> None:
+    """Two cameras in one call of the float32 CUDA fast path track as two such trackers.
+
+    With the CUDA graph and channels-last, as the node runs several cameras on a GPU.
+    """
+    reference, frames = _reference_tracker(folder)
+    config = reference.config.replace(runtime=RuntimeConfig(
+        device='cuda', engine='torch', half=False, cuda_graph=True, channels_last=True))
+    _assert_batching_equals_one_by_one(copy.deepcopy(reference.network), config, frames,
+                                       f'{folder.name} CUDA')
 
 
 @pytest.mark.parametrize('device', DEVICES)
