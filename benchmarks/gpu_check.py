@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         plugins = [] if missing_modules(['pytest_timeout']) else \
             ['-p', 'pytest_timeout', '--timeout', '150']
         record = part('tests', [sys.executable, '-m', 'pytest', '-m', 'gpu',
-                                '-p', 'no:cacheprovider', *plugins, '-rA',
+                                '-p', 'no:cacheprovider', *plugins, '-v', '-rA',
                                 f'--junitxml={junit}', '-o', 'junit_logging=system-out',
                                 *GPU_TEST_FILES], args.tests_minutes * 60.0, 30.0)
         record['counts'] = _junit_counts(junit)
