@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help='the recipe (centertrack_train options)')
     p.add_argument('--rehearse', action='store_true',
                    help='tiny settings for a CPU rehearsal: ' + json.dumps(REHEARSAL))
+    p.add_argument('--allow-cpu', action='store_true',
+                   help='train on the CPU without --rehearse (refused otherwise)')
     return p
 
 
@@ -145,6 +147,12 @@ class _EndlessEpochs:
                 yield self.epoch, index
 
 
+def _worker_init(worker_id: int) -> None:
+    """Keep each DataLoader worker to one OpenCV thread (the workers are the parallelism)."""
+    import cv2
+    cv2.setNumThreads(1)
+
+
 def _collate(samples: list) -> dict:
     import torch
     return {key: torch.stack([s[key] for s in samples]) for key in samples[0]}
@@ -188,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     trainer = Trainer(config, source)
     device = trainer.device
     cuda = device.type == 'cuda'
+    if not cuda and not (args.rehearse or args.allow_cpu):
+        say('no CUDA here: this script trains on a GPU. Use --rehearse for a tiny CPU rehearsal '
+            '(or --allow-cpu to train on the CPU anyway)')
+        return 2
     if cuda:
         torch.backends.cudnn.benchmark = True  # fixed crop size: autotune once per shape
     train_input = config.train_input()
@@ -196,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                         sampler=sampler, num_workers=args.workers, collate_fn=_collate,
                         pin_memory=cuda, drop_last=True,
                         prefetch_factor=4 if args.workers else None,
-                        persistent_workers=False)
+                        worker_init_fn=_worker_init, persistent_workers=False)
     gpu_name = torch.cuda.get_device_name(device) if cuda else 'none'
     summary: dict[str, Any] = {
         'started': utc_now(), 'rehearsal': args.rehearse, 'command': sys.argv,
@@ -321,11 +333,16 @@ def main(argv: list[str] | None = None) -> int:
         steady_data_wait=(steady['wait'] / steady['seconds'] if steady['seconds'] else None),
         peak_gpu_gib=(round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 2)
                       if cuda else None))
-    if state['step'] and status == 0:
-        write_checkpoint(final=True)
-    else:
-        summary['seconds'] = round(say.elapsed(), 1)
-        (out / 'summary.json').write_text(json.dumps(summary, indent=2))
+    saved = summary['checkpoints'][-1]['step'] if summary['checkpoints'] else 0
+    if state['step'] > saved:
+        try:  # after an error too: the weights of the last finished step are intact
+            write_checkpoint(final=True)
+        except Exception as exc:  # e.g. the GPU itself failed
+            say(f'could not write the final checkpoint: {type(exc).__name__}: {exc}')
+    elif summary['checkpoints']:  # the last periodic checkpoint holds the final weights
+        summary['checkpoints'][-1]['final'] = True
+    summary['seconds'] = round(say.elapsed(), 1)
+    (out / 'summary.json').write_text(json.dumps(summary, indent=2))
     log_file.write(json.dumps({'type': 'summary', **summary}, default=str) + '\n')
     log_file.close()
     rate = summary['steady_samples_per_s']
