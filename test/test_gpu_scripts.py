@@ -12,6 +12,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -114,6 +115,27 @@ def test_wheels_are_matched_to_their_modules_and_this_python(tmp_path) -> None:
     assert common.wheel_modules(wheel) == ['demo_helper', 'demo_pkg']
     assert common.wheel_fits(wheel)
     assert not common.wheel_fits(tmp_path / 'demo_pkg-1.0-cp27-cp27m-win32.whl')
+
+
+def test_a_part_is_stopped_with_its_children_at_the_end_of_its_time_box(tmp_path,
+                                                                      capsys) -> None:
+    common = _script('gpu_common')
+    pid_file = tmp_path / 'grandchild.pid'
+    code = ('import subprocess, sys, time\n'
+            'child = subprocess.Popen(["sleep", "60"])\n'
+            f'open({str(pid_file)!r}, "w").write(str(child.pid))\n'
+            'print("started", flush=True)\n'
+            'time.sleep(60)\n')
+    record = common.run_part([sys.executable, '-c', code], common.Progress(), 'part',
+                             timeout=3.0)
+    assert record['status'] == 'timeout' and record['seconds'] < 20
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while Path(f'/proc/{grandchild}').exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f'/proc/{grandchild}').exists() or \
+        Path(f'/proc/{grandchild}/stat').read_text().split()[2] == 'Z'
+    assert 'part] started' in capsys.readouterr().out
 
 
 def test_gpu_prepare_finds_the_pins_of_the_carried_wheels() -> None:
