@@ -5,7 +5,7 @@ VENV  ?= .venv
 PY    := $(VENV)/bin/python
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
-LINT_PATHS := centertrack_ros test launch scripts
+LINT_PATHS := centertrack_ros test launch scripts benchmarks
 # A second CPU kernel set for the fidelity and path-equality tests: oneDNN's SSE4.1 kernels,
 # ATen without vectorisation, one thread (test/test_kernel_set.py checks that it takes effect).
 KERNEL_SET := CENTERTRACK_KERNEL_SET=sse41 ONEDNN_MAX_CPU_ISA=SSE41 ATEN_CPU_CAPABILITY=default \

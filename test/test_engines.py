@@ -269,22 +269,33 @@ def test_engine_comparison_fails_on_a_semantic_error(folder: Path, mutation: str
     assert problems, f'{mutation} went unnoticed'
 
 
-@pytest.mark.parametrize('folder', PIPELINE_FOLDERS)
-def test_batching_equals_one_by_one(folder: Path) -> None:
-    """Two cameras in one network call track as two separate trackers."""
-    single, frames = _reference_tracker(folder)
-    other = CenterTracker(single.network, single.config)
-    batched = MultiCameraTracker(single.network, single.config, num_cameras=2)
+def _assert_batching_equals_one_by_one(network: torch.nn.Module, config, folder: Path,
+                                       label: str = '') -> None:
+    """Two cameras in one network call track as two separate trackers of ``config``.
+
+    Camera 1 sees the folder's sequence backwards at half size: another image size, other
+    tracks. A 3D folder's frames come with their camera matrices.
+    """
+    frames = ref.frames(folder)
+    single = CenterTracker(network, config)
+    other = CenterTracker(network, config)
+    batched = MultiCameraTracker(network, config, num_cameras=2)
     small = [cv2.resize(f, (f.shape[1] // 2, f.shape[0] // 2)) for f in reversed(frames)]
     results = [batched.step_all([frame, second], calibs=[_calib(folder, frame),
                                                         _calib(folder, second)])
                for frame, second in zip(frames, small)]
+    label = label or folder.name
     _same_tracks([r[0] for r in results], [single.step(f, calib=_calib(folder, f))
-                                           for f in frames],
-                 f'{folder.name} camera 0 of 2')
+                                           for f in frames], f'{label} camera 0 of 2')
     _same_tracks([r[1] for r in results], [other.step(f, calib=_calib(folder, f))
-                                           for f in small],
-                 f'{folder.name} camera 1 of 2')
+                                           for f in small], f'{label} camera 1 of 2')
+
+
+@pytest.mark.parametrize('folder', PIPELINE_FOLDERS)
+def test_batching_equals_one_by_one(folder: Path) -> None:
+    """Two cameras in one network call track as two separate trackers."""
+    single, _ = _reference_tracker(folder)
+    _assert_batching_equals_one_by_one(single.network, single.config, folder)
 
 
 def test_camera_reset_is_independent() -> None:
@@ -317,6 +328,21 @@ def test_cuda_fast_path_equals_cpu_reference(folder: Path) -> None:
     _same_tracks([reference.step(f, calib=_calib(folder, f)) for f in frames],
                  [fast.step(f, calib=_calib(folder, f)) for f in frames], f'{folder.name} CUDA')
     assert fast.engine.graph_captures == 1
+
+
+@needs_cuda
+@pytest.mark.gpu
+@pytest.mark.parametrize('folder', PIPELINE_FOLDERS)
+def test_cuda_batching_equals_one_by_one(folder: Path) -> None:
+    """Two cameras in one call of the float32 CUDA fast path track as two such trackers.
+
+    With the CUDA graph and channels-last, as the node runs several cameras on a GPU.
+    """
+    reference, _ = _reference_tracker(folder)
+    config = reference.config.replace(runtime=RuntimeConfig(
+        device='cuda', engine='torch', half=False, cuda_graph=True, channels_last=True))
+    _assert_batching_equals_one_by_one(copy.deepcopy(reference.network), config, folder,
+                                       f'{folder.name} CUDA')
 
 
 @pytest.mark.parametrize('device', DEVICES)

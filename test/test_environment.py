@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 VENV = Path(sys.prefix)
 IN_VENV = sys.prefix != sys.base_prefix
 MADE_BY_SETUP = (VENV / '.setup').is_dir()
-LINT_PATHS = ('centertrack_ros', 'test', 'launch', 'scripts')
+LINT_PATHS = ('centertrack_ros', 'test', 'launch', 'scripts', 'benchmarks')
 
 
 def _fresh_env() -> dict[str, str]:

@@ -55,6 +55,20 @@ def test_mixed_precision_step_on_the_cpu_runs_in_bfloat16(tmp_path):
     assert np.isfinite(stats['tot'])
     assert all(p.dtype == torch.float32 for p in trainer.network.parameters())
 
+def test_channels_last_trains_the_same_network(tmp_path):
+    """channels_last changes the layout of the weights and inputs, not the function."""
+    losses = []
+    for channels_last in (False, True):
+        trainer = Trainer(_config(tmp_path / str(channels_last), amp=True,
+                                  channels_last=channels_last, train_size=(96, 64)), _source())
+        batch = _collate([trainer.dataset[i] for i in (1, 5)])
+        losses.append(trainer.train_step(batch)['tot'])
+        conv = next(m for m in trainer.network.modules() if isinstance(m, torch.nn.Conv2d)
+                    and m.kernel_size != (1, 1))
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) == channels_last
+    assert losses[1] == pytest.approx(losses[0], rel=1e-2)
+
+
 @pytest.fixture(scope='module')
 def trained_run(tmp_path_factory):
     """One epoch of two steps, shared by the tests that only read its output."""

@@ -155,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--device', default='auto')
     g.add_argument('--amp', action=argparse.BooleanOptionalAction, default=False,
                    help='mixed precision (fp16 on CUDA, bf16 on the CPU)')
+    g.add_argument('--channels-last', action=argparse.BooleanOptionalAction, default=False,
+                   help='channels-last (NHWC) weights and inputs, for GPU tensor cores')
     g.add_argument('--num-workers', type=int, default=0)
     g.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
     g.add_argument('--seed', type=int, default=317)
@@ -236,7 +238,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
                               new_thresh=args.new_thresh),
         epochs=args.epochs, iters_per_epoch=args.iters_per_epoch, batch_size=args.batch_size,
         lr=args.lr, lr_step=tuple(args.lr_step), optimizer=args.optimizer,
-        grad_clip=args.grad_clip, amp=args.amp, device=args.device,
+        grad_clip=args.grad_clip, amp=args.amp, channels_last=args.channels_last,
+        device=args.device,
         num_workers=args.num_workers, threads=args.threads, seed=args.seed,
         resume=args.resume, load_model=args.load_model, save_every=args.save_every,
         log_every=args.log_every, deform_conv=args.deform_conv,

@@ -42,6 +42,7 @@ from .targets import Disturbance
 LOG = logging.getLogger(__name__)
 LAST_CHECKPOINT = 'model_last.pth'
 LOG_FILE = 'log.jsonl'
+IMAGE_INPUTS = ('image', 'pre_img', 'pre_hm')  # the network's inputs (channels-last with it)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ class TrainConfig:
         optimizer: ``adam`` (the original's default) or ``sgd`` (momentum 0.9, decay 1e-4).
         grad_clip: clip the gradient norm to this (0: off).
         amp: mixed precision -- float16 with loss scaling on CUDA, bfloat16 on the CPU.
+        channels_last: keep the network's weights and its image inputs channels-last (NHWC),
+            the layout the GPU's tensor cores run convolutions in without transposes.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (DDP picks ``cuda:LOCAL_RANK``).
         num_workers: DataLoader worker processes.
         threads: CPU threads for torch (0: leave torch's default).
@@ -89,6 +92,7 @@ class TrainConfig:
     optimizer: str = 'adam'
     grad_clip: float = 0.0
     amp: bool = False
+    channels_last: bool = False
     device: str = 'auto'
     num_workers: int = 0
     threads: int = 0
@@ -292,6 +296,8 @@ class Trainer:
         if use_sampling:
             use_sampling_deform_conv(self.network)
         self.network.to(self.device)
+        if config.channels_last:
+            self.network.to(memory_format=torch.channels_last)
         self.optimizer = self._make_optimizer()
         self.start_epoch = 0
         if config.resume:
@@ -366,6 +372,9 @@ class Trainer:
     def train_step(self, batch: Mapping[str, torch.Tensor]) -> dict[str, float]:
         """One optimisation step on a batch; returns the loss values."""
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        if self.config.channels_last:
+            batch.update({k: batch[k].contiguous(memory_format=torch.channels_last)
+                          for k in IMAGE_INPUTS if k in batch})
         self.model.train()
         with self._autocast():
             outputs = self.model(batch['image'], batch.get('pre_img'), batch.get('pre_hm'))
