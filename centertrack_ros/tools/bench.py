@@ -18,7 +18,9 @@ the device name; ``--json`` writes them for ``benchmarks/RESULTS.md``.
 
 ``--ros`` measures the ROS overhead instead: ``rgb8`` frames published by this process, the
 real ``centertrack_node`` in another, detections received back over DDS (reliable QoS), against
-the same model's in-process ``CenterTracker.step`` on the same frames.
+the same model's in-process ``CenterTracker.step`` on the same frames. ``--ros --cameras N``
+streams N cameras at once through one node serving them all and through one node per camera:
+node memory, aggregate frames per second, latency.
 """
 
 from __future__ import annotations
@@ -286,6 +288,74 @@ def ros_overhead(model: str, device: str, frames: list[np.ndarray],
     }
 
 
+def camera_streams(model: str, device: str, frames: list[np.ndarray], cameras: int,
+                   one_node: bool, warmup: int = 3) -> dict[str, float]:
+    """Stream ``frames`` from ``cameras`` publishers at once, through the real node(s).
+
+    One node serving every camera (``one_node``, the ``cameras`` parameter) or one node per
+    camera; the same model and frames. Each camera publishes its next frame as soon as the
+    previous one is answered, so the node(s) always have work. Returns the aggregate frames per
+    second, stamp-to-detections latency percentiles over all cameras (ms) and the node
+    processes' summed RSS at the end (MiB).
+    """
+    import threading
+
+    import psutil
+    from sensor_msgs.msg import Image
+    from vision_msgs.msg import Detection2DArray
+
+    from ..runtime.stamps import stamp_ns
+    from .harness import NodeProcess, RosClient, image_msg, reliable_qos, wait_active
+    names = [f'cam{index}' for index in range(cameras)]
+    base = {'model.path': model, 'device': device, 'qos.reliability': 'reliable'}
+    if one_node:
+        nodes = [NodeProcess('/bench_cameras', dict(base, cameras=names))]
+    else:
+        nodes = [NodeProcess(f'/bench_cameras/{name}', base) for name in names]
+    client = RosClient('centertrack_bench_cameras')
+    latencies: list[float] = []
+    lock = threading.Lock()
+    try:
+        for node in nodes:
+            wait_active(client, node, timeout=600)
+        topics = {name: f'/bench_cameras/{name}' for name in names}
+        publishers = {name: client.node.create_publisher(Image, f'{topics[name]}/image',
+                                                         reliable_qos()) for name in names}
+        answers = {name: client.subscribe(
+            Detection2DArray, f'{topics[name]}/detections', reliable_qos(100),
+            transform=lambda msg: (stamp_ns(msg.header.stamp), time.time_ns()))
+            for name in names}
+        for name in names:
+            client.wait_matched(publishers[name], answers[name], timeout=120)
+
+        def stream(name: str) -> None:
+            for index, frame in enumerate(frames):
+                stamp = time.time_ns()
+                publishers[name].publish(image_msg(frame, stamp, name))
+                _, arrived = answers[name].wait_for(lambda a, s=stamp: a[0] == s, timeout=120)
+                if index >= warmup:
+                    with lock:
+                        latencies.append((arrived - stamp) / 1e6)
+
+        threads = [threading.Thread(target=stream, args=(name,)) for name in names]
+        start = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        seconds = time.monotonic() - start
+        rss = sum(psutil.Process(node.process.pid).memory_info().rss for node in nodes)
+    finally:
+        client.close()
+        for node in nodes:
+            node.stop()
+    values = np.asarray(latencies)
+    return {'cameras': cameras, 'nodes': len(nodes), 'frames_per_camera': len(frames),
+            'aggregate_fps': cameras * len(frames) / seconds,
+            'latency_p50': float(np.percentile(values, 50)),
+            'latency_p99': float(np.percentile(values, 99)), 'rss_mib': rss / 2 ** 20}
+
+
 def format_results(results: list[Result]) -> str:
     """Readable table of results."""
     lines = [f'{"arch":7} {"input":9} {"image":9} {"engine":9} {"prec":4} {"graph":5} {"B":>2} '
@@ -345,6 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--model', default='',
                         help='checkpoint for --ros (default: the bundled model)')
     parser.add_argument('--frames', type=int, default=60, help='frames for --ros (default 60)')
+    parser.add_argument('--cameras', type=int, default=1,
+                        help='with --ros: this many cameras through one node (the cameras '
+                             'parameter) and through one node each, same frames (default 1)')
     return parser
 
 
@@ -456,6 +529,42 @@ def markdown_ros(payload: dict) -> str:
         f'| {payload["overhead_p50"]:.1f} |', ''])
 
 
+def markdown_cameras(payload: dict) -> str:
+    """Format the several-cameras run as a Markdown section."""
+    lines = [f'### {payload["cameras"]} cameras, {payload["device"]}', '', _machine_line(payload),
+             '', f'{payload["frames_per_camera"]} `bgr8` {payload["image_size"]} frames per '
+             f'camera, model `{payload["model_name"]}`, each camera sending its next frame when '
+             'the previous one is answered.', '',
+             '| setup | nodes | node RSS (MiB) | aggregate frames/s | latency p50 / p99 (ms) |',
+             '|---|---:|---:|---:|---:|']
+    for row in payload['runs']:
+        setup = 'one node, `cameras` parameter' if row['nodes'] == 1 else 'one node per camera'
+        lines.append(f'| {setup} | {row["nodes"]} | {row["rss_mib"]:.0f} '
+                     f'| {row["aggregate_fps"]:.1f} '
+                     f'| {row["latency_p50"]:.0f} / {row["latency_p99"]:.0f} |')
+    return '\n'.join(lines) + '\n'
+
+
+def _main_cameras(args: argparse.Namespace, model: str, device: torch.device,
+                  out: Callable[[str], None], header: dict) -> int:
+    width, height = args.image_size
+    frames = synthetic_frames(width, height, count=args.frames)
+    runs = []
+    for one_node in (True, False):
+        out(f'{args.cameras} cameras, {"one node" if one_node else "one node per camera"}: '
+            f'{args.frames} {width}x{height} frames each, model {model}')
+        figures = camera_streams(model, str(device), frames, args.cameras, one_node)
+        out(f'  RSS {figures["rss_mib"]:.0f} MiB, {figures["aggregate_fps"]:.1f} frames/s in '
+            f'all, latency p50 {figures["latency_p50"]:.0f} ms, p99 '
+            f'{figures["latency_p99"]:.0f} ms')
+        runs.append(figures)
+    payload = dict(header, cameras=args.cameras, frames_per_camera=args.frames,
+                   image_size=f'{width}x{height}', model=model,
+                   model_name=os.path.basename(model), runs=runs)
+    _write_reports(args, payload, markdown_cameras(payload), out)
+    return 0
+
+
 def _main_ros(args: argparse.Namespace, device: torch.device, out: Callable[[str], None],
               header: dict) -> int:
     from ..core.checkpoint import CheckpointError
@@ -465,6 +574,8 @@ def _main_ros(args: argparse.Namespace, device: torch.device, out: Callable[[str
     except CheckpointError as exc:
         out(f'error: {exc}')
         return 2
+    if args.cameras > 1:
+        return _main_cameras(args, model, device, out, header)
     width, height = args.image_size
     frames = synthetic_frames(width, height, count=args.frames)
     out(f'ROS overhead: {args.frames} rgb8 {width}x{height} frames, model {model}, '

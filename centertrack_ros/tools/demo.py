@@ -27,6 +27,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..core.config import ENGINES
+
 PROG = 'centertrack_demo'
 NAMESPACE = '/centertrack_demo'
 NODE_START_TIMEOUT = 180.0  # seconds: importing torch and loading a model on a slow CPU
@@ -75,7 +77,8 @@ class _Arrival:
 
 
 def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait',
-             progress: bool = True, log=print, encoding: str = 'bgr8') -> DemoResult:
+             progress: bool = True, log=print, encoding: str = 'bgr8',
+             engine: str = 'auto') -> DemoResult:
     """Send every frame of ``sequence`` to a freshly started node; collect its detections.
 
     Frames go out as ``sensor_msgs/Image`` in ``encoding`` (``bgr8`` or ``rgb8``).
@@ -94,7 +97,7 @@ def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait'
 
     # The demo is a self-contained local graph: keep the node's discovery on this machine. Its
     # own session, so that a Ctrl-C in the terminal reaches the demo, which then stops it.
-    node = NodeProcess(NAMESPACE, {'model.path': model, 'device': device,
+    node = NodeProcess(NAMESPACE, {'model.path': model, 'device': device, 'engine': engine,
                                    'qos.reliability': 'reliable'},
                        env={'ROS_AUTOMATIC_DISCOVERY_RANGE': os.environ.get(
                            'ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')},
@@ -266,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--seed', type=int, default=7, help='scene seed (7)')
     parser.add_argument('--output', default='out/demo', help='output folder (out/demo)')
     parser.add_argument('--device', default='auto', help='auto (default), cpu, cuda, cuda:N')
+    parser.add_argument('--engine', choices=ENGINES, default='auto',
+                        help='inference engine: auto (default), onnxruntime, torch, reference')
     parser.add_argument('--pace', choices=('wait', 'fps'), default='wait',
                         help='wait for each result (default) or send at the frame rate')
     parser.add_argument('--format', choices=('mp4', 'gif'), default='mp4',
@@ -280,14 +285,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.frames < 2:
         print(f'{PROG}: error: --frames must be >= 2', file=sys.stderr)
         return 2
-    from ..core.checkpoint import CheckpointError, read_checkpoint
-    from ..core.model_spec import ModelSpec, default_model_path, resolve_config
+    from ..core.checkpoint import CheckpointError
+    from ..core.model_spec import ModelSpec, default_model_path, load_model
     from ..synthetic import CLASS_NAMES, SceneConfig, generate_sequence
 
     try:
         model = str(Path(args.model).expanduser().resolve()) if args.model \
             else default_model_path()
-        config = resolve_config(ModelSpec(path=model), read_checkpoint(model))
+        config = load_model(ModelSpec(path=model)).config
     except (CheckpointError, ValueError) as exc:
         hint = '' if args.model else ' (or pass --model PATH)'
         print(f'{PROG}: error: {exc}{hint}', file=sys.stderr)
@@ -300,7 +305,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'classes {", ".join(config.model.class_names) or config.model.num_classes})')
     try:
         result = run_demo(sequence, model, args.device, args.pace, progress=not args.quiet,
-                          log=lambda text: print(f'{PROG}: {text}'))
+                          log=lambda text: print(f'{PROG}: {text}'), engine=args.engine)
     except DemoError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return 1
