@@ -49,25 +49,31 @@ def bgr_to_image_msg(image: np.ndarray, header: Any, encoding: str = 'bgr8') -> 
     return msg
 
 
+def _identify(detection: Any, box: Any, header: Any) -> Any:
+    """Fill what every published detection carries: header, track id, class and score."""
+    from vision_msgs.msg import ObjectHypothesisWithPose
+    detection.header = header
+    detection.id = str(box.track_id)
+    hypothesis = ObjectHypothesisWithPose()
+    hypothesis.hypothesis.class_id = box.class_name
+    hypothesis.hypothesis.score = box.score
+    detection.results.append(hypothesis)
+    return detection
+
+
 def detection_array(boxes: Iterable[DetectionBox], header: Any) -> Any:
     """Build a ``vision_msgs/Detection2DArray`` of one frame's boxes.
 
     ``header`` is the input image's header, copied to the array and to every detection.
     """
-    from vision_msgs.msg import Detection2D, Detection2DArray, ObjectHypothesisWithPose
+    from vision_msgs.msg import Detection2D, Detection2DArray
     out = Detection2DArray()
     out.header = header
     for box in boxes:
-        detection = Detection2D()
-        detection.header = header
-        detection.id = str(box.track_id)
+        detection = _identify(Detection2D(), box, header)
         detection.bbox.center.position.x, detection.bbox.center.position.y = box.cx, box.cy
         detection.bbox.size_x = box.width
         detection.bbox.size_y = box.height
-        hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = box.class_name
-        hypothesis.hypothesis.score = box.score
-        detection.results.append(hypothesis)
         out.detections.append(detection)
     return out
 
@@ -81,22 +87,16 @@ def detection3d_array(boxes: Iterable[DetectionBox3D], header: Any) -> Any:
     (:mod:`~centertrack_ros.runtime.boxes3d` states the conventions), ``results[0]`` the
     class label and score (its pose is left at identity, as in 2D).
     """
-    from vision_msgs.msg import Detection3D, Detection3DArray, ObjectHypothesisWithPose
+    from vision_msgs.msg import Detection3D, Detection3DArray
     out = Detection3DArray()
     out.header = header
     for box in boxes:
-        detection = Detection3D()
-        detection.header = header
-        detection.id = str(box.track_id)
+        detection = _identify(Detection3D(), box, header)
         position, orientation = detection.bbox.center.position, detection.bbox.center.orientation
         position.x, position.y, position.z = box.center
         orientation.x, orientation.y, orientation.z, orientation.w = box.orientation
         size = detection.bbox.size
         size.x, size.y, size.z = box.size
-        hypothesis = ObjectHypothesisWithPose()
-        hypothesis.hypothesis.class_id = box.class_name
-        hypothesis.hypothesis.score = box.score
-        detection.results.append(hypothesis)
         out.detections.append(detection)
     return out
 
