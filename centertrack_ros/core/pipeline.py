@@ -33,7 +33,7 @@ def track_outputs(outputs: dict[str, torch.Tensor], geometry: FrameGeometry,
     """Decode one image's head outputs (heatmap after sigmoid) and update the tracks."""
     config = manager.config
     raw = to_raw_detections(decode_tensors(outputs, config.K))[0]
-    return manager.update(detections_to_image(raw, geometry, config.effective_out_thresh))
+    return manager.update(detections_to_image(raw, geometry, config.effective_low_thresh))
 
 
 def validate_frame(image: np.ndarray, color_order: str = 'bgr') -> np.ndarray:
@@ -153,13 +153,14 @@ class MultiCameraTracker:
                 self.reset(index)
             self._geometries[index] = geometry
             tracks = self.managers[index].tracks if tracker.pre_hm else []
-            peaks = prior_peaks(tracks, geometry, tracker.effective_pre_thresh)
+            peaks = prior_peaks(tracks, geometry, tracker.effective_pre_thresh,
+                                tracker.prior_lost)
             requests[index] = FrameRequest(image, geometry, peaks)
         results = {}
         for index, raw in enumerate(self.engine.run(requests)):
             if requests[index] is not None:
                 detections = detections_to_image(raw, requests[index].geometry,
-                                                 tracker.effective_out_thresh)
+                                                 tracker.effective_low_thresh)
                 results[index] = self.managers[index].update(detections)
         self.frames_processed += 1
         return results

@@ -55,12 +55,15 @@ class Track(Detection):
         track_id: persistent identity.
         age: frames since the track was last matched (1 when matched in this frame).
         active: consecutive frames matched; 0 for a coasting (unmatched, kept) track.
+        velocity: smoothed image-pixel displacement per frame, kept only with the tracker's
+            ``motion: velocity`` (zero otherwise); a coasting track's box has been moved by it.
 
     """
 
     track_id: int = 0
     age: int = 1
     active: int = 1
+    velocity: np.ndarray = field(default_factory=lambda: _vec(2))
 
     @classmethod
     def of(cls, detection: Detection, track_id: int, age: int = 1, active: int = 1) -> 'Track':

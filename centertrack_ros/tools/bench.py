@@ -167,7 +167,8 @@ def time_original(network: torch.nn.Module, config: CenterTrackConfig, frames: l
         image = torch.from_numpy(preprocess(frame, geometry, config.input)).to(device)
         _sync(device)
         stamps.append(time.perf_counter())
-        peaks = prior_peaks(manager.tracks, geometry, config.tracker.effective_pre_thresh)
+        peaks = prior_peaks(manager.tracks, geometry, config.tracker.effective_pre_thresh,
+                            config.tracker.prior_lost)
         prior = torch.from_numpy(
             draw_peaks(peaks, geometry.input_height, geometry.input_width)[None, None]
         ).to(device)
@@ -182,7 +183,7 @@ def time_original(network: torch.nn.Module, config: CenterTrackConfig, frames: l
         # Like the original, every decoded field is copied back on its own.
         raw = to_raw_detections(decode_tensors(outputs, config.tracker.K))[0]
         stamps.append(time.perf_counter())
-        manager.update(detections_to_image(raw, geometry, config.tracker.effective_out_thresh))
+        manager.update(detections_to_image(raw, geometry, config.tracker.effective_low_thresh))
         previous = image
         stamps.append(time.perf_counter())
         if index >= warmup:
