@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 
 from .config import VELOCITY, TrackerConfig
-from .motion import coast, gate_scale, updated_velocity
+from .motion import coast, gate_scale, updated_velocities
 from .tracks import Detection, Track
 
 _INVALID = 1e18
@@ -195,7 +195,7 @@ class TrackManager:
         if self.config.byte:
             return self._update_byte(detections)
         pairs, unmatched_dets, unmatched_tracks = self._match(detections, self.tracks)
-        result = [self._continued(detections[i], self.tracks[j]) for i, j in pairs]
+        result = self._continued(detections, self.tracks, pairs)
         result += self._births(detections, unmatched_dets)
         result += self._coasting(unmatched_tracks)
         self.tracks = result
@@ -206,12 +206,12 @@ class TrackManager:
         high = [d for d in detections if d.score > out_thresh]
         low = [d for d in detections if not d.score > out_thresh]
         pairs, unmatched_high, unmatched = self._match(high, self.tracks)
-        result = [self._continued(high[i], self.tracks[j]) for i, j in pairs]
+        result = self._continued(high, self.tracks, pairs)
         # As in ByteTrack, only tracks seen in the previous frame may be continued by a
         # low-scoring detection: for a track lost for longer, such a box is too weak a proof.
         recent = [j for j in unmatched if self.tracks[j].active > 0]
         pairs_low, _, unmatched_recent = self._match(low, [self.tracks[j] for j in recent])
-        result += [self._continued(low[i], self.tracks[recent[k]]) for i, k in pairs_low]
+        result += self._continued(low, self.tracks, [(i, recent[k]) for i, k in pairs_low])
         result += self._births(high, unmatched_high)
         taken = {recent[k] for k in range(len(recent))} - {recent[k] for k in unmatched_recent}
         result += self._coasting([j for j in unmatched if j not in taken])
@@ -239,11 +239,17 @@ class TrackManager:
     def _gates(self, tracks: list[Track]) -> Optional[np.ndarray]:
         return gate_scale(tracks) if self.config.motion == VELOCITY else None
 
-    def _continued(self, detection: Detection, previous: Track) -> Track:
-        track = Track.of(detection, previous.track_id, 1, previous.active + 1)
-        if self.config.motion == VELOCITY:
-            track.velocity = updated_velocity(previous, detection)
-        return track
+    def _continued(self, detections: list[Detection], tracks: list[Track],
+                   pairs: list[tuple[int, int]]) -> list[Track]:
+        """Continue ``tracks[j]`` with ``detections[i]`` for each pair ``(i, j)``."""
+        result = [Track.of(detections[i], tracks[j].track_id, 1, tracks[j].active + 1)
+                  for i, j in pairs]
+        if self.config.motion == VELOCITY and pairs:
+            velocities = updated_velocities([tracks[j] for _, j in pairs],
+                                            [detections[i] for i, _ in pairs])
+            for track, velocity in zip(result, velocities):
+                track.velocity = velocity
+        return result
 
     def _births(self, detections: list[Detection], candidates: list[int]) -> list[Track]:
         new_thresh = self.config.effective_new_thresh

@@ -31,6 +31,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from ..core.config import ASSOCIATIONS
+
 PROG = 'centertrack_demo'
 NAMESPACE = '/centertrack_demo'
 NODE_START_TIMEOUT = 180.0  # seconds: importing torch and loading a model on a slow CPU
@@ -118,10 +120,12 @@ def _percentile(values: Sequence[float], q: float) -> float:
 
 
 def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait',
-             progress: bool = True, log=print, encoding: str = 'bgr8') -> DemoResult:
+             progress: bool = True, log=print, encoding: str = 'bgr8',
+             params: Sequence[str] = ()) -> DemoResult:
     """Send every frame of ``sequence`` to a freshly started node; collect its detections.
 
-    Frames go out as ``sensor_msgs/Image`` in ``encoding`` (``bgr8`` or ``rgb8``).
+    Frames go out as ``sensor_msgs/Image`` in ``encoding`` (``bgr8`` or ``rgb8``); ``params``
+    are extra ``name:=value`` parameters of the node.
 
     Raises:
         DemoError: the node does not come up, dies, or never answers.
@@ -137,7 +141,7 @@ def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait'
     from ..bags.messages import boxes_from_detections
     from ..ros.messages import bgr_to_image_msg
 
-    node_process = NodeProcess(model, device)
+    node_process = NodeProcess(model, device, params)
     context = rclpy.context.Context()
     rclpy.init(context=context)
     driver = rclpy.create_node('centertrack_demo_driver', context=context)
@@ -332,6 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='wait for each result (default) or send at the frame rate')
     parser.add_argument('--format', choices=('mp4', 'gif'), default='mp4',
                         help='video format (mp4)')
+    parser.add_argument('--association', choices=ASSOCIATIONS,
+                        help="the node's tracker.association (default: the model's)")
     parser.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     return parser
 
@@ -361,8 +367,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'{model} ({config.model.arch}, input {config.input.width}x{config.input.height}, '
           f'classes {", ".join(config.model.class_names) or config.model.num_classes})')
     try:
+        params = [f'tracker.association:={args.association}'] if args.association else []
         result = run_demo(sequence, model, args.device, args.pace, progress=not args.quiet,
-                          log=lambda text: print(f'{PROG}: {text}'))
+                          log=lambda text: print(f'{PROG}: {text}'), params=params)
     except DemoError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return 1
@@ -383,7 +390,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'  latency    p50 {summary["latency_p50_ms"]:.0f} ms, p90 '
           f'{summary["latency_p90_ms"]:.0f} ms (image stamp -> detections received); '
           f'{summary["frames_per_second"]:.1f} frames/s')
-    print(f'  quality    MOTA {_percent(m.mota)}, IDF1 {_percent(m.idf1)}, ID switches '
+    print(f'  quality    HOTA {_percent(m.hota)} (DetA {_percent(m.deta)}, AssA '
+          f'{_percent(m.assa)}), MOTA {_percent(m.mota)}, IDF1 {_percent(m.idf1)}, ID switches '
           f'{m.id_switches}, precision {_percent(m.precision)}, recall {_percent(m.recall)} '
           f'({m.num_gt} ground-truth boxes of {m.num_gt_ids} objects)')
     print(f'  video      {video}')
