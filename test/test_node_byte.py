@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from node_harness import (
+    LATCHED,
     NodeUnderTest,
     RosClient,
     assert_rows_equal,
@@ -19,6 +20,7 @@ from node_harness import (
     wait_active,
 )
 from test_node import Camera, get_param, set_params
+from vision_msgs.msg import LabelInfo
 
 from centertrack_ros.core.config import RuntimeConfig, TrackerOverrides
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
@@ -94,6 +96,16 @@ def test_byte_set_at_start_up_is_what_the_node_publishes(camera, core, frames):
     core.continue_ids_after(camera.seen_ids())
     low = follow(camera, core, frames, 'byte')
     assert low >= 1, 'BYTE published tracks continued by low-scoring detections'
+
+
+def test_label_info_gives_the_lowest_score_published(client, node, core):
+    labels = client.subscribe(LabelInfo, node.name('label_info'), LATCHED)
+    try:
+        msg = labels.wait_for(lambda m: True, what='label_info')
+        assert msg.threshold == pytest.approx(core.config.tracker.low_thresh)
+        assert core.config.tracker.low_thresh < core.config.tracker.track_thresh
+    finally:
+        client.unsubscribe(labels)
 
 
 def test_association_changes_between_frames(client, node, camera, core, frames):
