@@ -213,7 +213,7 @@ class TrackManager:
         pairs_low, _, unmatched_recent = self._match(low, [self.tracks[j] for j in recent])
         result += self._continued(low, self.tracks, [(i, recent[k]) for i, k in pairs_low])
         result += self._births(high, unmatched_high)
-        taken = {recent[k] for k in range(len(recent))} - {recent[k] for k in unmatched_recent}
+        taken = set(recent) - {recent[k] for k in unmatched_recent}
         result += self._coasting([j for j in unmatched if j not in taken])
         self.tracks = result
         return result
