@@ -9,17 +9,23 @@ VPY="${CENTERTRACK_VENV:-$ROOT/.venv}/bin/python"
 [[ -x "$VPY" ]] || { echo "no venv: run make setup first" >&2; exit 1; }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-grep -v '^-c ' "$ROOT/scripts/requirements.txt" > "$tmp/requirements.txt"
+# Lines marked "# no-deps" are installed without their dependencies (setup_env.sh): resolve the
+# rest, then lock those pins as they are.
+grep -v -e '^-c ' -e '#[[:space:]]*no-deps' "$ROOT/scripts/requirements.txt" > "$tmp/requirements.txt"
+sed -n 's/^\([^#[:space:]]\+\)[[:space:]]*#[[:space:]]*no-deps.*/\1/p' \
+  "$ROOT/scripts/requirements.txt" > "$tmp/no-deps.txt"
 PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet --dry-run --ignore-installed \
   --report "$tmp/report.json" -r "$tmp/requirements.txt"
-_ROS_WHEELS_BOOTSTRAP_COMPLETE=1 "$VPY" - "$tmp/report.json" "$ROOT/scripts/constraints.txt" <<'PY'
+_ROS_WHEELS_BOOTSTRAP_COMPLETE=1 "$VPY" - "$tmp/report.json" "$ROOT/scripts/constraints.txt" \
+  "$tmp/no-deps.txt" <<'PY'
 import json
 import platform
 import sys
 
-report, out = sys.argv[1:3]
+report, out, no_deps = sys.argv[1:4]
 items = sorted((i['metadata']['name'], i['metadata']['version'])
                for i in json.load(open(report))['install'])
+items += [tuple(line.strip().split('==', 1)) for line in open(no_deps) if line.strip()]
 with open(out, 'w') as f:
     f.write(f'# Complete resolved dependency set for requirements.txt (Python '
             f'{platform.python_version()}, {platform.machine()} Linux).\n'

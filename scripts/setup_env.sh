@@ -6,7 +6,8 @@
 #
 # Steps
 #   1. venv        create .venv with python3 (3.10 .. 3.13; the ROS wheels exist for those)
-#   2. packages    pip install -r scripts/requirements.txt (pinned, locked by constraints.txt)
+#   2. packages    pip install -r scripts/requirements.txt (pinned, locked by constraints.txt;
+#                  lines marked "# no-deps" are installed without their dependencies)
 #   3. cmake fix   point the ROS wheels' exported CMake files at this machine's Python/numpy
 #   4. ament path  a .pth hook puts .venv on AMENT_PREFIX_PATH for every venv interpreter
 #   5. msg         build msg/ (vision_msgs) into .venv, only if `import vision_msgs.msg` fails
@@ -80,7 +81,16 @@ print("%d.%d" % sys.version_info[:2], sysconfig.get_paths()["purelib"])')
 PKG_HASH="$(hash_of "$REQ" "$LOCK" "python=$PYVER")"
 if ! stamp_ok packages "$PKG_HASH" && todo packages; then
   log "installing pinned packages from scripts/requirements.txt (first time: about 2 minutes)"
-  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet -r "$REQ"
+  # pip has no per-requirement --no-deps: those lines go in a second call.
+  WITH_DEPS="$(mktemp)"
+  grep -v -e '^-c ' -e '#[[:space:]]*no-deps' "$REQ" > "$WITH_DEPS"
+  mapfile -t NO_DEPS < <(sed -n 's/^\([^#[:space:]]\+\)[[:space:]]*#[[:space:]]*no-deps.*/\1/p' "$REQ")
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet -c "$LOCK" -r "$WITH_DEPS"
+  rm -f "$WITH_DEPS"
+  if ((${#NO_DEPS[@]})); then
+    PIP_DISABLE_PIP_VERSION_CHECK=1 "$VPY" -m pip install --quiet --no-deps -c "$LOCK" \
+      "${NO_DEPS[@]}"
+  fi
   rm -f "$STAMPS/cmake-fix"   # freshly (re)installed wheels bring the unpatched CMake files back
   stamp_set packages "$PKG_HASH"
 fi

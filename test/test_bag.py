@@ -28,7 +28,7 @@ from centertrack_ros.bags.messages import (
     image_message,
 )
 from centertrack_ros.bags.typestore import DETECTION_ARRAY, IMAGE, message_class, typestore
-from centertrack_ros.core.config import RuntimeConfig
+from centertrack_ros.core.config import RuntimeConfig, TrackerOverrides
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
 from centertrack_ros.core.tracks import Track
 from centertrack_ros.evaluation.metrics import evaluate
@@ -133,7 +133,7 @@ def test_round_trip_equals_direct_path(tmp_path, capsys, synthetic_bag, tracked,
     assert cli('eval', '--gt', synthetic_bag, '--tracks', tracks, '--name', 'syn',
                '--json', report) == 0
     table = capsys.readouterr().out
-    assert 'syn' in table and 'OVERALL' in table and 'MOTA' in table
+    assert 'syn' in table and 'OVERALL' in table and 'MOTA' in table and 'HOTA' in table
     data = json.loads(report.read_text())
     expected = direct_metrics.as_dict()
     assert_metrics_equal(data['sequences']['syn'], expected)
@@ -532,6 +532,32 @@ def test_run_with_the_node_parameters_file(tmp_path, capsys, model):
     params.write_text('centertrack:\n  ros__parameters:\n    tracker:\n      track_tresh: 0.5\n')
     assert 'tracker.track_tresh is not a parameter' in error_of(
         capsys, 'run', bag, '--params-file', params, '--model', model)
+
+
+def test_run_with_byte_association_equals_the_core(tmp_path, capsys, model, synthetic_bag):
+    """BYTE from the node's parameters file, the low threshold from the command line."""
+    params = tmp_path / 'byte.yaml'
+    params.write_text('/**:\n  ros__parameters:\n    tracker:\n      association: byte\n'
+                      '      motion: velocity\n      max_age: 5\n')
+    mot = tmp_path / 'byte.txt'
+    assert cli('run', synthetic_bag, '--params-file', params, '--low-thresh', 0.05,
+               '--model', model, '--device', 'cpu', '--mot', mot, '-q') == 0
+    overrides = TrackerOverrides(association='byte', motion='velocity', max_age=5,
+                                 low_thresh=0.05, hungarian=False)
+    tracker = load_tracker(ModelSpec(path=str(model)), overrides, RuntimeConfig(device='cpu'))
+    sequence = generate_sequence(SceneConfig(seed=SEED, num_frames=FRAMES))
+    rows, low = [], 0
+    for i in range(len(sequence)):
+        for t in tracker.step(sequence.image(i)):
+            if t.active > 0:
+                rows.append(MotRow(i + 1, t.track_id, float(t.bbox[0]), float(t.bbox[1]),
+                                   t.width, t.height, float(t.score), t.class_id))
+                low += t.score <= tracker.config.tracker.effective_out_thresh
+    assert low > 0, 'BYTE must have continued a track with a low-scoring detection here'
+    assert_rows_equal(read_mot(mot), rows, tol=1e-3)
+    params.write_text('/**:\n  ros__parameters:\n    tracker:\n      association: fast\n')
+    assert 'invalid parameter: tracker.association must be one of' in error_of(
+        capsys, 'run', synthetic_bag, '--model', model, '--params-file', params)
 
 
 def test_terminated_run_leaves_a_valid_shorter_bag(tmp_path, run_python, model):

@@ -22,13 +22,15 @@ def test_demo_runs_the_node_and_reports(tmp_path, run_python):
     output = tmp_path / 'demo'
     demo = run_python(module='centertrack_ros.tools.demo', args=[
         '--model', model, '--frames', 6, '--seed', 3, '--output', output, '--device', 'cpu',
-        '-q'])
+        '--association', 'byte', '-q'])
     assert demo.wait(240) == 0, demo.output()
     text = demo.output()
     assert 'frames     6 sent, 6 tracked, 0 dropped by the node' in text, text
     latency = re.search(r'latency    p50 (\d+) ms, p90 (\d+) ms', text)
     assert latency and 0 < int(latency.group(1)) <= int(latency.group(2)), text
-    assert re.search(r'quality    MOTA -?[\d.]+%, IDF1 [\d.]+%, ID switches \d+', text), text
+    assert re.search(r'quality    HOTA [\d.]+% \(DetA [\d.]+%, AssA [\d.]+%\), '
+                     r'MOTA -?[\d.]+%, IDF1 [\d.]+%, ID switches \d+', text), text
+    assert 'tracker.association:=byte' in text, 'the node was started with BYTE'
     video = output / 'demo.mp4'
     assert f'video      {video}' in text
     capture = cv2.VideoCapture(str(video))

@@ -1,4 +1,4 @@
-"""Tests of tracking-quality evaluation (CLEAR MOT / IDF1 through motmetrics)."""
+"""Tracking-quality evaluation: CLEAR MOT and IDF1 through motmetrics, HOTA through TrackEval."""
 
 import json
 import math
@@ -189,3 +189,81 @@ def test_synthetic_ground_truth_against_itself():
     fewer = [r for r in hyp if not (r.track_id == victim and r.frame % 2)]
     m2 = evaluate(gt, fewer)
     assert m2.recall < 1.0 and m2.precision == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- HOTA
+ALPHAS = 19  # HOTA's localisation thresholds 0.05, 0.10, ..., 0.95
+
+
+def test_hota_of_perfect_tracking_is_one():
+    gt = _two_walkers()
+    m = evaluate(gt, _as_hyp(gt))
+    assert (m.hota, m.deta, m.assa) == pytest.approx((1.0, 1.0, 1.0))
+
+
+def test_hota_association_accuracy_of_a_swap_half_way():
+    """Each object is followed by two ids for 10 of its 20 frames: AssA = 10 / (20 + 20 - 10)."""
+    gt = _two_walkers()
+    hyp = [MotRow(r.frame, 203 - r.track_id if r.frame > 10 else r.track_id, r.x, r.y, r.w,
+                  r.h, r.score, r.class_id) for r in _as_hyp(gt)]
+    m = evaluate(gt, hyp)
+    assert m.deta == pytest.approx(1.0)
+    assert m.assa == pytest.approx(1 / 3)
+    assert m.hota == pytest.approx(math.sqrt(1 / 3))
+
+
+def test_hota_scores_every_localisation_threshold():
+    """A box at IoU 1/3 matches at the 6 alphas up to 0.30.
+
+    At the other 13 it is a miss and a false positive.
+    """
+    gt = [MotRow(1, 1, 0, 0, 10, 10, 1.0, 1, 1.0)]
+    m = evaluate(gt, [MotRow(1, 5, 5, 0, 10, 10, 0.9, 1)], iou_threshold=0.3)
+    assert m.misses == 0  # CLEAR-MOT's single threshold
+    assert (m.deta, m.assa, m.hota) == pytest.approx((6 / ALPHAS, 6 / ALPHAS, 6 / ALPHAS))
+
+
+def test_hota_ignores_ignored_ground_truth_and_respects_classes():
+    gt = _two_walkers()
+    ignored = [MotRow(f, 3, 300, 200, 30, 30, 0.0, 2, 0.1) for f in range(1, 21)]
+    for hyp in (_as_hyp(gt + ignored), _as_hyp(gt)):
+        assert evaluate(gt + ignored, hyp).hota == pytest.approx(1.0)
+    other_class = [MotRow(r.frame, r.track_id, r.x, r.y, r.w, r.h, r.score, 1)
+                   for r in _as_hyp(gt)]
+    assert evaluate(gt, other_class).hota == pytest.approx(0.0)
+    assert evaluate(gt, other_class, class_aware=False).hota == pytest.approx(1.0)
+
+
+def test_hota_overall_counts_detections_of_all_sequences():
+    """Overall DetA is TP / (TP + FN + FP) over both sequences: 60 / 80."""
+    gt = _two_walkers()
+    half = [r for r in _as_hyp(gt) if r.track_id == 101]
+    results = evaluate_many({'good': (gt, _as_hyp(gt)), 'half': (gt, half)})
+    assert results['half'].deta == pytest.approx(0.5)
+    assert results[OVERALL].deta == pytest.approx(0.75)
+    assert results[OVERALL].assa == pytest.approx(1.0)
+    assert results[OVERALL].hota == pytest.approx(math.sqrt(0.75))
+    table = format_table(results)
+    assert 'HOTA' in table and 'DetA' in table and 'AssA' in table and '86.6' in table
+
+
+def test_hota_of_nothing_is_undefined():
+    m = evaluate([], [], num_frames=5)
+    assert math.isnan(m.hota) and json.loads(to_json(m))['sequence']['hota'] is None
+    only_misses = evaluate(_two_walkers(), [])
+    assert only_misses.hota == pytest.approx(0.0) and only_misses.deta == pytest.approx(0.0)
+
+
+def test_hota_leaves_stdout_to_the_reports(run_python):
+    """Loading TrackEval adds nothing to stdout.
+
+    ``centertrack_bag eval --json -`` writes its report there, and TrackEval announces its
+    missing optional packages there when imported.
+    """
+    code = ('from centertrack_ros.evaluation.metrics import evaluate\n'
+            'from centertrack_ros.evaluation.mot import MotRow\n'
+            'row = MotRow(1, 1, 0, 0, 10, 10, 1.0, 1, 1.0)\n'
+            'print("HOTA", evaluate([row], [row]).hota)\n')
+    proc = run_python(code)
+    assert proc.wait(120) == 0, proc.output()
+    assert proc.output().strip() == 'HOTA 1.0', proc.output()

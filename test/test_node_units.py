@@ -23,7 +23,8 @@ CONTRACT = {  # the parameter names users and launch files rely on
     'model.num_classes', 'model.class_names', 'model.ltrb_amodal', 'model.input_width',
     'model.input_height', 'model.mean', 'model.std', 'tracker.track_thresh',
     'tracker.pre_thresh', 'tracker.new_thresh', 'tracker.max_age', 'tracker.hungarian',
-    'tracker.pre_hm', 'device', 'engine', 'threads', 'half', 'use_compressed',
+    'tracker.pre_hm', 'tracker.association', 'tracker.low_thresh', 'tracker.motion',
+    'tracker.prior_lost', 'device', 'engine', 'threads', 'half', 'use_compressed',
     'qos.reliability', 'qos.depth', 'cameras', 'batch_wait_ms', 'camera_info.matrix',
     'max_frame_gap', 'autostart',
 }
@@ -63,7 +64,8 @@ def test_defaults_mean_everything_comes_from_the_model():
     assert parameters.check_all(values) is None
     assert parameters.model_spec(values) == ModelSpec()
     model_tracker = TrackerConfig(track_thresh=0.3, pre_thresh=0.35, new_thresh=0.45,
-                                  max_age=10)
+                                  max_age=10, association='byte', low_thresh=0.15,
+                                  motion='velocity')
     assert parameters.tracker_overrides(values).apply(model_tracker) == model_tracker
     assert parameters.runtime_config(values).device == 'auto'
 
@@ -98,6 +100,10 @@ def test_ltrb_amodal_is_a_tri_state(value, expected):
     ('tracker.track_thresh', 1.01, 'must be in [0, 1] or -1'),
     ('tracker.pre_thresh', -0.2, 'must be in [0, 1] or -1'),
     ('tracker.max_age', -3, "must be -2 (the model's value), -1 (drop at once) or >= 0"),
+    ('tracker.association', 'bytetrack', 'must be one of'),
+    ('tracker.association', 'BYTE', 'greedy, hungarian, byte'),
+    ('tracker.low_thresh', 1.2, 'must be in [0, 1] or -1'),
+    ('tracker.motion', 'kalman', 'must be one of'),
     ('model.input_height', 100, 'multiple of 32'),
     ('model.std', [0.2, 0.0, 0.2], 'must be > 0'),
     ('model.class_names', ['car', ' '], 'must not be empty'),
@@ -117,6 +123,22 @@ def test_invalid_values_are_explained(name, value, words):
     problem = parameters.check_value(name, value)
     assert problem is not None and words in problem
     assert parameters.check_all(defaults() | {name: value}) is not None
+
+
+def test_association_settings_override_the_model_or_leave_its_own():
+    model_tracker = TrackerConfig(association='byte', low_thresh=0.2, motion='velocity')
+    kept = parameters.tracker_overrides(defaults()).apply(model_tracker)
+    assert (kept.association, kept.low_thresh, kept.motion, kept.prior_lost) == (
+        'byte', 0.2, 'velocity', False)
+    values = defaults() | {'tracker.association': 'greedy', 'tracker.low_thresh': 0.05,
+                           'tracker.motion': 'none', 'tracker.prior_lost': True}
+    changed = parameters.tracker_overrides(values).apply(model_tracker)
+    assert (changed.association, changed.low_thresh, changed.motion, changed.prior_lost) == (
+        'greedy', 0.05, 'none', True)
+    # tracker.hungarian, the original's switch, makes greedy matching optimal, in BYTE too.
+    alias = parameters.tracker_overrides(defaults() | {'tracker.hungarian': True})
+    assert alias.apply(TrackerConfig()).optimal_matching
+    assert alias.apply(model_tracker).byte and alias.apply(model_tracker).optimal_matching
 
 
 def test_max_age_minus_one_drops_at_once_whatever_the_model_says():

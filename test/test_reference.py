@@ -167,7 +167,7 @@ def track_outputs(outputs: dict[str, torch.Tensor], geometry: FrameGeometry,
     config = manager.config
     raw = to_raw_detections(decode_tensors(outputs, config.K))[0]
     matrix = None if calib is None else projection_matrix(calib)
-    return manager.update(detections_to_image(raw, geometry, config.effective_out_thresh,
+    return manager.update(detections_to_image(raw, geometry, config.effective_low_thresh,
                                               matrix, depth_scale))
 
 

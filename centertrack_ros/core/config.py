@@ -16,6 +16,10 @@ BACKBONES = ('mobilenet', 'dla34')
 NECKS = ('dlaup',)
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 ENGINES = ('auto', 'onnxruntime', 'torch', 'reference')
+GREEDY, HUNGARIAN, BYTE = 'greedy', 'hungarian', 'byte'
+ASSOCIATIONS = (GREEDY, HUNGARIAN, BYTE)
+NO_MOTION, VELOCITY = 'none', 'velocity'
+MOTIONS = (NO_MOTION, VELOCITY)
 
 # CenterNet's ImageNet statistics in BGR order; every official CenterTrack dataset uses them.
 DEFAULT_MEAN = (0.40789654, 0.44719302, 0.47026115)
@@ -129,11 +133,23 @@ class InputConfig:
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """Decoding and association settings with the original's semantics.
+    """Decoding and association settings; the defaults have the original's semantics.
 
     As in the original option parser, ``pre_thresh``, ``new_thresh`` and ``out_thresh`` are
     never below ``track_thresh``: read the ``effective_*`` properties. ``max_age`` of -1 drops
     an unmatched track at once; a positive value keeps it, inactive, for that many frames.
+
+    ``association`` chooses the scheme: ``greedy`` and ``hungarian`` are the original's single
+    association; ``byte`` adds ByteTrack's second association of the tracks left unmatched with
+    the detections scoring between ``low_thresh`` and the output threshold. ``hungarian`` is
+    the original's switch and stays an alias: when set, every association step uses optimal
+    instead of greedy matching (``greedy`` then behaves as ``hungarian``, and ``byte`` matches
+    optimally in both of its steps) -- see :attr:`optimal_matching`.
+
+    ``motion``: how an unmatched (coasting) track moves while it is kept: ``none`` leaves it
+    where it was last seen (the original), ``velocity`` carries it on with its smoothed
+    velocity, which the network's tracking offsets measure. ``prior_lost`` also draws coasting
+    tracks, at their predicted place, into the next frame's prior heatmap.
     """
 
     track_thresh: float = 0.4
@@ -144,9 +160,13 @@ class TrackerConfig:
     hungarian: bool = False
     K: int = 100
     pre_hm: bool = True
+    association: str = GREEDY
+    low_thresh: float = 0.1
+    motion: str = NO_MOTION
+    prior_lost: bool = False
 
     def __post_init__(self) -> None:
-        for name in ('track_thresh', 'pre_thresh', 'new_thresh'):
+        for name in ('track_thresh', 'pre_thresh', 'new_thresh', 'low_thresh'):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f'tracker.{name} must be in [0, 1], got {value}')
@@ -156,6 +176,22 @@ class TrackerConfig:
             raise ConfigError(f'tracker.max_age must be -1 or >= 0, got {self.max_age}')
         if not 1 <= self.K <= 1000:
             raise ConfigError(f'tracker.K must be in [1, 1000], got {self.K}')
+        if self.association not in ASSOCIATIONS:
+            raise ConfigError(f"tracker.association must be one of {', '.join(ASSOCIATIONS)}, "
+                              f'got {self.association!r}')
+        if self.motion not in MOTIONS:
+            raise ConfigError(f"tracker.motion must be one of {', '.join(MOTIONS)}, "
+                              f'got {self.motion!r}')
+
+    @property
+    def byte(self) -> bool:
+        """Whether BYTE's second association with low-scoring detections runs."""
+        return self.association == BYTE
+
+    @property
+    def optimal_matching(self) -> bool:
+        """Whether association steps match optimally (Hungarian) rather than greedily."""
+        return self.hungarian or self.association == HUNGARIAN
 
     @property
     def effective_pre_thresh(self) -> float:
@@ -169,8 +205,19 @@ class TrackerConfig:
 
     @property
     def effective_out_thresh(self) -> float:
-        """Score a detection needs to reach the tracker at all."""
+        """Score a detection needs to be tracked on its own (BYTE: its first association)."""
         return max(self.track_thresh, self.out_thresh)
+
+    @property
+    def effective_low_thresh(self) -> float:
+        """Score a detection needs to reach the tracker at all.
+
+        The output threshold, except with BYTE, which also takes the detections down to
+        ``low_thresh`` (never above the output threshold) for its second association.
+        """
+        if self.byte:
+            return min(self.low_thresh, self.effective_out_thresh)
+        return self.effective_out_thresh
 
 
 @dataclass(frozen=True)
@@ -190,6 +237,10 @@ class TrackerOverrides:
     hungarian: Optional[bool] = None
     K: Optional[int] = None
     pre_hm: Optional[bool] = None
+    association: Optional[str] = None
+    low_thresh: Optional[float] = None
+    motion: Optional[str] = None
+    prior_lost: Optional[bool] = None
 
     def apply(self, base: TrackerConfig) -> TrackerConfig:
         """Return ``base`` with every given setting replaced (validated by TrackerConfig)."""

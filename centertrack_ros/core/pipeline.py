@@ -176,13 +176,14 @@ class MultiCameraTracker:
                 self.reset(index)
             self._geometries[index] = geometry
             tracks = self.managers[index].tracks if tracker.pre_hm else []
-            peaks = prior_peaks(tracks, geometry, tracker.effective_pre_thresh)
+            peaks = prior_peaks(tracks, geometry, tracker.effective_pre_thresh,
+                                tracker.prior_lost)
             requests[index] = FrameRequest(image, geometry, peaks)
         results = {}
         for index, raw in enumerate(self.engine.run(requests)):
             if requests[index] is not None:
                 detections = detections_to_image(raw, requests[index].geometry,
-                                                 tracker.effective_out_thresh,
+                                                 tracker.effective_low_thresh,
                                                  matrices.get(index),
                                                  self.config.model.depth_scale)
                 results[index] = self.managers[index].update(detections)

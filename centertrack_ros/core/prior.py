@@ -54,12 +54,16 @@ def draw_gaussian(heatmap: np.ndarray, center: tuple[int, int], radius: int) -> 
         np.maximum(region, patch, out=region)
 
 
-def prior_peaks(tracks: Iterable[Track], geometry: FrameGeometry,
-                pre_thresh: float) -> list[tuple[int, int, int]]:
-    """``(x, y, radius)`` in input pixels for each active track scoring >= ``pre_thresh``."""
+def prior_peaks(tracks: Iterable[Track], geometry: FrameGeometry, pre_thresh: float,
+                coasting: bool = False) -> list[tuple[int, int, int]]:
+    """``(x, y, radius)`` in input pixels for each track scoring >= ``pre_thresh``.
+
+    Only active tracks, as in the original, unless ``coasting``: then the tracks kept
+    unmatched are drawn too, where their box is (predicted, with a motion model).
+    """
     peaks = []
     for track in tracks:
-        if track.score < pre_thresh or track.active == 0:
+        if track.score < pre_thresh or (track.active == 0 and not coasting):
             continue
         box = transform_box(track.bbox, geometry.to_input, geometry.input_width,
                             geometry.input_height)

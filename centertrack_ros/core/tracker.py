@@ -6,16 +6,23 @@ is admissible only when the distance is below both boxes' areas and the classes 
 Matching is greedy in detection-score order (the paper's default) or optimal (Hungarian).
 Unmatched detections above ``new_thresh`` start tracks; unmatched tracks coast for
 ``max_age`` frames (never, with the default -1).
+
+With ``association: byte`` (ByteTrack's BYTE, Zhang et al., ECCV 2022) the same matching runs
+twice: the detections above the output threshold against every kept track, then the tracks
+that were seen in the previous frame and are still unmatched against the detections between
+``low_thresh`` and the output threshold. A low-scoring detection thus continues a track (and is
+published with it) but never starts one. With ``motion: velocity`` coasting tracks move on by
+their velocity (:mod:`.motion`), so that they can be found again after an occlusion.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Optional
 
 import numpy as np
 
-from .config import TrackerConfig
+from .config import VELOCITY, TrackerConfig
+from .motion import coast, gate_scale, updated_velocities
 from .tracks import Detection, Track
 
 _INVALID = 1e18
@@ -27,16 +34,25 @@ def _areas(tracks: list[Detection]) -> np.ndarray:
                     dtype=np.float32)
 
 
-def association_costs(detections: list[Detection], tracks: list[Detection]) -> np.ndarray:
-    """``N x M`` squared distances, inadmissible pairs raised by 1e18 (float64)."""
+def association_costs(detections: list[Detection], tracks: list[Detection],
+                      gate_scale: Optional[np.ndarray] = None) -> np.ndarray:
+    """``N x M`` squared distances, inadmissible pairs raised by 1e18 (float64).
+
+    ``gate_scale`` (one factor per track) widens both area gates of a track's column, e.g.
+    for a track whose place is only predicted.
+    """
     n, m = len(detections), len(tracks)
     displaced = np.array([d.ct + d.tracking for d in detections], dtype=np.float32).reshape(n, 2)
     previous = np.array([t.ct for t in tracks], dtype=np.float32).reshape(m, 2)
     dist = ((previous.reshape(1, m, 2) - displaced.reshape(n, 1, 2)) ** 2).sum(axis=2)
     det_classes = np.array([d.class_id for d in detections], dtype=np.int32).reshape(n, 1)
     track_classes = np.array([t.class_id for t in tracks], dtype=np.int32).reshape(1, m)
-    invalid = ((dist > _areas(tracks).reshape(1, m)) | (dist > _areas(detections).reshape(n, 1))
-               | (det_classes != track_classes))
+    track_gate = _areas(tracks).reshape(1, m)
+    det_gate = _areas(detections).reshape(n, 1)
+    if gate_scale is not None:
+        scale = np.asarray(gate_scale, dtype=np.float32).reshape(1, m)
+        track_gate, det_gate = track_gate * scale, det_gate * scale
+    invalid = (dist > track_gate) | (dist > det_gate) | (det_classes != track_classes)
     return dist + invalid * _INVALID
 
 
@@ -191,8 +207,37 @@ class TrackManager:
         The list holds matched tracks, then newborn tracks, then coasting (inactive) ones.
         Earlier results are never modified.
         """
-        costs = association_costs(detections, self.tracks)
-        if self.config.hungarian:
+        if self.config.byte:
+            return self._update_byte(detections)
+        pairs, unmatched_dets, unmatched_tracks = self._match(detections, self.tracks)
+        result = self._continued(detections, self.tracks, pairs)
+        result += self._births(detections, unmatched_dets)
+        result += self._coasting(unmatched_tracks)
+        self.tracks = result
+        return result
+
+    def _update_byte(self, detections: list[Detection]) -> list[Track]:
+        out_thresh = self.config.effective_out_thresh
+        high = [d for d in detections if d.score > out_thresh]
+        low = [d for d in detections if not d.score > out_thresh]
+        pairs, unmatched_high, unmatched = self._match(high, self.tracks)
+        result = self._continued(high, self.tracks, pairs)
+        # As in ByteTrack, only tracks seen in the previous frame may be continued by a
+        # low-scoring detection: for a track lost for longer, such a box is too weak a proof.
+        recent = [j for j in unmatched if self.tracks[j].active > 0]
+        pairs_low, _, unmatched_recent = self._match(low, [self.tracks[j] for j in recent])
+        result += self._continued(low, self.tracks, [(i, recent[k]) for i, k in pairs_low])
+        result += self._births(high, unmatched_high)
+        taken = set(recent) - {recent[k] for k in unmatched_recent}
+        result += self._coasting([j for j in unmatched if j not in taken])
+        self.tracks = result
+        return result
+
+    def _match(self, detections: list[Detection], tracks: list[Track]
+               ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        """Match by the configured method; return pairs, unmatched detections and tracks."""
+        costs = association_costs(detections, tracks, self._gates(tracks))
+        if self.config.optimal_matching:
             pairs, lost_dets, lost_tracks = hungarian_match(costs)
         else:
             pairs, lost_dets, lost_tracks = greedy_match(costs), [], []
@@ -202,21 +247,31 @@ class TrackManager:
         # then the ones the Hungarian solver paired inadmissibly.
         unmatched_dets = [i for i in range(len(detections)) if i not in matched_dets
                           and i not in lost_dets] + lost_dets
-        unmatched_tracks = [j for j in range(len(self.tracks)) if j not in matched_tracks
+        unmatched_tracks = [j for j in range(len(tracks)) if j not in matched_tracks
                             and j not in lost_tracks] + lost_tracks
+        return pairs.tolist(), unmatched_dets, unmatched_tracks
 
-        result = []
-        for i, j in pairs.tolist():
-            previous = self.tracks[j]
-            result.append(Track.of(detections[i], previous.track_id, 1, previous.active + 1))
-        new_thresh = self.config.effective_new_thresh
-        for i in unmatched_dets:
-            if detections[i].score > new_thresh:
-                result.append(Track.of(detections[i], self._new_id()))
-        for j in unmatched_tracks:
-            track = self.tracks[j]
-            if track.age < self.config.max_age:
-                # A new record, so lists returned for earlier frames stay as they were.
-                result.append(replace(track, age=track.age + 1, active=0))
-        self.tracks = result
+    def _gates(self, tracks: list[Track]) -> Optional[np.ndarray]:
+        return gate_scale(tracks) if self.config.motion == VELOCITY else None
+
+    def _continued(self, detections: list[Detection], tracks: list[Track],
+                   pairs: list[tuple[int, int]]) -> list[Track]:
+        """Continue ``tracks[j]`` with ``detections[i]`` for each pair ``(i, j)``."""
+        result = [Track.of(detections[i], tracks[j].track_id, 1, tracks[j].active + 1)
+                  for i, j in pairs]
+        if self.config.motion == VELOCITY and pairs:
+            velocities = updated_velocities([tracks[j] for _, j in pairs],
+                                            [detections[i] for i, _ in pairs])
+            for track, velocity in zip(result, velocities):
+                track.velocity = velocity
         return result
+
+    def _births(self, detections: list[Detection], candidates: list[int]) -> list[Track]:
+        new_thresh = self.config.effective_new_thresh
+        return [Track.of(detections[i], self._new_id()) for i in candidates
+                if detections[i].score > new_thresh]
+
+    def _coasting(self, unmatched_tracks: list[int]) -> list[Track]:
+        move = self.config.motion == VELOCITY
+        return [coast(self.tracks[j], move) for j in unmatched_tracks
+                if self.tracks[j].age < self.config.max_age]

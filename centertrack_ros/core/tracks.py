@@ -67,6 +67,10 @@ class Detection:
         return (float(self.bbox[0] + self.bbox[2]) / 2, float(self.bbox[1] + self.bbox[3]) / 2)
 
 
+# Looked up once: the tracker makes a Track of every detection it continues, every frame.
+_DETECTION_FIELDS = tuple(f.name for f in fields(Detection))
+
+
 @dataclass
 class Track(Detection):
     """A detection the tracker has given an identity, as it stands after one frame.
@@ -75,17 +79,20 @@ class Track(Detection):
         track_id: persistent identity.
         age: frames since the track was last matched (1 when matched in this frame).
         active: consecutive frames matched; 0 for a coasting (unmatched, kept) track.
+        velocity: smoothed image-pixel displacement per frame, kept only with the tracker's
+            ``motion: velocity`` (zero otherwise); a coasting track's box has been moved by it.
 
     """
 
     track_id: int = 0
     age: int = 1
     active: int = 1
+    velocity: np.ndarray = field(default_factory=lambda: _vec(2))
 
     @classmethod
     def of(cls, detection: Detection, track_id: int, age: int = 1, active: int = 1) -> 'Track':
         """Give ``detection`` an identity (every detection field is kept)."""
-        values = {f.name: getattr(detection, f.name) for f in fields(Detection)}
+        values = {name: getattr(detection, name) for name in _DETECTION_FIELDS}
         return cls(**values, track_id=track_id, age=age, active=active)
 
     def to_dict(self) -> dict:

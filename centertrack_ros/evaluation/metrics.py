@@ -15,9 +15,11 @@ Class awareness. With ``class_aware`` (the default) a hypothesis can only match 
 the same class; rows with an unknown class (-1) match any class.
 
 MOTP is reported as the mean IoU of matched pairs (higher is better), as on the MOTChallenge
-website, rather than motmetrics' mean distance ``1 - IoU``. HOTA is not computed: the library
-that implements it (TrackEval) is not a dependency we can install cleanly next to a headless
-OpenCV, and motmetrics does not provide it.
+website, rather than motmetrics' mean distance ``1 - IoU``.
+
+HOTA with DetA and AssA is counted by TrackEval (:mod:`.hota`) on the same frames, after the same
+removal of ignored ground truth and of the hypotheses on it; class awareness means a zero
+similarity between boxes of classes that may not match.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from . import hota as hota_metric
 from .mot import MotRow
 
 OVERALL = 'OVERALL'
@@ -71,6 +74,9 @@ class TrackingMetrics:
     partially_tracked: int
     mostly_lost: int
     ignored_hypotheses: int
+    hota: float = math.nan
+    deta: float = math.nan
+    assa: float = math.nan
 
     def as_dict(self) -> dict[str, float | int | None]:
         """Return the fields as a dict, NaN replaced by None (so it is valid JSON)."""
@@ -113,8 +119,12 @@ def _check_unique(rows: Sequence[MotRow], what: str, frame: int) -> None:
 
 def _accumulate(gt_rows: Iterable[MotRow], hyp_rows: Iterable[MotRow], iou_threshold: float,
                 class_aware: bool, min_visibility: float, min_score: float | None,
-                num_frames: int | None) -> tuple[object, int, int]:
-    """Build a motmetrics accumulator; return it, the hypothesis-id count and ignored count."""
+                num_frames: int | None
+                ) -> tuple[object, int, int, hota_metric.HotaSequence]:
+    """Build a motmetrics accumulator and HOTA's frames.
+
+    Returns the accumulator, the hypothesis-id count, the ignored count and HOTA's frames.
+    """
     import motmetrics as mm  # deferred: pandas makes it slow to import and only this needs it
 
     if not 0.0 < iou_threshold <= 1.0:
@@ -131,6 +141,7 @@ def _accumulate(gt_rows: Iterable[MotRow], hyp_rows: Iterable[MotRow], iou_thres
         frames |= set(range(1, num_frames + 1))
 
     acc = mm.MOTAccumulator(auto_id=False)
+    hota_frames = hota_metric.HotaSequence()
     hyp_ids: set[int] = set()
     ignored_hyps = 0
     for frame in sorted(frames):
@@ -152,18 +163,22 @@ def _accumulate(gt_rows: Iterable[MotRow], hyp_rows: Iterable[MotRow], iou_thres
             drop = {c for r, c in zip(rows, cols) if allowed[r, c] and not keep[r]}
             ignored_hyps += len(drop)
             hyps = [h for c, h in enumerate(hyps) if c not in drop]
-        dist = 1.0 - iou_matrix(_boxes(real), _boxes(hyps))
-        valid = dist <= 1.0 - iou_threshold + 1e-12
-        if class_aware and real and hyps:
-            valid &= _class_ok(real, hyps)
+        iou = iou_matrix(_boxes(real), _boxes(hyps))
+        comparable = _class_ok(real, hyps) if class_aware and real and hyps else \
+            np.ones(iou.shape, dtype=bool)
+        dist = 1.0 - iou
+        valid = (dist <= 1.0 - iou_threshold + 1e-12) & comparable
         dist = np.where(valid, dist, np.nan)
-        acc.update([r.track_id for r in real], [h.track_id for h in hyps], dist,
-                   frameid=frame)
-        hyp_ids.update(h.track_id for h in hyps)
-    return acc, len(hyp_ids), ignored_hyps
+        gt_ids, frame_hyp_ids = [r.track_id for r in real], [h.track_id for h in hyps]
+        acc.update(gt_ids, frame_hyp_ids, dist, frameid=frame)
+        # HOTA scores every localisation threshold itself: it gets the IoUs, not the gate.
+        hota_frames.add_frame(gt_ids, frame_hyp_ids, np.where(comparable, iou, 0.0))
+        hyp_ids.update(frame_hyp_ids)
+    return acc, len(hyp_ids), ignored_hyps, hota_frames
 
 
-def _to_metrics(row: Mapping[str, float], num_hyp_ids: int, ignored: int) -> TrackingMetrics:
+def _to_metrics(row: Mapping[str, float], num_hyp_ids: int, ignored: int,
+                hota: hota_metric.HotaScores) -> TrackingMetrics:
     def f(key: str) -> float:
         return float(row[key])
 
@@ -181,7 +196,7 @@ def _to_metrics(row: Mapping[str, float], num_hyp_ids: int, ignored: int) -> Tra
         num_frames=i('num_frames'), num_gt_ids=i('num_unique_objects'),
         num_hyp_ids=num_hyp_ids, mostly_tracked=i('mostly_tracked'),
         partially_tracked=i('partially_tracked'), mostly_lost=i('mostly_lost'),
-        ignored_hypotheses=ignored)
+        ignored_hypotheses=ignored, hota=hota.hota, deta=hota.deta, assa=hota.assa)
 
 
 def evaluate_many(sequences: Mapping[str, tuple[Iterable[MotRow], Iterable[MotRow]]],
@@ -209,19 +224,23 @@ def evaluate_many(sequences: Mapping[str, tuple[Iterable[MotRow], Iterable[MotRo
         raise ValueError(f'{OVERALL!r} is reserved for the combined result')
     if not sequences:
         raise ValueError('no sequences to evaluate')
-    accs, names, extra = [], [], {}
+    accs, names, extra, hotas = [], [], {}, {}
     for name, (gt, hyp) in sequences.items():
-        acc, n_ids, ignored = _accumulate(gt, hyp, iou_threshold, class_aware, min_visibility,
-                                          min_score, (num_frames or {}).get(name))
+        acc, n_ids, ignored, hota_frames = _accumulate(
+            gt, hyp, iou_threshold, class_aware, min_visibility, min_score,
+            (num_frames or {}).get(name))
         accs.append(acc)
         names.append(name)
         extra[name] = (n_ids, ignored)
+        hotas[name] = hota_frames.evaluate()
     summary = mm.metrics.create().compute_many(accs, names=names, metrics=list(_MM_METRICS),
                                                generate_overall=True)
-    out = {name: _to_metrics(summary.loc[name], *extra[name]) for name in names}
+    out = {name: _to_metrics(summary.loc[name], *extra[name], hota_metric.scores(hotas[name]))
+           for name in names}
     total_ids = sum(e[0] for e in extra.values())
     total_ignored = sum(e[1] for e in extra.values())
-    out[OVERALL] = _to_metrics(summary.loc['OVERALL'], total_ids, total_ignored)
+    out[OVERALL] = _to_metrics(summary.loc['OVERALL'], total_ids, total_ignored,
+                               hota_metric.scores(hota_metric.combine(hotas)))
     return out
 
 
@@ -244,7 +263,8 @@ def _as_mapping(results: Mapping[str, TrackingMetrics] | TrackingMetrics
 
 def format_table(results: Mapping[str, TrackingMetrics] | TrackingMetrics) -> str:
     """Render results as a fixed-width text table, one row per sequence, ratios in percent."""
-    columns = (('MOTA', 'mota', '%'), ('IDF1', 'idf1', '%'), ('MOTP', 'motp', '%'),
+    columns = (('HOTA', 'hota', '%'), ('DetA', 'deta', '%'), ('AssA', 'assa', '%'),
+               ('MOTA', 'mota', '%'), ('IDF1', 'idf1', '%'), ('MOTP', 'motp', '%'),
                ('Prec', 'precision', '%'), ('Rec', 'recall', '%'), ('IDsw', 'id_switches', 'd'),
                ('FP', 'false_positives', 'd'), ('FN', 'misses', 'd'),
                ('MT', 'mostly_tracked', 'd'), ('ML', 'mostly_lost', 'd'),

@@ -504,8 +504,9 @@ class CenterTrackNode(LifecycleNode):
         header = Image().header
         header.stamp = self.get_clock().now().to_msg()
         config = runner.tracker.config
+        # The lowest score a published detection can have (BYTE publishes below track_thresh).
         self._label_pub.publish(label_info(config.model.class_names, config.model.num_classes,
-                                           config.tracker.effective_out_thresh, header))
+                                           config.tracker.effective_low_thresh, header))
 
     def _publish_diagnostics(self) -> None:
         state = self.lifecycle_state

@@ -15,7 +15,8 @@ Model parameters default to "not specified" so that the checkpoint's own metadat
 or what the weights reveal decides (see :mod:`centertrack_ros.core.model_spec`): empty strings,
 ``0``, ``auto`` for ``model.ltrb_amodal`` and, for the array parameters, no value at all (ROS
 parameter files cannot express an empty list, so those are declared without a default).
-The tracker thresholds use ``-1.0`` for "the model's value".
+The tracker thresholds use ``-1.0`` for "the model's value", ``tracker.association`` and
+``tracker.motion`` an empty string.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from typing import Any, Callable, Mapping, Optional
 
 from ..core.config import (
     ARCHITECTURES,
+    ASSOCIATIONS,
     BACKBONES,
     ENGINES,
+    MOTIONS,
     NECKS,
     ConfigError,
     RuntimeConfig,
@@ -57,7 +60,8 @@ FROM_MODEL = -1.0  # tracker threshold value meaning "the model's own threshold"
 # -1 already means "drop unmatched tracks at once" (the original's max_age), so "the model's own
 # max_age" needs a value of its own.
 MAX_AGE_FROM_MODEL = -2
-THRESHOLDS = ('track_thresh', 'pre_thresh', 'new_thresh')
+THRESHOLDS = ('track_thresh', 'pre_thresh', 'new_thresh', 'low_thresh')
+CHOICES = ('association', 'motion')  # empty = the model's value
 
 Check = Callable[[Any], Optional[str]]
 
@@ -66,11 +70,12 @@ def _no_check(_value: Any) -> Optional[str]:
     return None
 
 
-def _one_of(choices: tuple[str, ...], allow_empty: bool = True) -> Check:
+def _one_of(choices: tuple[str, ...], allow_empty: bool = True,
+            empty: str = 'from the checkpoint') -> Check:
     def check(value: Any) -> Optional[str]:
         if (allow_empty and value == '') or value in choices:
             return None
-        allowed = ("'' (from the checkpoint), " if allow_empty else '') + ', '.join(choices)
+        allowed = (f"'' ({empty}), " if allow_empty else '') + ', '.join(choices)
         return f'must be one of {allowed}; got {value!r}'
     return check
 
@@ -243,10 +248,31 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'once, as the original; -2 = the model\'s value (checkpoint metadata, else -1).',
                   RUNTIME, _check_max_age, int_range=(MAX_AGE_FROM_MODEL, 10000, 1)),
     ParameterSpec('tracker.hungarian', BOOL, False,
-                  'Associate with the Hungarian algorithm instead of greedy matching.', RUNTIME),
+                  'Associate with the Hungarian algorithm instead of greedy matching (the '
+                  'original\'s option): with association greedy the same as association '
+                  'hungarian; with byte, both of its matching steps are optimal.', RUNTIME),
     ParameterSpec('tracker.pre_hm', BOOL, True,
                   'Feed the heatmap of the previous tracks to the network (when the model has '
                   'that input).', RUNTIME),
+    ParameterSpec('tracker.association', STRING, '',
+                  'How detections continue tracks: greedy (the original\'s default), hungarian '
+                  '(optimal matching), or byte (ByteTrack\'s second association of the tracks '
+                  'left unmatched with the detections between low_thresh and track_thresh, '
+                  'which continue tracks but never start one); empty = the model\'s value '
+                  '(else greedy). One of: ' + ', '.join(ASSOCIATIONS), RUNTIME,
+                  _one_of(ASSOCIATIONS, empty="the model's value")),
+    ParameterSpec('tracker.low_thresh', DOUBLE, FROM_MODEL,
+                  'association byte: score a detection needs to continue a track in the second '
+                  'association (never above track_thresh); -1 = the model\'s value (else 0.1).',
+                  RUNTIME, _check_threshold, float_range=(-1.0, 1.0)),
+    ParameterSpec('tracker.motion', STRING, '',
+                  'Where a coasting track (see max_age) is looked for: none (where it was last '
+                  'seen, as the original) or velocity (moved on with the smoothed velocity of '
+                  'its box centre); empty = the model\'s value (else none). One of: '
+                  + ', '.join(MOTIONS), RUNTIME, _one_of(MOTIONS, empty="the model's value")),
+    ParameterSpec('tracker.prior_lost', BOOL, False,
+                  'Also draw coasting tracks, where they are expected, into the prior heatmap of '
+                  'the next frame (the original draws matched tracks only).', RUNTIME),
     ParameterSpec('device', STRING, 'auto',
                   'Where to run the network: auto (CUDA when available, else CPU with a '
                   'warning), cpu, cuda or cuda:N (fails when CUDA is unavailable).', CONFIGURE,
@@ -359,15 +385,19 @@ def model_spec(values: Mapping[str, Any]) -> ModelSpec:
 def tracker_overrides(values: Mapping[str, Any]) -> TrackerOverrides:
     """Return the tracker settings the ``tracker.*`` values set on top of the model's own.
 
-    ``-1`` thresholds and ``max_age`` ``-2`` leave the model's value.
+    ``-1`` thresholds, ``max_age`` ``-2`` and an empty ``association`` or ``motion`` leave the
+    model's value.
     """
     max_age = int(values['tracker.max_age'])
     thresholds = {name: float(values[f'tracker.{name}']) for name in THRESHOLDS}
+    choices = {name: str(values[f'tracker.{name}']) or None for name in CHOICES}
     return TrackerOverrides(
         hungarian=bool(values['tracker.hungarian']),
         pre_hm=bool(values['tracker.pre_hm']),
+        prior_lost=bool(values['tracker.prior_lost']),
         max_age=None if max_age == MAX_AGE_FROM_MODEL else max_age,
-        **{name: None if value == FROM_MODEL else value for name, value in thresholds.items()})
+        **{name: None if value == FROM_MODEL else value for name, value in thresholds.items()},
+        **choices)
 
 
 def runtime_config(values: Mapping[str, Any]) -> RuntimeConfig:

@@ -30,7 +30,7 @@ import yaml
 
 from ..bags import BagError
 from ..bags.io import STORAGES
-from ..core.config import ENGINES
+from ..core.config import ASSOCIATIONS, ENGINES, MOTIONS
 
 PROG = 'centertrack_bag'
 _LOG = logging.getLogger(PROG)
@@ -197,7 +197,9 @@ def load_runner_from_args(args: argparse.Namespace) -> Any:
         'engine': args.engine, 'threads': args.threads,
         'tracker.track_thresh': args.track_thresh, 'tracker.pre_thresh': args.pre_thresh,
         'tracker.new_thresh': args.new_thresh, 'tracker.max_age': args.max_age,
-        'tracker.hungarian': args.hungarian,
+        'tracker.hungarian': args.hungarian, 'tracker.association': args.association,
+        'tracker.low_thresh': args.low_thresh, 'tracker.motion': args.motion,
+        'tracker.prior_lost': args.prior_lost,
     }
     if args.input_size:
         overrides['model.input_width'], overrides['model.input_height'] = args.input_size
@@ -466,6 +468,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument('--new-thresh', type=float)
     model.add_argument('--max-age', type=int)
     model.add_argument('--hungarian', action='store_true', default=None)
+    model.add_argument('--association', choices=ASSOCIATIONS,
+                       help='greedy (the original), hungarian or byte')
+    model.add_argument('--low-thresh', type=float,
+                       help='byte: lowest score that may continue a track')
+    model.add_argument('--motion', choices=MOTIONS,
+                       help='how coasting tracks move: none (the original) or velocity')
+    model.add_argument('--prior-lost', action=argparse.BooleanOptionalAction, default=None,
+                       help='draw coasting tracks into the prior heatmap')
     common(p)
     p.set_defaults(func=_cmd_run)
 

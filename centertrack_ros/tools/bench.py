@@ -166,7 +166,7 @@ def time_original(network: torch.nn.Module, config: CenterTrackConfig, frames: l
         # Like the original, every decoded field is copied back on its own.
         raw = to_raw_detections(decode_tensors(outputs, config.tracker.K))[0]
         stamps.append(time.perf_counter())
-        manager.update(detections_to_image(raw, geometry, config.tracker.effective_out_thresh))
+        manager.update(detections_to_image(raw, geometry, config.tracker.effective_low_thresh))
         previous = image
         stamps.append(time.perf_counter())
         if index >= warmup:

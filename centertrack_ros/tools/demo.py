@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..core.config import ENGINES
+from ..core.config import ASSOCIATIONS, ENGINES
 
 PROG = 'centertrack_demo'
 NAMESPACE = '/centertrack_demo'
@@ -78,10 +78,11 @@ class _Arrival:
 
 def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait',
              progress: bool = True, log=print, encoding: str = 'bgr8',
-             engine: str = 'auto') -> DemoResult:
+             engine: str = 'auto', params: Optional[dict[str, Any]] = None) -> DemoResult:
     """Send every frame of ``sequence`` to a freshly started node; collect its detections.
 
-    Frames go out as ``sensor_msgs/Image`` in ``encoding`` (``bgr8`` or ``rgb8``).
+    Frames go out as ``sensor_msgs/Image`` in ``encoding`` (``bgr8`` or ``rgb8``); ``params``
+    are extra node parameters (name to value).
 
     Raises:
         DemoError: the node does not come up, dies, or never answers.
@@ -98,7 +99,7 @@ def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait'
     # The demo is a self-contained local graph: keep the node's discovery on this machine. Its
     # own session, so that a Ctrl-C in the terminal reaches the demo, which then stops it.
     node = NodeProcess(NAMESPACE, {'model.path': model, 'device': device, 'engine': engine,
-                                   'qos.reliability': 'reliable'},
+                                   'qos.reliability': 'reliable', **(params or {})},
                        env={'ROS_AUTOMATIC_DISCOVERY_RANGE': os.environ.get(
                            'ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')},
                        start_new_session=True)
@@ -275,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='wait for each result (default) or send at the frame rate')
     parser.add_argument('--format', choices=('mp4', 'gif'), default='mp4',
                         help='video format (mp4)')
+    parser.add_argument('--association', choices=ASSOCIATIONS,
+                        help="the node's tracker.association (default: the model's)")
     parser.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     return parser
 
@@ -304,8 +307,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'{model} ({config.model.arch}, input {config.input.width}x{config.input.height}, '
           f'classes {", ".join(config.model.class_names) or config.model.num_classes})')
     try:
+        params = {'tracker.association': args.association} if args.association else {}
         result = run_demo(sequence, model, args.device, args.pace, progress=not args.quiet,
-                          log=lambda text: print(f'{PROG}: {text}'), engine=args.engine)
+                          log=lambda text: print(f'{PROG}: {text}'), engine=args.engine,
+                          params=params)
     except DemoError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return 1
@@ -326,7 +331,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f'  latency    p50 {summary["latency_p50_ms"]:.0f} ms, p90 '
           f'{summary["latency_p90_ms"]:.0f} ms (image stamp -> detections received); '
           f'{summary["frames_per_second"]:.1f} frames/s')
-    print(f'  quality    MOTA {_percent(m.mota)}, IDF1 {_percent(m.idf1)}, ID switches '
+    print(f'  quality    HOTA {_percent(m.hota)} (DetA {_percent(m.deta)}, AssA '
+          f'{_percent(m.assa)}), MOTA {_percent(m.mota)}, IDF1 {_percent(m.idf1)}, ID switches '
           f'{m.id_switches}, precision {_percent(m.precision)}, recall {_percent(m.recall)} '
           f'({m.num_gt} ground-truth boxes of {m.num_gt_ids} objects)')
     print(f'  video      {video}')

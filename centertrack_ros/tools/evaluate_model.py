@@ -8,6 +8,13 @@ Examples::
     # the bundled default model on 5 held-out sequences of 200 frames
     centertrack_evaluate --seeds 1:5
 
+    # BYTE association with a motion model instead of the original greedy matching
+    centertrack_evaluate --seeds 1:5 --association byte --motion velocity --max-age 30
+
+    # the associations side by side, the model's thresholds kept
+    centertrack_evaluate --seeds 1:5 --sweep --grid-track 0.3 --grid-pre 0.5 --grid-new 0.5 \\
+        --grid-association greedy,hungarian,byte --grid-motion none,velocity
+
     # choose thresholds for a freshly trained model and export it (fp16, thresholds stored)
     centertrack_evaluate --model runs/synthetic/model_last.pth --sweep \\
         --export models/centertrack_synthetic.pth
@@ -19,17 +26,24 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Optional, Sequence
 
 import torch
 
 from ..core.checkpoint import CheckpointError, read_checkpoint
-from ..core.config import ENGINES, ConfigError, RuntimeConfig, TrackerConfig
+from ..core.config import (
+    ASSOCIATIONS,
+    ENGINES,
+    MOTIONS,
+    ConfigError,
+    RuntimeConfig,
+    TrackerConfig,
+)
 from ..core.model_spec import METADATA_KEY, ModelSpec, load_model, load_tracker, save_model
 from ..evaluation.metrics import format_table
 from ..evaluation.synthetic import HELDOUT_FIRST_SEED, heldout_sequences
-from ..evaluation.thresholds import sweep_thresholds, threshold_grid
+from ..evaluation.thresholds import RANKINGS, sweep_thresholds, threshold_grid
 from ..evaluation.tracker import Evaluation, evaluate_tracker
 from ..synthetic import SceneConfig
 from .train import _list_of, _seed_range
@@ -51,13 +65,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--pre-thresh', type=float, default=None)
     p.add_argument('--new-thresh', type=float, default=None)
     p.add_argument('--max-age', type=int, default=None)
+    p.add_argument('--association', choices=ASSOCIATIONS, default=None,
+                   help='greedy (the original), hungarian or byte (default: the model\'s)')
+    p.add_argument('--hungarian', action=argparse.BooleanOptionalAction, default=None,
+                   help='optimal matching in every association step (the original\'s option)')
+    p.add_argument('--low-thresh', type=float, default=None,
+                   help='byte: lowest score that may continue a track')
+    p.add_argument('--motion', choices=MOTIONS, default=None,
+                   help='how coasting tracks move: none (the original) or velocity')
+    p.add_argument('--prior-lost', action=argparse.BooleanOptionalAction, default=None,
+                   help='draw coasting tracks into the prior heatmap')
     p.add_argument('--sweep', action='store_true',
-                   help='try every combination of the --grid-* values, best (MOTA, IDF1) first')
+                   help='try every combination of the --grid-* values, best first (--rank)')
+    p.add_argument('--rank', choices=tuple(RANKINGS), default='mota',
+                   help='sweep order: mota (then IDF1), idf1 (then MOTA) or hota (then MOTA)')
     p.add_argument('--grid-track', type=_list_of(float), default=(0.3, 0.4, 0.5))
     p.add_argument('--grid-pre', type=_list_of(float), default=(0.4, 0.5, 0.6))
     p.add_argument('--grid-new', type=_list_of(float), default=(0.4, 0.5, 0.6))
     p.add_argument('--grid-max-age', type=_list_of(int), default=(),
                    help='max_age values to try (default: only the model\'s own)')
+    p.add_argument('--grid-association', type=_list_of(str), default=(),
+                   help='associations to try, e.g. greedy,hungarian,byte (default: the one set)')
+    p.add_argument('--grid-low', type=_list_of(float), default=(),
+                   help='byte low_thresh values to try (default: the one set)')
+    p.add_argument('--grid-motion', type=_list_of(str), default=(),
+                   help='motion models to try, e.g. none,velocity (default: the one set)')
+    p.add_argument('--grid-prior-lost', type=_list_of(_boolean), default=(),
+                   help='prior_lost values to try, e.g. false,true (default: the one set)')
     p.add_argument('--export', default='',
                    help='write the model with the chosen thresholds here (no optimiser state)')
     p.add_argument('--half', action=argparse.BooleanOptionalAction, default=True,
@@ -66,19 +100,46 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_TRACKER_OPTIONS = ('track_thresh', 'pre_thresh', 'new_thresh', 'max_age', 'association',
+                    'hungarian', 'low_thresh', 'motion', 'prior_lost')
+
+
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ('true', 'false'):
+        raise ValueError(f'expected true or false, got {text!r}')
+    return value == 'true'
+
+
 def _tracker_config(args: argparse.Namespace, base: TrackerConfig) -> TrackerConfig:
-    changes = {name: getattr(args, name) for name in
-               ('track_thresh', 'pre_thresh', 'new_thresh', 'max_age')
+    changes = {name: getattr(args, name) for name in _TRACKER_OPTIONS
                if getattr(args, name) is not None}
     return replace(base, **changes)
 
 
 def _summary(result: Evaluation) -> dict:
-    t = result.tracker
-    return {'tracker': {'track_thresh': t.track_thresh, 'pre_thresh': t.pre_thresh,
-                        'new_thresh': t.new_thresh, 'max_age': t.max_age},
+    tracker = asdict(result.tracker)
+    tracker.pop('K')
+    return {'tracker': tracker,
             'frames': result.frames, 'seconds_per_frame': result.seconds_per_frame,
             'metrics': {name: m.as_dict() for name, m in result.metrics.items()}}
+
+
+def _sweep_header() -> str:
+    return (f'{"assoc":>9} {"hung":>4} {"track":>5} {"pre":>4} {"new":>4} {"low":>4} '
+            f'{"age":>4} {"motion":>8} {"lost":>4} {"HOTA":>5} {"DetA":>5} {"AssA":>5} '
+            f'{"MOTA":>5} {"IDF1":>5} {"IDsw":>4} {"prec":>5} {"rec":>5}')
+
+
+def _sweep_line(result: Evaluation) -> str:
+    m, t = result.overall, result.tracker
+    low = f'{t.low_thresh:4.2f}' if t.byte else '-'
+    return (f'{t.association:>9} {"yes" if t.hungarian else "no":>4} {t.track_thresh:5.2f} '
+            f'{t.effective_pre_thresh:4.2f} {t.effective_new_thresh:4.2f} {low:>4} '
+            f'{t.max_age:4d} {t.motion:>8} {"yes" if t.prior_lost else "no":>4} '
+            f'{100 * m.hota:5.1f} {100 * m.deta:5.1f} {100 * m.assa:5.1f} {100 * m.mota:5.1f} '
+            f'{100 * m.idf1:5.1f} {m.id_switches:4d} {100 * m.precision:5.1f} '
+            f'{100 * m.recall:5.1f}')
 
 
 def export_model(source: str, destination: str, tracker: TrackerConfig, half: bool = True
@@ -107,18 +168,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sequences = heldout_sequences(range(first, first + count),
                                   SceneConfig(num_frames=args.frames))
     if args.sweep:
-        grid = threshold_grid(args.grid_track, args.grid_pre, args.grid_new,
-                              tracker.config.tracker, args.grid_max_age)
-        results = sweep_thresholds(tracker, sequences, grid)
-        print(f'{"track":>6} {"pre":>5} {"new":>5} {"age":>4} {"MOTA":>7} {"IDF1":>7} '
-              f'{"IDsw":>5} {"prec":>6} {"rec":>6}')
+        try:
+            grid = threshold_grid(args.grid_track, args.grid_pre, args.grid_new,
+                                  tracker.config.tracker, args.grid_max_age,
+                                  args.grid_association, args.grid_low, args.grid_motion,
+                                  args.grid_prior_lost)
+        except ConfigError as exc:
+            print(f'centertrack_evaluate: error: {exc}', file=sys.stderr)
+            return 2
+        print(f'{len(grid)} tracker settings, as they are evaluated:')
+        print(_sweep_header())
+        results = sweep_thresholds(tracker, sequences, grid, rank=RANKINGS[args.rank],
+                                   progress=lambda r: print(_sweep_line(r), flush=True))
+        print(f'\nbest first ({args.rank}):')
+        print(_sweep_header())
         for r in results:
-            m, t = r.overall, r.tracker
-            print(f'{t.track_thresh:6.2f} {t.pre_thresh:5.2f} {t.new_thresh:5.2f} '
-                  f'{t.max_age:4d} {m.mota:7.3f} {m.idf1:7.3f} {m.id_switches:5d} '
-                  f'{m.precision:6.3f} {m.recall:6.3f}')
+            print(_sweep_line(r))
         best = results[0]
-        print('\nbest thresholds:', _summary(best)['tracker'])
+        print('\nbest settings:', _summary(best)['tracker'])
     else:
         best = evaluate_tracker(tracker, sequences)
         results = [best]

@@ -1,0 +1,143 @@
+"""The node with BYTE and the motion model, over DDS: set at start-up and changed at runtime.
+
+The bundled model tracks a held-out synthetic drive. The node must publish, frame by frame, what
+the core tracker gives with the same settings -- including the tracks BYTE continued with a
+detection below ``track_thresh``, which the original association never publishes -- and switch
+association between two frames when ``tracker.association`` is set, refusing invalid values
+with the reason.
+"""
+
+from __future__ import annotations
+
+import pytest
+from node_harness import (
+    LATCHED,
+    NodeUnderTest,
+    RosClient,
+    assert_rows_equal,
+    detection_rows,
+    track_rows,
+    wait_active,
+)
+from test_node import Camera, get_param, set_params
+from vision_msgs.msg import LabelInfo
+
+from centertrack_ros.core.config import RuntimeConfig, TrackerOverrides
+from centertrack_ros.core.model_spec import ModelSpec, load_tracker
+from centertrack_ros.evaluation.synthetic import heldout_sequences
+from centertrack_ros.synthetic import SceneConfig
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+NAMESPACE = '/test_byte'
+SEED, FRAMES = 4, 24  # a drive where BYTE continues a few tracks with low-scoring detections
+BYTE = TrackerOverrides(association='byte', motion='velocity')
+
+
+@pytest.fixture(scope='module')
+def frames():
+    sequence = heldout_sequences([SEED], SceneConfig(num_frames=FRAMES))[0]
+    return [sequence.image(i) for i in range(FRAMES)]
+
+
+@pytest.fixture(scope='module')
+def client():
+    ros = RosClient()
+    yield ros
+    ros.close()
+
+
+@pytest.fixture(scope='module')
+def node(client):
+    proc = NodeUnderTest(NAMESPACE, {
+        'device': 'cpu', 'qos.reliability': 'reliable', 'qos.depth': 10,
+        'tracker.association': 'byte', 'tracker.motion': 'velocity',
+    })
+    try:
+        wait_active(client, proc)
+        yield proc
+    finally:
+        code = proc.stop()
+    assert code == 0, f'node did not exit cleanly ({code}):\n{proc.output()}'
+
+
+@pytest.fixture(scope='module')
+def core():
+    return load_tracker(ModelSpec(), BYTE, RuntimeConfig(device='cpu'))
+
+
+@pytest.fixture
+def camera(client, node):
+    cam = Camera(client, node)
+    yield cam
+    cam.close()
+
+
+def follow(camera: Camera, core, frames, where: str) -> int:
+    """Send ``frames`` and compare each result with the core's.
+
+    Returns how many published tracks scored at or below ``track_thresh``.
+    """
+    low = 0
+    for index, frame in enumerate(frames):
+        got = detection_rows(camera.track(frame))
+        tracks = core.step(frame)
+        assert_rows_equal(got, track_rows(tracks, core.config.model.class_name),
+                          f'{where}, frame {index}')
+        low += sum(1 for t in tracks
+                   if t.active and t.score <= core.config.tracker.effective_out_thresh)
+    return low
+
+
+def test_byte_set_at_start_up_is_what_the_node_publishes(camera, core, frames):
+    assert core.config.tracker.byte
+    camera.reset()
+    core.reset()
+    core.continue_ids_after(camera.seen_ids())
+    low = follow(camera, core, frames, 'byte')
+    assert low >= 1, 'BYTE published tracks continued by low-scoring detections'
+
+
+def test_label_info_gives_the_lowest_score_published(client, node, core):
+    labels = client.subscribe(LabelInfo, node.name('label_info'), LATCHED)
+    try:
+        msg = labels.wait_for(lambda m: True, what='label_info')
+        assert msg.threshold == pytest.approx(core.config.tracker.low_thresh)
+        assert core.config.tracker.low_thresh < core.config.tracker.track_thresh
+    finally:
+        client.unsubscribe(labels)
+
+
+def test_association_changes_between_frames(client, node, camera, core, frames):
+    camera.reset()
+    core.reset()
+    core.continue_ids_after(camera.seen_ids())
+    follow(camera, core, frames[:8], 'byte')
+    results = set_params(client, node, tracker__association='greedy')
+    assert results[0].successful, results[0].reason
+    try:
+        core.apply_overrides(TrackerOverrides(association='greedy', motion='velocity'))
+        assert follow(camera, core, frames[8:16], 'greedy') == 0, \
+            'the original association publishes nothing below track_thresh'
+    finally:
+        assert set_params(client, node, tracker__association='byte')[0].successful
+        core.apply_overrides(BYTE)
+    follow(camera, core, frames[16:], 'byte again')
+    assert get_param(client, node, 'tracker.association').string_value == 'byte'
+
+
+@pytest.mark.parametrize(('name', 'value', 'reason'), [
+    ('tracker.association', 'bytetrack',
+     "tracker.association must be one of '' (the model's value), greedy, hungarian, byte"),
+    ('tracker.motion', 'kalman', 'tracker.motion must be one of'),
+    ('tracker.low_thresh', -0.5, 'must be in [0, 1] or -1'),
+    ('tracker.association', 3, 'type'),
+])
+def test_invalid_association_settings_are_refused(client, node, camera, frames, name, value,
+                                                  reason):
+    before = get_param(client, node, name)
+    result = set_params(client, node, **{name.replace('.', '__'): value})[0]
+    assert not result.successful
+    assert reason.lower() in result.reason.lower(), result.reason
+    assert get_param(client, node, name) == before
+    assert camera.track(frames[0]).header.frame_id == 'camera', 'and the node still tracks'
