@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+import weakref
 
 import cv2
 import numpy as np
@@ -59,7 +60,9 @@ class Camera:
     """Publishes frames to the node and waits for the detections of each."""
 
     latest_stamp = 0
-    highest_id = 0  # the highest track id the node published in this module so far
+    # The highest track id each node process has published so far: ids continue across resets
+    # for the life of a process, and other modules import this class for their own nodes.
+    highest_ids: 'weakref.WeakKeyDictionary[NodeUnderTest, int]' = weakref.WeakKeyDictionary()
 
     def __init__(self, client: RosClient, node: NodeUnderTest) -> None:
         self.client, self.node = client, node
@@ -107,10 +110,12 @@ class Camera:
 
     def seen_ids(self) -> int:
         """Return the highest id published so far (every result waited for is received)."""
+        highest = Camera.highest_ids.get(self.node, 0)
         for msg in self.detections.messages:
             for detection in msg.detections:
-                Camera.highest_id = max(Camera.highest_id, int(detection.id))
-        return Camera.highest_id
+                highest = max(highest, int(detection.id))
+        Camera.highest_ids[self.node] = highest
+        return highest
 
     def new_sequence(self, image: np.ndarray, **kwargs) -> bool:
         """Publish a frame; True when its tracks were reset before it, False when continued.

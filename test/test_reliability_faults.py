@@ -63,7 +63,7 @@ from centertrack_ros.ros.node import main
 real_step = pipeline.MultiCameraTracker.step
 
 
-def step(self, images, color_order='bgr'):
+def step(self, images, *args, **kwargs):
     for image in images.values():
         marker = tuple(int(v) for v in image[0, 0])
         if marker == {OOM_MARK!r}:
@@ -74,7 +74,7 @@ def step(self, images, color_order='bgr'):
         if marker == {SLOW_MARK!r}:
             print('slow frame: inference started', flush=True)
             time.sleep({SLOW_SECONDS!r})
-    return real_step(self, images, color_order)
+    return real_step(self, images, *args, **kwargs)
 
 
 pipeline.MultiCameraTracker.step = step
