@@ -108,20 +108,38 @@ def test_label_info_gives_the_lowest_score_published(client, node, core):
         client.unsubscribe(labels)
 
 
+def announced(labels, expected: float, start: int) -> None:
+    """Wait for a label_info from message ``start`` on that gives ``expected``."""
+    labels.wait_for(lambda m: abs(m.threshold - expected) < 1e-6, start=start,
+                    what=f'label_info with threshold {expected}')
+
+
 def test_association_changes_between_frames(client, node, camera, core, frames):
+    labels = client.subscribe(LabelInfo, node.name('label_info'), LATCHED)
     camera.reset()
     core.reset()
     core.continue_ids_after(camera.seen_ids())
     follow(camera, core, frames[:8], 'byte')
+    announced(labels, core.config.tracker.low_thresh, start=0)
+    start = labels.count()
     results = set_params(client, node, tracker__association='greedy')
     assert results[0].successful, results[0].reason
     try:
         core.apply_overrides(TrackerOverrides(association='greedy', motion='velocity'))
+        # Nothing below the output threshold is published any more, and label_info says so.
+        greedy = core.config.tracker.effective_low_thresh
+        assert greedy == core.config.tracker.effective_out_thresh
+        announced(labels, greedy, start)
         assert follow(camera, core, frames[8:16], 'greedy') == 0, \
             'the original association publishes nothing below track_thresh'
     finally:
+        start = labels.count()
         assert set_params(client, node, tracker__association='byte')[0].successful
         core.apply_overrides(BYTE)
+    try:
+        announced(labels, core.config.tracker.low_thresh, start)
+    finally:
+        client.unsubscribe(labels)
     follow(camera, core, frames[16:], 'byte again')
     assert get_param(client, node, 'tracker.association').string_value == 'byte'
 

@@ -486,8 +486,11 @@ class CenterTrackNode(LifecycleNode):
         if tracker_changed and runner is not None:
             overrides = settings.tracker_overrides(parameters.read(self))
             runner.request_overrides(overrides)
-            self.get_logger().info(f'tracker settings for the next frame: '
-                                   f'{overrides.apply(runner.tracker.model_tracker)}')
+            tracker = overrides.apply(runner.tracker.model_tracker)
+            self.get_logger().info(f'tracker settings for the next frame: {tracker}')
+            if state == 'active':
+                # Subscribers filter on label_info's threshold: it follows the new settings.
+                self._publish_label_info(tracker.effective_low_thresh)
 
     # ------------------------------------------------------------------ outputs
     def _class_names(self) -> tuple[str, ...]:
@@ -497,7 +500,8 @@ class CenterTrackNode(LifecycleNode):
         model = runner.tracker.config.model
         return tuple(model.class_name(i) for i in range(1, model.num_classes + 1))
 
-    def _publish_label_info(self) -> None:
+    def _publish_label_info(self, threshold: Optional[float] = None) -> None:
+        """Publish the classes and ``threshold`` (default: the running tracker's)."""
         runner = self._runner
         if runner is None or self._label_pub is None:
             return
@@ -505,8 +509,10 @@ class CenterTrackNode(LifecycleNode):
         header.stamp = self.get_clock().now().to_msg()
         config = runner.tracker.config
         # The lowest score a published detection can have (BYTE publishes below track_thresh).
+        if threshold is None:
+            threshold = config.tracker.effective_low_thresh
         self._label_pub.publish(label_info(config.model.class_names, config.model.num_classes,
-                                           config.tracker.effective_low_thresh, header))
+                                           threshold, header))
 
     def _publish_diagnostics(self) -> None:
         state = self.lifecycle_state
