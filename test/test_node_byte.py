@@ -10,6 +10,8 @@ with the reason.
 from __future__ import annotations
 
 import pytest
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 from node_harness import (
     LATCHED,
     NodeUnderTest,
@@ -142,6 +144,30 @@ def test_association_changes_between_frames(client, node, camera, core, frames):
         client.unsubscribe(labels)
     follow(camera, core, frames[16:], 'byte again')
     assert get_param(client, node, 'tracker.association').string_value == 'byte'
+
+
+def change_state(client: RosClient, node: NodeUnderTest, transition: int) -> None:
+    request = ChangeState.Request()
+    request.transition.id = transition
+    assert client.call(ChangeState, node.name('~/change_state'), request).success
+
+
+def test_label_info_after_activate_gives_settings_changed_while_inactive(client, node, core):
+    labels = client.subscribe(LabelInfo, node.name('label_info'), LATCHED)
+    try:
+        change_state(client, node, Transition.TRANSITION_DEACTIVATE)
+        try:
+            assert set_params(client, node, tracker__association='greedy')[0].successful
+            start = labels.count()
+            change_state(client, node, Transition.TRANSITION_ACTIVATE)
+            # No frame has run with greedy yet; label_info still announces its threshold.
+            announced(labels, core.config.tracker.effective_out_thresh, start)
+        finally:
+            start = labels.count()
+            assert set_params(client, node, tracker__association='byte')[0].successful
+        announced(labels, core.config.tracker.low_thresh, start)
+    finally:
+        client.unsubscribe(labels)
 
 
 @pytest.mark.parametrize(('name', 'value', 'reason'), [

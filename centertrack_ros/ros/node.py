@@ -486,11 +486,11 @@ class CenterTrackNode(LifecycleNode):
         if tracker_changed and runner is not None:
             overrides = settings.tracker_overrides(parameters.read(self))
             runner.request_overrides(overrides)
-            tracker = overrides.apply(runner.tracker.model_tracker)
-            self.get_logger().info(f'tracker settings for the next frame: {tracker}')
+            self.get_logger().info(f'tracker settings for the next frame: '
+                                   f'{overrides.apply(runner.tracker.model_tracker)}')
             if state == 'active':
                 # Subscribers filter on label_info's threshold: it follows the new settings.
-                self._publish_label_info(tracker.effective_low_thresh)
+                self._publish_label_info()
 
     # ------------------------------------------------------------------ outputs
     def _class_names(self) -> tuple[str, ...]:
@@ -500,19 +500,19 @@ class CenterTrackNode(LifecycleNode):
         model = runner.tracker.config.model
         return tuple(model.class_name(i) for i in range(1, model.num_classes + 1))
 
-    def _publish_label_info(self, threshold: Optional[float] = None) -> None:
-        """Publish the classes and ``threshold`` (default: the running tracker's)."""
+    def _publish_label_info(self) -> None:
         runner = self._runner
         if runner is None or self._label_pub is None:
             return
         header = Image().header
         header.stamp = self.get_clock().now().to_msg()
-        config = runner.tracker.config
-        # The lowest score a published detection can have (BYTE publishes below track_thresh).
-        if threshold is None:
-            threshold = config.tracker.effective_low_thresh
-        self._label_pub.publish(label_info(config.model.class_names, config.model.num_classes,
-                                           threshold, header))
+        model = runner.tracker.config.model
+        # The lowest score a published detection can have (BYTE publishes below track_thresh),
+        # from the parameters: tracker changes made since the last frame are not applied yet.
+        tracker = settings.tracker_overrides(parameters.read(self)).apply(
+            runner.tracker.model_tracker)
+        self._label_pub.publish(label_info(model.class_names, model.num_classes,
+                                           tracker.effective_low_thresh, header))
 
     def _publish_diagnostics(self) -> None:
         state = self.lifecycle_state
