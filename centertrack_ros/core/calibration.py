@@ -14,15 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from .errors import CalibrationError
+
 # nuScenes' focal length: CenterTrack's ``rest_focal_length``, used when no calibration is given.
 NUSCENES_FOCAL_LENGTH = 1200.0
 # Row 2 must be (0, 0, 1) and the skew 0 to this precision (relative to the focal length);
 # a few float32 ulps survive conversions between file formats.
 _FORM_TOLERANCE = 1e-6
-
-
-class CalibrationError(ValueError):
-    """A camera matrix that CenterTrack's 3D decoding cannot use, with the reason."""
 
 
 def projection_matrix(value: Any, what: str = 'the camera matrix P') -> np.ndarray:

@@ -9,19 +9,21 @@ that names them and the model configuration the file appears to hold.
 from __future__ import annotations
 
 import os
+import re
+import zipfile
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
-import torch
-from torch import nn
+from .config import DDD_HEADS, ModelConfig
+from .errors import CheckpointError, ConfigError
 
-from .config import DDD_HEADS, ConfigError, ModelConfig
+if TYPE_CHECKING:  # torch is imported where a checkpoint is read or written, not before
+    import torch
+    from torch import nn
 
 _LISTED = 8  # names shown per category in an error message
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be read or does not fit the configured network."""
+_PICKLE = b'\x80'  # the first byte of a pickle (protocol 2+): PyTorch's legacy format
+_UNSUPPORTED_GLOBAL = re.compile(r'GLOBAL ([\w.]+)')
 
 
 @dataclass
@@ -44,16 +46,105 @@ def _strip_prefix(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
     return out
 
 
-def read_checkpoint(path: str) -> Checkpoint:
-    """Read a checkpoint file (official dict or bare state dict) onto the CPU in float32."""
+def recognise_model_file(path: str) -> None:
+    """Refuse, in one line, a ``model.path`` that cannot be a PyTorch checkpoint.
+
+    Says what the file is instead: missing, a directory, empty, a TorchScript archive, an
+    ONNX model under another name, a zip archive or a file that is not a torch save. A file
+    that passes may still fail to load (a damaged one); :func:`read_checkpoint` says so.
+
+    Raises:
+        CheckpointError: the file is not a PyTorch checkpoint (what it is, what to pass).
+
+    """
+    if os.path.isdir(path):
+        raise CheckpointError(f'{path} is a directory; model.path must name a checkpoint file '
+                              '(.pth) or an exported .onnx')
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint not found: {path}')
+    names = None
+    try:
+        with open(path, 'rb') as handle:
+            head = handle.read(4096)
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f'cannot read checkpoint {path}: {exc}') from exc
+    if not head:
+        raise CheckpointError(f'{path} is empty, not a PyTorch checkpoint')
+    if names is not None:
+        _recognise_zip(path, names)
+    elif head.startswith(b'PK\x03\x04'):
+        raise CheckpointError(f'cannot read checkpoint {path}: a damaged or truncated zip '
+                              'archive (a torch save is a zip archive)')
+    elif not head.startswith(_PICKLE):
+        raise CheckpointError(f'{path} is not a PyTorch checkpoint ({_content(path, head)})')
+
+
+def _recognise_zip(path: str, names: list[str]) -> None:
+    """Refuse a zip that is not a torch save (``<name>/data.pkl``, ``data/*``) or is TorchScript."""
+    if any(n.endswith('/constants.pkl') or '/code/' in n for n in names):
+        raise CheckpointError(f'{path} is a TorchScript archive; use the checkpoint it was '
+                              'exported from or the .onnx export')
+    if not any(n.endswith('/data.pkl') and n.count('/') == 1 for n in names):
+        shown = ', '.join(names[:3]) + (', ...' if len(names) > 3 else '') or 'nothing'
+        raise CheckpointError(f'{path} is not a PyTorch checkpoint (a zip archive without '
+                              f'data.pkl; it holds {shown})')
+
+
+def _content(path: str, head: bytes) -> str:
+    """Describe a file that is neither a torch zip nor a pickle, for an error message."""
+    from .onnx_file import inspect_onnx
+    try:
+        inspect_onnx(path)
+    except CheckpointError:
+        pass
+    else:
+        return 'it is an ONNX model: name it with the extension .onnx'
+    text = _as_text(head)
+    if text is not None:
+        return f"a text file starting {' '.join(text.split())[:40]!r}"
+    return f'unrecognised content starting {head[:8].hex(" ")}'
+
+
+def _as_text(head: bytes) -> Optional[str]:
+    if b'\0' in head:
+        return None
+    try:
+        return head.decode('utf-8')
+    except UnicodeDecodeError as exc:  # the block may end inside a character of a text file
+        return head[:exc.start].decode('utf-8') if exc.start >= len(head) - 3 else None
+
+
+def read_checkpoint(path: str) -> Checkpoint:
+    """Read a checkpoint file (official dict or bare state dict) onto the CPU in float32.
+
+    Raises:
+        CheckpointError: the file is not a checkpoint (:func:`recognise_model_file` says
+            what it is), cannot be read, or holds no state dict.
+
+    """
+    recognise_model_file(path)
+    import pickle
+
+    import torch
     try:
         raw = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:  # a damaged pickle can raise almost anything
+    except pickle.UnpicklingError as exc:
+        # PyTorch's message is a paragraph about unsafe loading; say what the file holds.
+        found = _UNSUPPORTED_GLOBAL.search(str(exc))
+        if found is None:
+            raise CheckpointError(f'{path} is not a readable PyTorch checkpoint (a damaged '
+                                  'pickle, or one that torch.save did not write)') from exc
+        raise CheckpointError(f'{path} is not a PyTorch checkpoint of weights: it holds '
+                              f'objects beyond tensors and plain values ({found.group(1)}); '
+                              "save the model's state_dict() instead") from exc
+    except Exception as exc:  # a damaged file can raise almost anything
         # (IndexError, KeyError ... from the weights-only unpickler on garbage bytes).
-        raise CheckpointError(
-            f'cannot read checkpoint {path}: {type(exc).__name__}: {exc}') from exc
+        reason = ' '.join(str(exc).split()).split('. ')[0][:160]  # not PyTorch's advice
+        raise CheckpointError(f'cannot read checkpoint {path} (damaged, or not a torch save): '
+                              f'{type(exc).__name__}: {reason}') from exc
     if not isinstance(raw, Mapping):
         raise CheckpointError(f'{path} holds a {type(raw).__name__}, not a state dict')
     if 'state_dict' in raw:
@@ -153,6 +244,7 @@ def load_state_dict_strict(network: nn.Module, state_dict: Mapping[str, torch.Te
         raise CheckpointError(
             f'{source} does not fit the configured network ({_describe(config)}): '
             + '; '.join(problems) + hint)
+    import torch
     # NaN/Inf weights (a diverged run, an fp16 overflow) would not just give garbage: NaN
     # offsets make torchvision's CPU deform_conv2d read out of bounds and crash the process.
     non_finite = sorted(name for name, tensor in state_dict.items()
@@ -171,6 +263,7 @@ def save_checkpoint(path: str, network: nn.Module, epoch: int,
     With ``half`` floating-point tensors are stored as float16 (half the size; loaders
     upcast them). ``extra`` entries are added at the top level (e.g. a model card).
     """
+    import torch
     module = network.module if hasattr(network, 'module') else network
     state = {
         name: (t.detach().half() if half and t.is_floating_point() else t.detach()).cpu()

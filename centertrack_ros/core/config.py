@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping, Optional
 
+from .errors import ConfigError
+from .labels import class_label, class_labels
+
 ARCHITECTURES = ('dla_34', 'generic')
 BACKBONES = ('mobilenet', 'dla34')
 NECKS = ('dlaup',)
@@ -29,10 +32,6 @@ DEFAULT_STD = (0.28863828, 0.27408164, 0.27809835)
 # before the transform 1 / sigmoid - 1), two rotation bins of (2 scores, sin, cos), the box
 # dimensions h, w, l (metres) and the offset from the 2D box centre to the projected 3D centre.
 DDD_HEADS = {'dep': 1, 'rot': 8, 'dim': 3, 'amodel_offset': 2}
-
-
-class ConfigError(ValueError):
-    """A configuration value is out of its valid range or inconsistent with another."""
 
 
 @dataclass(frozen=True)
@@ -95,10 +94,13 @@ class ModelConfig:
         return heads
 
     def class_name(self, class_id: int) -> str:
-        """Name of a 1-based class id; the id itself as text when no names are configured."""
-        if 1 <= class_id <= len(self.class_names):
-            return self.class_names[class_id - 1]
-        return str(class_id)
+        """Return the published label of a 1-based class id (:func:`~.labels.class_label`)."""
+        return class_label(self.class_names, class_id)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Published label of every class id, in id order."""
+        return class_labels(self.class_names, self.num_classes)
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,8 @@ class RuntimeConfig:
 
     ``engine``: ``auto`` (ONNX Runtime on the CPU when it is installed, the torch fast path on
     CUDA), ``onnxruntime``, ``torch`` or ``reference`` (see :mod:`.engines`). ``threads``: CPU
-    threads of the network; 0 = torch's count (``OMP_NUM_THREADS``, else the cores).
+    threads of the network; 0 = ``OMP_NUM_THREADS``, else the cores this process may use
+    (:func:`~.device.cpu_threads`).
     """
 
     device: str = 'auto'

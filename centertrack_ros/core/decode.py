@@ -1,8 +1,20 @@
-"""Decoding network outputs into the top-K detections on the output grid (torch, any device).
+"""Decoding network outputs into the top-K detections on the output grid (numpy, no torch).
 
-Peaks are local maxima of the heatmap (3x3 max-pool NMS); the K best over all classes are
-taken the way the original does (K per class first, then K overall), and the regression heads
-are read at those cells. Everything stays on the network's device; only ``K`` rows leave it.
+Peaks are local maxima of the heatmap (3x3 NMS: a cell survives where it equals the maximum
+of its window, the window seeing only cells inside the map, as the original's max-pool with
+padding does); the K best over all classes are taken as the original does (K per class first,
+then K overall), and the regression heads are read at those cells. This is the decoding of
+every host path (the ONNX Runtime and reference engines); the torch engine decodes on its
+device with :func:`~centertrack_ros.core.torch_ops.decode_tensors`, which computes the same.
+
+Ties are decided deterministically: cells of equal score are ranked by their flat index
+``class * H * W + y * W + x``, the lower first (``torch.topk`` leaves their order open). The
+original's two stages select exactly the global top K of the (class, cell) pairs under any
+such total order (a pair among the K best overall is among the K best of its class), so they
+are computed as one selection. A tie decides only the order of equal scores among the rows
+and which of several equal scores fill the last rows (e.g. the zero scores of suppressed
+cells when a map has fewer than K peaks): when at most K cells score above a threshold,
+every one of them comes out, whatever the rule.
 
 Heads beyond the 2D box (``tracking``, and the 3D heads ``dep``, ``rot``, ``dim``,
 ``amodel_offset``) are gathered generically, as the original gathers its "regression heads";
@@ -15,42 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .mono3d import depth_from_raw
 
 # Heads decoding consumes to build the scores, classes and boxes; every other head is gathered.
 BOX_HEADS = ('hm', 'reg', 'wh', 'ltrb_amodal')
-
-
-def heatmap_nms(heat: torch.Tensor, kernel: int = 3) -> torch.Tensor:
-    """Zero every heatmap value that is not the maximum of its ``kernel x kernel`` window."""
-    hmax = F.max_pool2d(heat, kernel, stride=1, padding=(kernel - 1) // 2)
-    return heat * (hmax == heat).to(heat.dtype)
-
-
-def topk(heat: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
-    """Top-``k`` peaks over all classes: ``(scores, flat indices, classes, ys, xs)``.
-
-    Each output is ``B x k``; classes are 0-based; ys/xs are integer grid cells (as floats).
-    """
-    batch, num_classes, height, width = heat.shape
-    per_class_scores, per_class_inds = torch.topk(heat.reshape(batch, num_classes, -1), k)
-    scores, best = torch.topk(per_class_scores.reshape(batch, -1), k)
-    classes = torch.div(best, k, rounding_mode='floor')
-    inds = per_class_inds.reshape(batch, -1).gather(1, best)
-    ys = torch.div(inds, width, rounding_mode='floor').to(heat.dtype)
-    xs = (inds % width).to(heat.dtype)
-    return scores, inds, classes, ys, xs
-
-
-def gather_at(feature: torch.Tensor, inds: torch.Tensor) -> torch.Tensor:
-    """Read a ``B x C x H x W`` map at flat cell indices ``B x K``; returns ``B x K x C``."""
-    batch, channels = feature.shape[:2]
-    flat = feature.reshape(batch, channels, -1)
-    return flat.gather(2, inds.unsqueeze(1).expand(batch, channels, inds.shape[1])).transpose(1, 2)
+_WINDOW = np.ones((3, 3), dtype=np.uint8)
 
 
 @dataclass
@@ -77,56 +61,137 @@ def extra_heads(heads: Mapping[str, int]) -> dict[str, int]:
             if name not in BOX_HEADS and name != 'tracking'}
 
 
-def decode_tensors(outputs: Mapping[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
-    """Decode sigmoid-activated head outputs into ``B x K`` tensors on their device.
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Return the logistic function of ``logits`` as a new float32 array."""
+    out = np.negative(np.asarray(logits, dtype=np.float32))
+    with np.errstate(over='ignore', under='ignore'):  # saturation to 0 and 1 is intended
+        np.exp(out, out=out)
+    out += np.float32(1)
+    return np.reciprocal(out, out=out)
+
+
+def local_maxima(heat: np.ndarray) -> np.ndarray:
+    """Mark the cells of a ``B x C x H x W`` map equal to the maximum of their 3x3 window.
+
+    Windows are clipped to the map (replicating the border cannot raise a maximum), so a
+    border cell competes only with its neighbours inside the map; equal neighbours (a
+    plateau) all survive, as in the original.
+    """
+    heat = np.ascontiguousarray(heat, dtype=np.float32)
+    pooled = np.empty_like(heat)
+    for b in range(heat.shape[0]):
+        for c in range(heat.shape[1]):
+            cv2.dilate(heat[b, c], _WINDOW, dst=pooled[b, c], borderType=cv2.BORDER_REPLICATE)
+    return heat == pooled
+
+
+def heatmap_nms(heat: np.ndarray) -> np.ndarray:
+    """Zero every heatmap value that is not the maximum of its 3x3 window (see above)."""
+    heat = np.asarray(heat, dtype=np.float32)
+    return heat * local_maxima(heat)
+
+
+def top_indices(values: np.ndarray, k: int) -> np.ndarray:
+    """Return the indices of the ``k`` largest of a 1-D array, best first, ties to the lower.
+
+    Linear in the array's size (a partition around the k-th largest value, then a sort of
+    the ``k`` chosen); NaN, which has no rank, comes last.
+    """
+    values = np.asarray(values)
+    size = values.size
+    k = min(k, size)
+    if k < size:
+        kth = np.partition(values, size - k)[size - k]
+        above = np.flatnonzero(values > kth)
+        tied = np.flatnonzero(values == kth)[:k - above.size]
+        chosen = np.concatenate([above, tied])
+        if chosen.size == k:  # fewer only when NaN is among the values
+            return chosen[np.lexsort((chosen, -values[chosen]))]
+    return np.argsort(-values, kind='stable')[:k]
+
+
+def _peak_indices(heat: np.ndarray, keep: np.ndarray, k: int) -> np.ndarray:
+    """Flat (class, cell) indices of the top ``k`` of one image's NMS-filtered ``C x H x W`` map.
+
+    Only the positive peaks are ranked when there are at least ``k`` of them (a heatmap after
+    the sigmoid is positive everywhere, so the usual case); otherwise the whole filtered map,
+    whose suppressed cells are 0 and fill the remaining rows by the tie rule.
+    """
+    flat = heat.reshape(-1)
+    mask = keep.reshape(-1)
+    candidates = np.flatnonzero(mask & (flat > 0))
+    if candidates.size >= k:
+        return candidates[top_indices(flat[candidates], k)]
+    return top_indices(flat * mask, k)
+
+
+def topk(heat: np.ndarray, k: int) -> tuple[np.ndarray, ...]:
+    """Top-``k`` cells over all classes of a (filtered) heatmap, ranked as the module says.
+
+    Returns ``(scores, flat cell indices, classes, ys, xs)``, each ``B x k``; classes are
+    0-based (int64), cell indices ``y * W + x`` (int64), ys/xs integer cells as float32.
+    """
+    heat = np.asarray(heat, dtype=np.float32)
+    batch, _, height, width = heat.shape
+    flat = heat.reshape(batch, -1)
+    index = np.stack([top_indices(flat[b], k) for b in range(batch)])
+    return _split(flat, index, height, width)
+
+
+def _split(flat: np.ndarray, index: np.ndarray, height: int, width: int) -> tuple:
+    scores = np.take_along_axis(flat, index, axis=1)
+    classes, cells = np.divmod(index, height * width)
+    ys, xs = np.divmod(cells, width)
+    return scores, cells, classes, ys.astype(np.float32), xs.astype(np.float32)
+
+
+def gather_at(feature: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Read a ``B x C x H x W`` map at flat cell indices ``B x K``; returns ``B x K x C``."""
+    batch, channels = feature.shape[:2]
+    flat = np.asarray(feature).reshape(batch, channels, -1)
+    return np.stack([flat[b][:, cells[b]].T for b in range(batch)])
+
+
+def decode_heads(outputs: Mapping[str, np.ndarray], k: int) -> list[RawDetections]:
+    """Decode head outputs (``B x C x H x W`` each) into one :class:`RawDetections` per image.
 
     ``outputs['hm']`` must already be passed through the sigmoid; ``dep`` is raw and decoded
     to depth (the model's ``depth_scale`` is applied with the other 3D arithmetic, in
-    :mod:`.postprocess`). Besides ``scores``, ``classes``, ``cts``, ``bboxes`` and
-    ``tracking`` the result holds every other head gathered under its own name.
+    :mod:`.postprocess`). Rows: ``min(k, H * W)``, best first (the original's count).
+    Every other head than the box heads and ``tracking`` is gathered under its own name.
     """
-    heat = outputs['hm']
-    k = min(k, heat.shape[2] * heat.shape[3])
-    scores, inds, classes, ys0, xs0 = topk(heatmap_nms(heat), k)
+    heat = np.ascontiguousarray(outputs['hm'], dtype=np.float32)
+    batch, _, height, width = heat.shape
+    k = min(k, height * width)
+    keep = local_maxima(heat)
+    index = np.stack([_peak_indices(heat[b], keep[b], k) for b in range(batch)])
+    scores, cells, classes, ys0, xs0 = _split(heat.reshape(batch, -1), index, height, width)
+    # Suppressed cells score 0 (they are selected only when there are fewer peaks than rows).
+    scores = scores * np.take_along_axis(keep.reshape(batch, -1), index, axis=1)
+
+    def gathered(name: str) -> np.ndarray:
+        return gather_at(np.asarray(outputs[name], dtype=np.float32), cells)
+
     if 'reg' in outputs:
-        reg = gather_at(outputs['reg'], inds)
-        xs = xs0 + reg[..., 0]
-        ys = ys0 + reg[..., 1]
+        reg = gathered('reg')
+        xs, ys = xs0 + reg[..., 0], ys0 + reg[..., 1]
     else:
-        xs, ys = xs0 + 0.5, ys0 + 0.5
+        xs, ys = xs0 + np.float32(0.5), ys0 + np.float32(0.5)
     if 'ltrb_amodal' in outputs:
         # The original replaces the size-based box by the amodal one when the head exists.
-        ltrb = gather_at(outputs['ltrb_amodal'], inds)
-        bboxes = torch.stack([xs0 + ltrb[..., 0], ys0 + ltrb[..., 1],
-                              xs0 + ltrb[..., 2], ys0 + ltrb[..., 3]], dim=2)
+        ltrb = gathered('ltrb_amodal')
+        bboxes = np.stack([xs0 + ltrb[..., 0], ys0 + ltrb[..., 1],
+                           xs0 + ltrb[..., 2], ys0 + ltrb[..., 3]], axis=2)
     else:
-        wh = gather_at(outputs['wh'], inds).clamp(min=0)
-        bboxes = torch.stack([xs - wh[..., 0] / 2, ys - wh[..., 1] / 2,
-                              xs + wh[..., 0] / 2, ys + wh[..., 1] / 2], dim=2)
-    decoded = {
-        'scores': scores, 'classes': classes, 'cts': torch.stack([xs0, ys0], dim=2),
-        'bboxes': bboxes,
-    }
-    if 'tracking' in outputs:
-        decoded['tracking'] = gather_at(outputs['tracking'], inds)
-    for name in extra_heads({name: 0 for name in outputs}):
-        decoded[name] = gather_at(outputs[name], inds)
-    if 'dep' in decoded:
-        decoded['dep'] = depth_from_raw(decoded['dep'])
-    return decoded
-
-
-def to_raw_detections(decoded: Mapping[str, torch.Tensor]) -> list[RawDetections]:
-    """Copy decoded tensors to the host, one :class:`RawDetections` per image."""
-    host = {name: value.detach().float().cpu().numpy() for name, value in decoded.items()}
-    host['classes'] = decoded['classes'].detach().cpu().numpy().astype(np.int64)
-    extras = [name for name in decoded if name not in _CORE_FIELDS]
-    return [
-        RawDetections(scores=host['scores'][b], classes=host['classes'][b], cts=host['cts'][b],
-                      bboxes=host['bboxes'][b], tracking=host.get('tracking', [None] * (b + 1))[b],
-                      extras={name: host[name][b] for name in extras})
-        for b in range(host['scores'].shape[0])
-    ]
-
-
-_CORE_FIELDS = ('scores', 'classes', 'cts', 'bboxes', 'tracking')
+        wh = np.maximum(gathered('wh'), np.float32(0))
+        half_w, half_h = wh[..., 0] / np.float32(2), wh[..., 1] / np.float32(2)
+        bboxes = np.stack([xs - half_w, ys - half_h, xs + half_w, ys + half_h], axis=2)
+    cts = np.stack([xs0, ys0], axis=2)
+    tracking = gathered('tracking') if 'tracking' in outputs else None
+    extras = {name: gathered(name) for name in extra_heads({name: 0 for name in outputs})}
+    if 'dep' in extras:
+        extras['dep'] = depth_from_raw(extras['dep'])
+    return [RawDetections(scores=scores[b], classes=classes[b], cts=cts[b], bboxes=bboxes[b],
+                          tracking=None if tracking is None else tracking[b],
+                          extras={name: value[b] for name, value in extras.items()})
+            for b in range(batch)]

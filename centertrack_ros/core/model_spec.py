@@ -5,17 +5,18 @@ Resolution order: explicit override > preset > what the weights themselves revea
 their own shape) > the metadata our own checkpoints carry (class names when their count fits,
 input size, normalisation, tracker thresholds) > library defaults. The ROS node and every tool
 go through :func:`load_tracker` so a model behaves the same everywhere.
+
+An exported ``.onnx`` model is described by the metadata it carries
+(:mod:`~centertrack_ros.core.onnx_file`) and loads without importing torch; the file's
+graph (inputs, heads, class count, input size) is checked against that description.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping, Optional
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .checkpoint import (
     Checkpoint,
@@ -23,6 +24,7 @@ from .checkpoint import (
     infer_model_config,
     load_state_dict_strict,
     read_checkpoint,
+    recognise_model_file,
     save_checkpoint,
 )
 from .config import (
@@ -34,10 +36,13 @@ from .config import (
     TrackerConfig,
     TrackerOverrides,
 )
-from .models.networks import build_network
-from .onnx_model import graph_input_size, read_metadata
+from .onnx_file import INPUT_NAMES, OnnxInfo, check_format, inspect_onnx, writer_of
 from .pipeline import CenterTracker, MultiCameraTracker
 from .presets import preset as named_preset
+
+if TYPE_CHECKING:  # torch is imported where a network is built or a checkpoint read
+    import torch
+    from torch import nn
 
 METADATA_KEY = 'centertrack_ros'
 DEFAULT_MODEL_FILE = 'centertrack_synthetic.pth'
@@ -107,26 +112,48 @@ def _metadata_config(checkpoint: Checkpoint) -> Optional[CenterTrackConfig]:
     return config_from_metadata((checkpoint.extra or {}).get(METADATA_KEY))
 
 
-def config_from_metadata(data: Any) -> Optional[CenterTrackConfig]:
+def config_from_metadata(data: Any, source: str = 'checkpoint') -> Optional[CenterTrackConfig]:
     """Rebuild the configuration :func:`config_metadata` stored (None for no metadata).
 
+    Reads every metadata format up to :data:`~.onnx_file.METADATA_FORMAT` (format 1 -- no
+    ``format`` key, no versions -- included). ``source`` names the file in messages.
+
     Raises:
-        CheckpointError: the metadata does not describe a valid configuration.
+        CheckpointError: the metadata is of a newer format, has settings this version does
+            not know (a newer writer), or does not describe a valid configuration.
 
     """
     if not isinstance(data, Mapping):
         return None
+    check_format(data, source)
+    sections = {'model': ModelConfig, 'input': InputConfig, 'tracker': TrackerConfig}
+    unknown = [f'{name}.{key}' for name, kind in sections.items()
+               for key in _section(data, name, source)
+               if key not in {f.name for f in fields(kind)}]
+    if unknown:
+        raise CheckpointError(f'{source} metadata is invalid: settings this version does not '
+                              f'know ({", ".join(sorted(unknown))}); it was written by '
+                              f'{writer_of(data)}: upgrade centertrack_ros, or save/export the '
+                              'model with this version')
     try:
-        model = dict(data.get('model', {}))
+        model = dict(_section(data, 'model', source))
         model['class_names'] = tuple(model.get('class_names', ()))
-        inp = dict(data.get('input', {}))
+        inp = dict(_section(data, 'input', source))
         for key in ('mean', 'std'):
             if key in inp:
                 inp[key] = tuple(inp[key])
         return CenterTrackConfig(model=ModelConfig(**model), input=InputConfig(**inp),
-                                 tracker=TrackerConfig(**data.get('tracker', {})))
+                                 tracker=TrackerConfig(**_section(data, 'tracker', source)))
     except (TypeError, ConfigError) as exc:
-        raise CheckpointError(f'checkpoint metadata is invalid: {exc}') from exc
+        raise CheckpointError(f'{source} metadata is invalid: {exc}') from exc
+
+
+def _section(data: Mapping[str, Any], name: str, source: str) -> Mapping[str, Any]:
+    section = data.get(name, {})
+    if not isinstance(section, Mapping):
+        raise CheckpointError(f'{source} metadata is invalid: its {name} section is a '
+                              f'{type(section).__name__}, not a mapping')
+    return section
 
 
 def _overrides(spec: ModelSpec) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -206,13 +233,15 @@ class LoadedModel:
 
     ``config.tracker`` is the model's own tracker settings (before any overrides).
     ``network`` is None for an exported ONNX file (``onnx_path``), which only the onnxruntime
-    engine runs.
+    engine runs; ``metadata`` is then what the file stored about itself (None for a foreign
+    file), e.g. ``metadata['versions']``, the versions that wrote it.
     """
 
     network: Optional[nn.Module]
     config: CenterTrackConfig
     path: str
     onnx_path: Optional[Path] = None
+    metadata: Optional[Mapping[str, Any]] = None
 
     def tracker(self, overrides: TrackerOverrides = TrackerOverrides(),
                 num_cameras: Optional[int] = None, engine: Optional[str] = None,
@@ -231,30 +260,91 @@ class LoadedModel:
 
 
 def _load_onnx(spec: ModelSpec, path: str, runtime: Optional[RuntimeConfig]) -> LoadedModel:
-    """Describe an exported network from its metadata (or the preset and parameters)."""
-    try:
-        stored = read_metadata(path)
-        width, height = graph_input_size(path)
-    except Exception as exc:  # onnx raises DecodeError and friends on a damaged file
-        raise CheckpointError(f'cannot read ONNX file {path}: {type(exc).__name__}: '
-                              f'{exc}') from exc
-    metadata = config_from_metadata(stored)
+    """Describe an exported network from its metadata (or the preset and parameters).
+
+    Reads the file's header once (:func:`~.onnx_file.inspect_onnx`: no torch, no ``onnx``,
+    no weights). The graph fixes the input size, which a foreign file's description need
+    not repeat; everything else the graph shows (inputs, heads, class count) must fit.
+    """
+    info = inspect_onnx(path)
+    stored = info.metadata()
+    width, height = info.input_size()
+    metadata = config_from_metadata(stored, path)
     if metadata is None and not spec.preset and not spec.arch:
+        hm = next((o for o in info.outputs if o.name == 'hm'), None)
+        classes = f', {hm.fixed[1]} classes' if hm is not None and len(hm.shape) == 4 and \
+            hm.fixed[1] else ''
         raise CheckpointError(f'{path} carries no centertrack_ros metadata (it was not written '
-                              'by centertrack_export); give model.preset or model.arch, '
-                              'model.num_classes and the input size')
+                              'by centertrack_export); describe it with model.preset, or with '
+                              'model.arch and model.num_classes (and model.class_names, '
+                              f'model.mean/std where not the defaults; its graph: {width}x'
+                              f'{height} input{classes})')
+    if metadata is None and not (spec.input_width or spec.input_height):
+        spec = replace(spec, input_width=width, input_height=height)
     config = model_config(spec, None, runtime, metadata)
     if (config.input.width, config.input.height) != (width, height):
         raise CheckpointError(f'{path} takes {width}x{height} inputs, but the configuration '
                               f'says {config.input.width}x{config.input.height} (the input '
                               'size of an exported file is fixed: export again to change it)')
-    return LoadedModel(None, config, path, Path(path))
+    _check_graph(info, config.model)
+    return LoadedModel(None, config, path, Path(path), stored)
+
+
+def _check_graph(info: OnnxInfo, model: ModelConfig) -> None:
+    """Refuse a graph whose inputs or heads do not fit ``model`` (a wrong description).
+
+    Raises:
+        CheckpointError: naming the first difference and the setting that would fit.
+
+    """
+    inputs = [value.name for value in info.inputs]
+    foreign = [name for name in inputs if name not in INPUT_NAMES]
+    if foreign:
+        raise CheckpointError(f'{info.path} has inputs a CenterTrack network export does not '
+                              f'have ({", ".join(foreign)}); expected {", ".join(INPUT_NAMES)}')
+    for name, setting, wanted in (('pre_image', 'pre_img', model.pre_img),
+                                  ('pre_hm', 'pre_hm', model.pre_hm)):
+        if (name in inputs) != wanted:
+            raise CheckpointError(f'{info.path} {"has" if name in inputs else "lacks"} the '
+                                  f'{name} input, but model.{setting} is {wanted}')
+    outputs = {value.name: value for value in info.outputs}
+    heads = model.heads
+    missing = [name for name in heads if name not in outputs]
+    extra = [name for name in outputs if name not in heads]
+    if missing or extra:
+        raise CheckpointError(f'{info.path} has the heads {", ".join(outputs)}, but the '
+                              f'configured model has {", ".join(heads)} (ltrb_amodal='
+                              f'{model.ltrb_amodal}, ddd={model.ddd})')
+    channels = outputs['hm'].fixed[1] if len(outputs['hm'].shape) == 4 else None
+    if channels is not None and channels != model.num_classes:
+        raise CheckpointError(f'{info.path} scores {channels} classes (its hm head), but '
+                              f'model.num_classes is {model.num_classes}')
+
+
+def check_model_file(path: str) -> None:
+    """Refuse at once a model file that cannot load, reading no weights (cheap, no torch).
+
+    Raises:
+        CheckpointError: missing, a directory, or not what its name says (in one line).
+
+    """
+    if not path.lower().endswith('.onnx'):
+        recognise_model_file(path)
+        return
+    if os.path.isdir(path):
+        raise CheckpointError(f'{path} is a directory; model.path must name a checkpoint '
+                              'file (.pth) or an exported .onnx')
+    if not os.path.isfile(path):
+        raise CheckpointError(f'ONNX file not found: {path}')
+    inspect_onnx(path)
 
 
 def load_model(spec: ModelSpec, runtime: Optional[RuntimeConfig] = None) -> LoadedModel:
     """Read the checkpoint ``spec`` names (or the bundled default), build and load the network.
 
-    A path ending in ``.onnx`` names a network exported by ``centertrack_export``.
+    A path ending in ``.onnx`` names a network exported by ``centertrack_export``: it is
+    described from its metadata and loaded without importing torch. Anything else must be a
+    PyTorch checkpoint (:func:`~.checkpoint.read_checkpoint` says what it is otherwise).
 
     Raises:
         CheckpointError: the file is missing, unreadable or does not fit the configuration.
@@ -263,11 +353,11 @@ def load_model(spec: ModelSpec, runtime: Optional[RuntimeConfig] = None) -> Load
     """
     path = model_path(spec)
     if path.lower().endswith('.onnx'):
-        if not os.path.isfile(path):
-            raise CheckpointError(f'ONNX file not found: {path}')
+        check_model_file(path)
         return _load_onnx(spec, path, runtime)
     checkpoint = read_checkpoint(path)
     config = model_config(spec, checkpoint, runtime)
+    from .models.networks import build_network
     network = build_network(config.model)
     load_state_dict_strict(network, checkpoint.state_dict, config.model, source=path)
     return LoadedModel(network.eval(), config, path)

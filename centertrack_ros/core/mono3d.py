@@ -18,16 +18,21 @@ are (h, w, l): height along y, width, length along the heading (cos rot_y, 0, -s
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 # The rotation head: [bin1 score0, bin1 score1, bin1 sin, bin1 cos, bin2 score0, ...].
 ROT_CHANNELS = 8
 
 
-def depth_from_raw(raw: torch.Tensor, depth_scale: float = 1.0) -> torch.Tensor:
-    """Metric depth from the raw ``dep`` output (element-wise, in its dtype, as the original)."""
-    depth = 1.0 / (raw.sigmoid() + 1e-6) - 1.0
-    return depth * depth_scale if depth_scale != 1.0 else depth
+def depth_from_raw(raw: np.ndarray, depth_scale: float = 1.0) -> np.ndarray:
+    """Metric depth from the raw ``dep`` output, element-wise in float32 as the original.
+
+    d = 1 / (sigmoid(raw) + 1e-6) - 1, times ``depth_scale`` when it is not 1.
+    """
+    raw = np.asarray(raw, dtype=np.float32)
+    with np.errstate(over='ignore', under='ignore'):  # saturation to 0 and 1 is intended
+        sigmoid = np.float32(1) / (np.float32(1) + np.exp(-raw))
+    depth = np.float32(1) / (sigmoid + np.float32(1e-6)) - np.float32(1)
+    return depth * np.float32(depth_scale) if depth_scale != 1.0 else depth
 
 
 def alpha_from_rot(rot: np.ndarray) -> np.ndarray:

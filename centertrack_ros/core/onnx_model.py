@@ -1,5 +1,8 @@
 """The network as an ONNX graph: export, a content-keyed cache, and the metadata it carries.
 
+This is the torch side (an export needs the network); reading an exported file needs neither
+torch nor ``onnx`` and lives in :mod:`~centertrack_ros.core.onnx_file`.
+
 The graph is the network only -- inputs ``image``, ``pre_image``, ``pre_hm`` (normalised NCHW
 float32, the prior at input resolution; a model without the previous-frame inputs has fewer),
 outputs the raw heads (``hm`` as logits). Deformable convolutions become the standard ONNX
@@ -9,13 +12,15 @@ dynamic (one camera or several per call); the input size is fixed by the export.
 
 Exporting takes seconds, so the node exports once and keeps the file in a cache keyed by
 everything the graph depends on: the weights (hashed), the model and input configuration, the
-opset and the versions of torch and this package. Our configuration is stored in the file's
-metadata properties, so an exported file is a complete model on its own.
+opset and the versions that make the graph. Our configuration, those versions and the batch
+range are stored in the file's metadata properties (:func:`export_metadata`), so an exported
+file is a complete model on its own.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -29,12 +34,18 @@ from torch import nn
 
 from .. import __version__
 from .config import CenterTrackConfig
+from .onnx_file import (  # noqa: F401 (the reading side, re-exported for existing callers)
+    CACHE_VARIABLE,
+    INPUT_NAMES,
+    MAX_BATCH,
+    METADATA_FORMAT,
+    METADATA_PROPERTY,
+    ONNX_OPSET,
+    cache_dir,
+    graph_input_size,
+    read_metadata,
+)
 
-ONNX_OPSET = 19  # the first opset with DeformConv
-INPUT_NAMES = ('image', 'pre_image', 'pre_hm')
-METADATA_PROPERTY = 'centertrack_ros'
-CACHE_VARIABLE = 'CENTERTRACK_CACHE_DIR'
-MAX_BATCH = 64
 _LOG = logging.getLogger(__name__)
 
 
@@ -63,19 +74,45 @@ def example_inputs(width: int, height: int, batch: int = 1,
     return image, pre_image, pre_hm
 
 
+def export_metadata(config: CenterTrackConfig) -> dict[str, Any]:
+    """Return what an export stores about itself (format 2 of :mod:`.onnx_file`).
+
+    ``config.describe()`` (model, input, tracker), the metadata ``format``, the ``versions``
+    that make the graph and the ``batch`` sizes it takes.
+    """
+    data: dict[str, Any] = {'format': METADATA_FORMAT}
+    data.update(config.describe())
+    data['versions'] = export_versions()
+    data['batch'] = {'dynamic': True, 'min': 1, 'max': MAX_BATCH}
+    return data
+
+
+def export_versions() -> dict[str, Any]:
+    """Return the versions an exported graph depends on (package, torch, onnx, opset)."""
+    return {'centertrack_ros': __version__, 'torch': torch.__version__,
+            'onnx': _version('onnx'), 'onnxscript': _version('onnxscript'),
+            'opset': ONNX_OPSET}
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return ''
+
+
 def export_onnx(network: nn.Module, config: CenterTrackConfig, path: str | Path,
                 batch: int = 2) -> None:
-    """Write ``network`` as ONNX with a dynamic batch and our configuration as metadata.
+    """Write ``network`` as ONNX with a dynamic batch and :func:`export_metadata`.
 
-    ``batch`` is the size of the example used for tracing (any batch runs afterwards).
+    ``batch`` is the size of the example used for tracing (any batch from 1 to
+    ``MAX_BATCH`` runs afterwards).
     """
-    import onnx
     from torch.export import Dim
 
     module = HeadsAsTuple(network.float().eval(), tuple(config.model.heads)).eval()
     inputs = example_inputs(config.input.width, config.input.height, batch)
     dim = Dim('batch', min=1, max=MAX_BATCH)
-    path = Path(path)
     # The exporter's optimisation passes log hundreds of INFO lines and warn about their own
     # deprecations; none of it is about the model.
     quiet = [logging.getLogger(name) for name in ('onnx_ir', 'onnxscript', 'torch.onnx')]
@@ -85,39 +122,18 @@ def export_onnx(network: nn.Module, config: CenterTrackConfig, path: str | Path,
             logger.setLevel(logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            torch.onnx.export(module, inputs, str(path), opset_version=ONNX_OPSET, dynamo=True,
-                              input_names=list(INPUT_NAMES), output_names=list(module.heads),
-                              dynamic_shapes={name: {0: dim} for name in INPUT_NAMES},
-                              external_data=False, verbose=False)
+            program = torch.onnx.export(
+                module, inputs, opset_version=ONNX_OPSET, dynamo=True,
+                input_names=list(INPUT_NAMES), output_names=list(module.heads),
+                dynamic_shapes={name: {0: dim} for name in INPUT_NAMES}, verbose=False)
+            # Set on the exporter's in-memory model: no second parse of the written file.
+            program.model.metadata_props.clear()
+            program.model.metadata_props[METADATA_PROPERTY] = json.dumps(
+                export_metadata(config), sort_keys=True)
+            program.save(str(path), external_data=False)
     finally:
         for logger, level in zip(quiet, levels):
             logger.setLevel(level)
-    graph = onnx.load(str(path))
-    del graph.metadata_props[:]
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = METADATA_PROPERTY, json.dumps(config.describe(), sort_keys=True)
-    onnx.save(graph, str(path))
-
-
-def read_metadata(path: str | Path) -> Optional[dict[str, Any]]:
-    """Return the configuration an exported file carries, or None for a foreign file."""
-    import onnx
-    graph = onnx.load(str(path), load_external_data=False)
-    for entry in graph.metadata_props:
-        if entry.key == METADATA_PROPERTY:
-            return json.loads(entry.value)
-    return None
-
-
-def graph_input_size(path: str | Path) -> tuple[int, int]:
-    """Return the ``(width, height)`` of an exported network's ``image`` input."""
-    import onnx
-    graph = onnx.load(str(path), load_external_data=False).graph
-    for graph_input in graph.input:
-        if graph_input.name == 'image':
-            dims = graph_input.type.tensor_type.shape.dim
-            return int(dims[3].dim_value), int(dims[2].dim_value)
-    raise ValueError(f'{path} has no input named image: not a CenterTrack network export')
 
 
 def weights_digest(network: nn.Module) -> str:
@@ -132,22 +148,14 @@ def weights_digest(network: nn.Module) -> str:
 
 
 def cache_key(network: nn.Module, config: CenterTrackConfig) -> str:
-    """Hash everything an export depends on: weights, shape, input, opset, versions."""
-    parts = {
-        'weights': weights_digest(network), 'model': config.describe()['model'],
-        'input': config.describe()['input'], 'opset': ONNX_OPSET, 'torch': torch.__version__,
-        'centertrack_ros': __version__,
-    }
+    """Hash everything an export depends on and stores: weights, configuration, versions.
+
+    The tracker section is part of the key because the file's metadata carries it (pass the
+    model's own settings, not a run's overrides, or every override would export anew).
+    """
+    parts = {'weights': weights_digest(network), 'format': METADATA_FORMAT,
+             'versions': export_versions(), **config.describe()}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def cache_dir() -> Path:
-    """Where exports are kept: ``$CENTERTRACK_CACHE_DIR``, else the user's cache directory."""
-    setting = os.environ.get(CACHE_VARIABLE)
-    if setting:
-        return Path(setting).expanduser()
-    base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
-    return Path(base) / 'centertrack_ros'
 
 
 def cached_export(network: nn.Module, config: CenterTrackConfig,

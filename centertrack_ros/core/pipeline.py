@@ -14,21 +14,22 @@ tracks carry depth, dimensions and observation angle but no location or yaw
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import numpy as np
-import torch
-from torch import nn
 
 from .calibration import projection_matrix
 from .config import CenterTrackConfig, TrackerConfig, TrackerOverrides
-from .device import resolve_device
+from .device import Device, resolve_device
 from .engines import FrameRequest, InferenceEngine, make_engine
 from .geometry import FrameGeometry, frame_geometry
 from .postprocess import detections_to_image
 from .prior import prior_peaks
 from .tracker import TrackIds, TrackManager
 from .tracks import Track
+
+if TYPE_CHECKING:  # torch is imported only by the torch engines and the network itself
+    from torch import nn
 
 COLOR_ORDERS = ('bgr', 'rgb')
 
@@ -80,11 +81,14 @@ class MultiCameraTracker:
                  onnx_path: Optional[Path] = None, shared_ids: bool = False) -> None:
         self.config = config
         self.model_tracker = model_tracker or config.tracker
-        self.device = resolve_device(config.runtime.device)
+        kind = engine or config.runtime.engine
+        # An exported file runs in ONNX Runtime, which then decides whether CUDA is usable.
+        self.device: Device = resolve_device(config.runtime.device,
+                                             'onnxruntime' if network is None else kind)
         if network is not None:
-            network = network.to(self.device).eval()
-        self.engine: InferenceEngine = make_engine(engine or config.runtime.engine, network,
-                                                   config, self.device, num_cameras, onnx_path)
+            network = network.to(str(self.device)).eval()
+        self.engine: InferenceEngine = make_engine(kind, network, config, self.device,
+                                                   num_cameras, onnx_path, self.model_tracker)
         ids = TrackIds() if shared_ids else None
         self.shared_ids = shared_ids
         self.managers = [TrackManager(config.tracker, ids) for _ in range(num_cameras)]
@@ -224,8 +228,8 @@ class CenterTracker:
         return self._cameras.config
 
     @property
-    def device(self) -> torch.device:
-        """The device the network runs on."""
+    def device(self) -> Device:
+        """The device the network runs on (a ``str`` such as ``cuda:0``; see :class:`Device`)."""
         return self._cameras.device
 
     @property

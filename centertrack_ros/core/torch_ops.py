@@ -1,9 +1,13 @@
-"""Pre-processing, prior rendering and result packing as torch ops (GPU fast path).
+"""Pre-processing, prior rendering, decoding and result packing as torch ops (GPU fast path).
 
-These compute on the network's device what :mod:`preprocess` and :mod:`prior` compute with
-numpy/OpenCV on the host: the warp uses the same fixed-point source coordinates and integer
-weights as :mod:`warp`, so the warped pixels are bit-identical; only normalisation and the
-Gaussians are evaluated in float32 instead of float64.
+These compute on the network's device what :mod:`preprocess`, :mod:`prior` and :mod:`decode`
+compute with numpy/OpenCV on the host: the warp uses the same fixed-point source coordinates
+and integer weights as :mod:`warp`, so the warped pixels are bit-identical; normalisation and
+the Gaussians are evaluated in float32 instead of float64. Decoding selects the same peaks
+(up to the order of exactly equal scores, which ``torch.topk`` leaves open) and does the same
+float32 arithmetic; only ``K`` rows leave the device, and the depth transform of ``dep`` is
+applied to those on the host, by :func:`~.mono3d.depth_from_raw` (one formula for both paths).
+Only the torch engine (and tools timing it) import this module.
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .decode import RawDetections
+from .decode import RawDetections, extra_heads
 from .geometry import FrameGeometry
+from .mono3d import depth_from_raw
 from .warp import COEF_BITS, INTER_TAB_SIZE, warp_maps
 
 PACKED_FIELDS = 10  # score, class, ct x/y, x1, y1, x2, y2, tracking x/y; then the extras
@@ -116,6 +122,95 @@ def render_prior(peaks: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return heat
 
 
+def heatmap_nms(heat: torch.Tensor, kernel: int = 3) -> torch.Tensor:
+    """Zero every heatmap value that is not the maximum of its ``kernel x kernel`` window."""
+    hmax = F.max_pool2d(heat, kernel, stride=1, padding=(kernel - 1) // 2)
+    return heat * (hmax == heat).to(heat.dtype)
+
+
+def topk(heat: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
+    """Top-``k`` peaks over all classes: ``(scores, flat indices, classes, ys, xs)``.
+
+    K per class first, then K overall, as the original. Each output is ``B x k``; classes
+    are 0-based; ys/xs are integer grid cells (as floats).
+    """
+    batch, num_classes, height, width = heat.shape
+    per_class_scores, per_class_inds = torch.topk(heat.reshape(batch, num_classes, -1), k)
+    scores, best = torch.topk(per_class_scores.reshape(batch, -1), k)
+    classes = torch.div(best, k, rounding_mode='floor')
+    inds = per_class_inds.reshape(batch, -1).gather(1, best)
+    ys = torch.div(inds, width, rounding_mode='floor').to(heat.dtype)
+    xs = (inds % width).to(heat.dtype)
+    return scores, inds, classes, ys, xs
+
+
+def gather_at(feature: torch.Tensor, inds: torch.Tensor) -> torch.Tensor:
+    """Read a ``B x C x H x W`` map at flat cell indices ``B x K``; returns ``B x K x C``."""
+    batch, channels = feature.shape[:2]
+    flat = feature.reshape(batch, channels, -1)
+    return flat.gather(2, inds.unsqueeze(1).expand(batch, channels, inds.shape[1])).transpose(1, 2)
+
+
+def decode_tensors(outputs: Mapping[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+    """Decode sigmoid-activated head outputs into ``B x K`` tensors on their device.
+
+    The device twin of :func:`~centertrack_ros.core.decode.decode_heads`:
+    ``outputs['hm']`` must already be passed through the sigmoid. Besides ``scores``,
+    ``classes``, ``cts``, ``bboxes`` and ``tracking`` the result holds every other head
+    gathered under its own name, ``dep`` still **raw** (:func:`to_raw_detections` and
+    :func:`unpack_detections` apply the depth transform on the host).
+    """
+    heat = outputs['hm']
+    k = min(k, heat.shape[2] * heat.shape[3])
+    scores, inds, classes, ys0, xs0 = topk(heatmap_nms(heat), k)
+    if 'reg' in outputs:
+        reg = gather_at(outputs['reg'], inds)
+        xs = xs0 + reg[..., 0]
+        ys = ys0 + reg[..., 1]
+    else:
+        xs, ys = xs0 + 0.5, ys0 + 0.5
+    if 'ltrb_amodal' in outputs:
+        # The original replaces the size-based box by the amodal one when the head exists.
+        ltrb = gather_at(outputs['ltrb_amodal'], inds)
+        bboxes = torch.stack([xs0 + ltrb[..., 0], ys0 + ltrb[..., 1],
+                              xs0 + ltrb[..., 2], ys0 + ltrb[..., 3]], dim=2)
+    else:
+        wh = gather_at(outputs['wh'], inds).clamp(min=0)
+        bboxes = torch.stack([xs - wh[..., 0] / 2, ys - wh[..., 1] / 2,
+                              xs + wh[..., 0] / 2, ys + wh[..., 1] / 2], dim=2)
+    decoded = {
+        'scores': scores, 'classes': classes, 'cts': torch.stack([xs0, ys0], dim=2),
+        'bboxes': bboxes,
+    }
+    if 'tracking' in outputs:
+        decoded['tracking'] = gather_at(outputs['tracking'], inds)
+    for name in extra_heads({name: 0 for name in outputs}):
+        decoded[name] = gather_at(outputs[name], inds)
+    return decoded
+
+
+def to_raw_detections(decoded: Mapping[str, torch.Tensor]) -> list[RawDetections]:
+    """Copy decoded tensors to the host field by field, one :class:`RawDetections` per image.
+
+    (The torch engine copies one packed tensor instead: :func:`pack_detections`.)
+    """
+    host = {name: value.detach().float().cpu().numpy() for name, value in decoded.items()}
+    host['classes'] = decoded['classes'].detach().cpu().numpy().astype(np.int64)
+    if 'dep' in host:
+        host['dep'] = depth_from_raw(host['dep'])
+    extras = [name for name in decoded if name not in _CORE_FIELDS]
+    return [
+        RawDetections(scores=host['scores'][b], classes=host['classes'][b], cts=host['cts'][b],
+                      bboxes=host['bboxes'][b],
+                      tracking=host['tracking'][b] if 'tracking' in host else None,
+                      extras={name: host[name][b] for name in extras})
+        for b in range(host['scores'].shape[0])
+    ]
+
+
+_CORE_FIELDS = ('scores', 'classes', 'cts', 'bboxes', 'tracking')
+
+
 def packed_width(extras: Optional[Mapping[str, int]] = None) -> int:
     """Columns of a packed row: the 10 fixed fields plus each extra head's channels."""
     return PACKED_FIELDS + sum((extras or {}).values())
@@ -126,7 +221,7 @@ def pack_detections(decoded: Mapping[str, torch.Tensor],
     """Pack decoded ``B x K`` tensors into one ``B x K x C`` float32 tensor (one copy back).
 
     The 10 fixed fields come first, then the gathered heads named in ``extras`` in that order
-    (see :func:`~centertrack_ros.core.decode.extra_heads`).
+    (see :func:`~centertrack_ros.core.decode.extra_heads`; ``dep`` raw).
     """
     batch, k = decoded['scores'].shape
     tracking = decoded.get('tracking')
@@ -140,15 +235,39 @@ def pack_detections(decoded: Mapping[str, torch.Tensor],
 
 def unpack_detections(packed: np.ndarray, has_tracking: bool = True,
                       extras: Optional[Mapping[str, int]] = None) -> list[RawDetections]:
-    """Inverse of :func:`pack_detections` on the host (``extras``: names and channels)."""
+    """Inverse of :func:`pack_detections` on the host (``extras``: names and channels).
+
+    ``dep`` goes through the depth transform here, as on the host path.
+    """
     out = []
     for rows in packed:
         columns, start = {}, PACKED_FIELDS
         for name, channels in (extras or {}).items():
             columns[name] = rows[:, start:start + channels]
             start += channels
+        if 'dep' in columns:
+            columns['dep'] = depth_from_raw(columns['dep'])
         out.append(RawDetections(
             scores=rows[:, 0], classes=rows[:, 1].astype(np.int64), cts=rows[:, 2:4],
             bboxes=rows[:, 4:8], tracking=rows[:, 8:10] if has_tracking else None,
             extras=columns))
     return out
+
+
+def as_torch_device(device: object) -> torch.device:
+    """Return ``device`` (a ``torch.device``, a ``Device`` or its text) as a ``torch.device``."""
+    return device if isinstance(device, torch.device) else torch.device(str(device))
+
+
+def cuda_memory(device: torch.device) -> dict[str, str]:
+    """Memory torch's CUDA allocator holds on ``device`` (MiB, one decimal); {} off CUDA."""
+    if device.type != 'cuda':
+        return {}
+    return {'gpu_memory_allocated_mb': f'{torch.cuda.memory_allocated(device) / 2 ** 20:.1f}',
+            'gpu_memory_reserved_mb': f'{torch.cuda.memory_reserved(device) / 2 ** 20:.1f}'}
+
+
+def release_cached_memory(device: torch.device) -> None:
+    """Return the CUDA caching allocator's unused blocks to the driver (nothing off CUDA)."""
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()

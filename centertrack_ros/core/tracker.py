@@ -22,11 +22,20 @@ from typing import Optional
 import numpy as np
 
 from .config import VELOCITY, TrackerConfig
+from .errors import CenterTrackError
 from .motion import coast, gate_scale, updated_velocities
 from .tracks import Detection, Track
 
 _INVALID = 1e18
 _MATCHABLE = 1e16
+# Track ids fit in 48 bits: the object UUIDs (runtime/object_ids.py) carry a track id in their
+# low six bytes, which makes a node's UUIDs distinct by construction. At 1000 new tracks a
+# second the ids would last 8900 years.
+MAX_TRACK_ID = 2**48 - 1
+
+
+class TrackIdsExhausted(CenterTrackError, OverflowError):
+    """Every track id up to :data:`MAX_TRACK_ID` has been handed out."""
 
 
 def _areas(tracks: list[Detection]) -> np.ndarray:
@@ -156,7 +165,16 @@ class TrackIds:
         self.last = 0
 
     def next(self) -> int:
-        """Return a new id, one above every id handed out since the last restart."""
+        """Return a new id, one above every id handed out since the last restart.
+
+        Raises:
+            TrackIdsExhausted: the id would exceed :data:`MAX_TRACK_ID`.
+
+        """
+        if self.last >= MAX_TRACK_ID:
+            raise TrackIdsExhausted(
+                f'track ids exhausted: every id up to {MAX_TRACK_ID} (2**48 - 1, what the '
+                'object UUIDs can carry) has been handed out; restart the tracker')
         self.last += 1
         return self.last
 
@@ -195,7 +213,14 @@ class TrackManager:
 
         Lets a new manager carry on the ids of an earlier one, e.g. after the model was
         reloaded, so that ids stay unique across both.
+
+        Raises:
+            TrackIdsExhausted: ``last_id`` is above :data:`MAX_TRACK_ID`.
+
         """
+        if int(last_id) > MAX_TRACK_ID:
+            raise TrackIdsExhausted(f'cannot continue track ids after {int(last_id)}: ids must '
+                                    f'not exceed {MAX_TRACK_ID} (2**48 - 1)')
         self.ids.last = max(self.ids.last, int(last_id))
 
     def _new_id(self) -> int:

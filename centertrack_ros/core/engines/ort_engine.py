@@ -1,10 +1,11 @@
 """The ONNX Runtime engine: the network as an exported graph, on the CPU, CUDA or TensorRT.
 
 Pre-processing and decoding are the reference engine's (the original's arithmetic on the
-host); only the network runs in ONNX Runtime. On the CPU that is most of a frame, and ONNX
-Runtime's kernels run the bundled model about 4x faster than eager PyTorch on two cores. On a
-GPU the TensorRT execution provider (fp16, a persistent engine cache) and the CUDA one are
-tried in that order; the provider that runs is logged once.
+host, numpy and OpenCV); only the network runs in ONNX Runtime. On the CPU that is most of a
+frame, and ONNX Runtime's kernels run the bundled model about 4x faster than eager PyTorch on
+two cores. On a GPU the TensorRT execution provider (fp16, a persistent engine cache) and the
+CUDA one are tried in that order; the provider that runs is logged once. Nothing here imports
+torch: with an exported ``.onnx`` model this engine runs where torch is not installed.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
-from typing import NamedTuple, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ..config import InputConfig, ModelConfig
-from ..decode import RawDetections, decode_tensors, to_raw_detections
+from ..decode import RawDetections, decode_heads, sigmoid
+from ..device import Device, cpu_threads
+from ..errors import EngineError
+from ..onnx_file import inspect_onnx
 from ..preprocess import preprocess
 from ..prior import draw_peaks
 from .base import FrameRequest, InferenceEngine
@@ -28,11 +31,7 @@ CPU, CUDA, TENSORRT = ('CPUExecutionProvider', 'CUDAExecutionProvider',
                        'TensorrtExecutionProvider')
 
 
-class EngineError(RuntimeError):
-    """An engine cannot run the model (missing package, export failure, provider error)."""
-
-
-def providers_for(device: torch.device, half: bool, cache: Path, inputs: Sequence,
+def providers_for(device: Any, half: bool, cache: Path, inputs: Sequence,
                   num_cameras: int) -> list:
     """Return the execution providers to try on ``device``, best first, with their options.
 
@@ -57,7 +56,7 @@ def providers_for(device: torch.device, half: bool, cache: Path, inputs: Sequenc
                             for i in inputs)
         chosen.append((TENSORRT, {
             'device_id': index, 'trt_fp16_enable': bool(half),
-            'trt_engine_cache_enable': True, 'trt_engine_cache_path': str(cache / 'tensorrt'),
+            'trt_engine_cache_enable': True, 'trt_engine_cache_path': str(cache),
             'trt_timing_cache_enable': True, 'trt_profile_min_shapes': shapes(1),
             'trt_profile_opt_shapes': shapes(num_cameras),
             'trt_profile_max_shapes': shapes(num_cameras)}))
@@ -75,11 +74,14 @@ class OnnxRuntimeEngine(InferenceEngine):
 
     Args:
         path: the exported network (:mod:`centertrack_ros.core.onnx_model`).
-        model, input, device, num_cameras, k: as for every engine.
-        threads: intra-op threads on the CPU (0: torch's thread count, which follows
-            ``OMP_NUM_THREADS``).
+        model, input, device, num_cameras, k: as for every engine (``device``: its text, a
+            :class:`~centertrack_ros.core.device.Device` or anything with ``type`` and
+            ``index``; kept as a ``Device``).
+        threads: intra-op threads on the CPU (0: :func:`cpu_threads`, i.e.
+            ``OMP_NUM_THREADS`` if set, else the cores this process may use).
         half: fp16 in the TensorRT provider.
-        cache: directory for TensorRT's engine cache.
+        cache: TensorRT's engine cache directory, one per model file (``make_engine`` gives
+            :func:`~..onnx_file.tensorrt_cache_dir`; default ``tensorrt/`` beside the file).
 
     Raises:
         EngineError: the session cannot be created.
@@ -89,23 +91,23 @@ class OnnxRuntimeEngine(InferenceEngine):
     name = 'onnxruntime'
 
     def __init__(self, path: str | Path, model: ModelConfig, input: InputConfig,
-                 device: torch.device, num_cameras: int = 1, k: int = 100, threads: int = 0,
+                 device: Any, num_cameras: int = 1, k: int = 100, threads: int = 0,
                  half: bool = False, cache: Optional[Path] = None) -> None:
+        device = Device(device)
         super().__init__(None, model, input, device, num_cameras, k)
-        import onnx
         import onnxruntime
 
         self.path = Path(path)
-        graph_inputs = onnx.load(str(self.path), load_external_data=False).graph.input
-        shapes = [_Input(i.name, [d.dim_value for d in i.type.tensor_type.shape.dim])
-                  for i in graph_inputs]
+        # The header only (no weights, no onnx package): TensorRT's profiles need the shapes.
+        shapes = inspect_onnx(self.path).inputs
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = threads or cpu_threads()
         options.inter_op_num_threads = 1
         # Idle threads sleep instead of spinning, as OMP_WAIT_POLICY=PASSIVE does for torch:
         # spinning threads steal the cores the rest of a robot's processes need.
         options.add_session_config_entry('session.intra_op.allow_spinning', '0')
-        providers = providers_for(device, half, cache or self.path.parent, shapes, num_cameras)
+        providers = providers_for(device, half, cache or self.path.parent / 'tensorrt', shapes,
+                                  num_cameras)
         try:
             self.session = onnxruntime.InferenceSession(str(self.path), options,
                                                         providers=providers)
@@ -132,6 +134,11 @@ class OnnxRuntimeEngine(InferenceEngine):
         """Name the engine and the execution provider that runs it."""
         return f'{self.name} ({self.provider.replace("ExecutionProvider", "")})'
 
+    def close(self) -> None:
+        """Drop the session (its memory, on the CPU or the GPU, goes with it)."""
+        self.session = None
+        super().close()
+
     def reset(self, camera: Optional[int] = None) -> None:
         """Forget the previous input of one camera (or of all)."""
         for index in range(self.num_cameras) if camera is None else [camera]:
@@ -152,18 +159,10 @@ class OnnxRuntimeEngine(InferenceEngine):
             feed['pre_hm'] = np.stack([
                 draw_peaks(requests[i].peaks, requests[i].geometry.input_height,
                            requests[i].geometry.input_width)[None] for i in present])
-        outputs = dict(zip(self._heads, self.session.run(self._heads, feed)))
-        heads = {name: torch.from_numpy(value) for name, value in outputs.items()}
-        heads['hm'] = heads['hm'].sigmoid()
+        heads = dict(zip(self._heads, self.session.run(self._heads, feed)))
+        heads['hm'] = sigmoid(heads['hm'])
         out: list[Optional[RawDetections]] = [None] * self.num_cameras
-        for index, rows in zip(present, to_raw_detections(decode_tensors(heads, self.k))):
+        for index, rows in zip(present, decode_heads(heads, self.k)):
             self._previous[index] = images[index]
             out[index] = rows
         return out
-
-
-class _Input(NamedTuple):
-    """Name and shape (batch first) of one graph input."""
-
-    name: str
-    shape: list[int]

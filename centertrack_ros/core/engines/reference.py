@@ -1,34 +1,59 @@
 """The reference engine: the original's arithmetic on the host, a float32 network on any device.
 
-It follows the original step by step (OpenCV warp, numpy prior, float32 network) and is the
-yardstick for the other engines.
+It follows the original step by step (OpenCV warp, numpy prior, float32 network, then the
+host decoding) and is the yardstick for the other engines. Everything after the network is
+the numpy decoding the ONNX Runtime engine runs too, so the original's arithmetic path and the
+torch-free path differ only in how the network is computed.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..config import InputConfig, ModelConfig
-from ..decode import RawDetections, decode_tensors, to_raw_detections
+from ..decode import RawDetections, decode_heads, sigmoid
 from ..device import use_ieee_fp32_convolutions
 from ..preprocess import preprocess
 from ..prior import draw_peaks
+from ..torch_ops import as_torch_device, cuda_memory, release_cached_memory
 from .base import FrameRequest, InferenceEngine
 
 
 class ReferenceEngine(InferenceEngine):
-    """The original's arithmetic on the host; float32 network on any device."""
+    """The original's arithmetic on the host; float32 network on any device.
+
+    ``device``: a ``torch.device`` or anything with the same text (see
+    :class:`~.base.DeviceLike`); kept as a ``torch.device``.
+    """
 
     name = 'reference'
 
     def __init__(self, network: torch.nn.Module, model: ModelConfig, input: InputConfig,
-                 device: torch.device, num_cameras: int = 1, k: int = 100) -> None:
+                 device: Any, num_cameras: int = 1, k: int = 100) -> None:
+        device = as_torch_device(device)
         super().__init__(network.float(), model, input, device, num_cameras, k)
         use_ieee_fp32_convolutions(device)
         self._previous: list[Optional[torch.Tensor]] = [None] * num_cameras
+
+    def describe(self) -> str:
+        """Name the engine and the device its network runs on, e.g. ``reference (cpu)``."""
+        return f'{self.name} ({self.device})'
+
+    def memory(self) -> dict[str, str]:
+        """Report the CUDA memory torch holds on the device (allocated, reserved); {} on a CPU."""
+        return cuda_memory(self.device)
+
+    def release(self) -> None:
+        """Return torch's cached, unused CUDA memory (the engine stays usable)."""
+        release_cached_memory(self.device)
+
+    def close(self) -> None:
+        """Drop the network and the previous inputs, then return the cached memory."""
+        self._previous = [None] * self.num_cameras
+        super().close()
 
     def reset(self, camera: Optional[int] = None) -> None:
         """Forget the previous input of one camera (or of all)."""
@@ -53,9 +78,11 @@ class ReferenceEngine(InferenceEngine):
             ).to(self.device)
         outputs = self.network(torch.cat([images[i] for i in present]),
                                torch.cat(previous) if self.model.pre_img else None, prior)
-        outputs['hm'] = outputs['hm'].sigmoid()
+        # From here on the ONNX Runtime engine's arithmetic: sigmoid and decoding in numpy.
+        heads = {name: value.float().cpu().numpy() for name, value in outputs.items()}
+        heads['hm'] = sigmoid(heads['hm'])
         out: list[Optional[RawDetections]] = [None] * self.num_cameras
-        for index, rows in zip(present, to_raw_detections(decode_tensors(outputs, self.k))):
+        for index, rows in zip(present, decode_heads(heads, self.k)):
             self._previous[index] = images[index]
             out[index] = rows
         return out

@@ -9,23 +9,27 @@ as a CUDA graph (re-captured when an image size changes).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..config import InputConfig, ModelConfig
-from ..decode import RawDetections, decode_tensors, extra_heads
+from ..decode import RawDetections, extra_heads
 from ..device import use_ieee_fp32_convolutions
 from ..geometry import FrameGeometry
 from ..torch_ops import (
     DeviceWarp,
+    as_torch_device,
+    cuda_memory,
+    decode_tensors,
     device_warp,
     normalise_chw,
     pack_detections,
     packed_width,
     peaks_tensor,
+    release_cached_memory,
     render_prior,
     unpack_detections,
     warp_uint8,
@@ -43,13 +47,18 @@ class _CameraSlot:
 
 
 class TorchEngine(InferenceEngine):
-    """Device-side pre-processing, network and decoding (fast path; any device)."""
+    """Device-side pre-processing, network and decoding (fast path; any device).
+
+    ``device``: a ``torch.device`` or anything with the same text (see
+    :class:`~.base.DeviceLike`); kept as a ``torch.device``.
+    """
 
     name = 'torch'
 
     def __init__(self, network: nn.Module, model: ModelConfig, input: InputConfig,
-                 device: torch.device, num_cameras: int = 1, k: int = 100, half: bool = False,
+                 device: Any, num_cameras: int = 1, k: int = 100, half: bool = False,
                  channels_last: bool = False, cuda_graph: bool = False) -> None:
+        device = as_torch_device(device)
         super().__init__(network, model, input, device, num_cameras, k)
         on_cuda = device.type == 'cuda'
         # fp16 is honoured on any device (the CPU runs it slowly, which lets CI check the fp16
@@ -76,6 +85,31 @@ class TorchEngine(InferenceEngine):
         self.graph_captures = 0
         self._extras = extra_heads(model.heads)  # gathered heads packed after the 2D fields
         self._allocate_results()
+
+    def describe(self) -> str:
+        """Name the engine, device and options, e.g. ``torch (cuda, fp16, CUDA graph)``."""
+        options = [str(self.device), 'fp16' if self.dtype == torch.float16 else 'fp32']
+        if self.channels_last:
+            options.append('channels-last')
+        if self.use_graph:
+            options.append('CUDA graph')
+        return f'{self.name} ({", ".join(options)})'
+
+    def memory(self) -> dict[str, str]:
+        """Report the CUDA memory torch holds on the device (allocated, reserved); {} on a CPU."""
+        return cuda_memory(self.device)
+
+    def release(self) -> None:
+        """Return torch's cached, unused CUDA memory (the engine stays usable)."""
+        release_cached_memory(self.device)
+
+    def close(self) -> None:
+        """Drop the network, the CUDA graph and every buffer, then return the cached memory."""
+        self._graph = None
+        self._slots = [None] * self.num_cameras
+        self._current = self._previous = self._prior = self._first = None
+        self._packed = self._host_packed = None
+        super().close()
 
     def _rows(self) -> int:
         return min(self.k, self.input.output_height * self.input.output_width)

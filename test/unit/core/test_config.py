@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import FrozenInstanceError, fields, replace
 
 import pytest
-import reference_data as ref
 import torch
+from support import reference_data as ref
 
 from centertrack_ros.core.config import (
     DEFAULT_MEAN,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import margins
 import pytest
-from node_harness import core_tracker
+from support import margins
+from support.node_harness import core_tracker
 
 
 def test_a_flat_heatmap_has_no_margin(sensitive_checkpoint, camera_frames):

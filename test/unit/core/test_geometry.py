@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import reference_data as ref
+from support import reference_data as ref
 
 from centertrack_ros.core.config import (
     DEFAULT_MEAN,

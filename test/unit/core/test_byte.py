@@ -5,7 +5,7 @@ the output threshold with every kept track, then of the still unmatched tracks s
 previous frame with the detections between ``low_thresh`` and the output threshold; births only
 from the first set. ``motion: velocity`` moves coasting tracks on by their box centre's
 smoothed velocity and widens their gate while they go unseen. The original association
-(``test_core_tracker.py``) is unchanged by either.
+(``test_tracker.py``) is unchanged by either.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ import pytest
 
 from centertrack_ros.core.calibration import default_projection, projection_matrix
 from centertrack_ros.core.config import CenterTrackConfig
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DIRS = (REPO.parent / 'shared' / 'reference', REPO.parent / 'shared' / 'reference_3d')
 
 NETWORK_ATOL = 1e-3

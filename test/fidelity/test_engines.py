@@ -22,15 +22,15 @@ import copy
 from pathlib import Path
 
 import cv2
-import margins
 import numpy as np
 import pytest
-import reference_data as ref
 import torch
+from support import margins
+from support import reference_data as ref
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from centertrack_ros.core import decode
+from centertrack_ros.core import torch_ops
 from centertrack_ros.core.calibration import scale_projection
 from centertrack_ros.core.config import InputConfig, ModelConfig, RuntimeConfig, TrackerOverrides
 from centertrack_ros.core.engines import (
@@ -112,7 +112,9 @@ def _compare_engines(tracker: CenterTracker, first: InferenceEngine, second: Inf
 
     Every detection scoring above the output threshold plus ``score_tol`` in one engine must
     be in the other: same class, peak within one cell, boxes and tracking offsets within
-    ``position_tol`` output cells, score within ``score_tol``. Returns the largest deviations.
+    ``position_tol`` output cells, score within ``score_tol``. Every frame must have such
+    detections (two engines that detect nothing agree vacuously). Returns the largest
+    deviations.
     """
     tracker.reset()
     thresholds = tracker.config.tracker
@@ -123,9 +125,12 @@ def _compare_engines(tracker: CenterTracker, first: InferenceEngine, second: Inf
         request = [FrameRequest(frame, geometry, peaks)]
         a, b = first.run(request)[0], second.run(request)[0]
         tracker.step(frame)
+        compared = 0
         for mine, theirs in ((a, b), (b, a)):
             candidates = _above(theirs, thresholds.effective_out_thresh)
-            for (cls, x, y), i in _above(mine, thresholds.effective_out_thresh + score_tol).items():
+            checked = _above(mine, thresholds.effective_out_thresh + score_tol)
+            compared += len(checked)
+            for (cls, x, y), i in checked.items():
                 near = [j for (c, u, v), j in candidates.items()
                         if c == cls and abs(u - x) <= 1 and abs(v - y) <= 1]
                 assert near, f'frame {index}: class {cls} at ({x}, {y}) score {mine.scores[i]} ' \
@@ -135,6 +140,8 @@ def _compare_engines(tracker: CenterTracker, first: InferenceEngine, second: Inf
                                 np.abs(mine.tracking[i] - theirs.tracking[j]).max())
                 worst['position'] = max(worst['position'], float(deviation))
                 worst['score'] = max(worst['score'], float(abs(mine.scores[i] - theirs.scores[j])))
+        assert compared, f'frame {index}: neither engine detects anything above ' \
+                         f'{thresholds.effective_out_thresh + score_tol:.3f}: nothing was compared'
     assert worst['position'] <= position_tol, worst
     assert worst['score'] <= score_tol, worst
     return worst
@@ -229,18 +236,18 @@ def _no_prior(peaks, height, width):
 
 
 def _tracking_swapped(outputs, k):
-    decoded = decode.decode_tensors(outputs, k)
+    decoded = torch_ops.decode_tensors(outputs, k)
     decoded['tracking'] = decoded['tracking'].flip(-1)
     return decoded
 
 
 def _without_nms(outputs, k):
-    saved = decode.heatmap_nms
-    decode.heatmap_nms = lambda heat, kernel=3: heat
+    saved = torch_ops.heatmap_nms
+    torch_ops.heatmap_nms = lambda heat, kernel=3: heat
     try:
-        return decode.decode_tensors(outputs, k)
+        return torch_ops.decode_tensors(outputs, k)
     finally:
-        decode.heatmap_nms = saved
+        torch_ops.heatmap_nms = saved
 
 
 MUTATIONS = {

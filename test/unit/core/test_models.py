@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import reference_data as ref
 import torch
 import torch.nn.functional as F
+from support import reference_data as ref
 
 from centertrack_ros.core.checkpoint import read_checkpoint
 from centertrack_ros.core.config import CenterTrackConfig, ModelConfig

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import reference_data as ref
 import torch
+from support import reference_data as ref
 
 from centertrack_ros.core import engines
 from centertrack_ros.core.checkpoint import CheckpointError

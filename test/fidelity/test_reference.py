@@ -12,15 +12,15 @@ from typing import Optional
 
 import numpy as np
 import pytest
-import reference_data as ref
 import torch
+from support import reference_data as ref
 
-from centertrack_ros.core import mono3d
+from centertrack_ros.core import mono3d, torch_ops
 from centertrack_ros.core import postprocess as postprocess_module
 from centertrack_ros.core.calibration import projection_matrix
 from centertrack_ros.core.checkpoint import load_state_dict_strict, read_checkpoint
 from centertrack_ros.core.config import CenterTrackConfig, RuntimeConfig
-from centertrack_ros.core.decode import decode_tensors, to_raw_detections
+from centertrack_ros.core.decode import decode_heads, extra_heads, sigmoid
 from centertrack_ros.core.device import use_ieee_fp32_convolutions
 from centertrack_ros.core.geometry import FrameGeometry, frame_geometry
 from centertrack_ros.core.models.networks import build_network
@@ -46,11 +46,14 @@ def _checks_for(folder: Path) -> list[str]:
 
 
 # Each check on each path: the network alone (PyTorch on the CPU, the exported graph in ONNX
-# Runtime, PyTorch on CUDA) and the whole pipeline through each engine.
+# Runtime, PyTorch on CUDA), the whole pipeline through each engine (``onnxruntime``: numpy
+# pre-processing, the ONNX Runtime network, numpy decoding, the tracker; the torch-free path),
+# and decoding plus tracking with each decoder (``reference``: the host's numpy decoding that
+# the reference and onnxruntime engines share; ``torch``: the torch engine's device decoding).
 PATHS = {
     'network': [('cpu', 'torch'), ('cpu', 'onnxruntime'), ('cuda', 'torch')],
     'pipeline': [('cpu', 'reference'), ('cpu', 'onnxruntime'), ('cuda', 'torch')],
-    'post': [('cpu', 'reference')],
+    'post': [('cpu', 'reference'), ('cpu', 'torch'), ('cuda', 'torch')],
 }
 
 
@@ -157,15 +160,27 @@ def check_pipeline(folder: Path, device: str, engine: str) -> None:
                             required=ref.THREE_D_FIELDS)
 
 
-def track_outputs(outputs: dict[str, torch.Tensor], geometry: FrameGeometry,
+def track_outputs(outputs: dict[str, np.ndarray], geometry: FrameGeometry,
                   manager: TrackManager, calib: Optional[np.ndarray] = None,
-                  depth_scale: float = 1.0) -> list[Track]:
-    """Decode one image's head outputs (heatmap after sigmoid) and update the tracks.
+                  depth_scale: float = 1.0, device: Optional[str] = None) -> list[Track]:
+    """Decode one image's head outputs (``hm`` as logits) and update the tracks.
 
+    Without ``device`` as the host paths do (numpy sigmoid and decoding); with one as the
+    torch engine does there (torch sigmoid and decoding, K packed rows copied back).
     ``calib``: the image's camera matrix P, for the 3D heads.
     """
     config = manager.config
-    raw = to_raw_detections(decode_tensors(outputs, config.K))[0]
+    if device is None:
+        heads = dict(outputs, hm=sigmoid(outputs['hm']))
+        raw = decode_heads(heads, config.K)[0]
+    else:
+        heads = {name: torch.from_numpy(value).to(device) for name, value in outputs.items()}
+        heads['hm'] = heads['hm'].sigmoid()
+        extras = extra_heads(heads)
+        packed = torch_ops.pack_detections(torch_ops.decode_tensors(heads, config.K),
+                                           tuple(extras))
+        raw = torch_ops.unpack_detections(packed.cpu().numpy(), 'tracking' in heads,
+                                          {name: heads[name].shape[1] for name in extras})[0]
     matrix = None if calib is None else projection_matrix(calib)
     return manager.update(detections_to_image(raw, geometry, config.effective_low_thresh,
                                               matrix, depth_scale))
@@ -183,13 +198,15 @@ def check_post(folder: Path, device: str, engine: str) -> None:
     per_frame = []
     for index, want in enumerate(expected['results']):
         prefix = f'f{index:03d}_'
-        heads = {name[len(prefix):]: torch.from_numpy(outputs[name])
+        heads = {name[len(prefix):]: outputs[name]
                  for name in outputs.files if name.startswith(prefix)}
-        heads['hm'] = heads.pop('hm_logits').sigmoid()
+        heads['hm'] = heads.pop('hm_logits')
         assert set(heads) == set(config.model.heads), f'{prefix}: heads {sorted(heads)}'
-        tracks = track_outputs(heads, geometry, manager, calib, config.model.depth_scale)
+        tracks = track_outputs(heads, geometry, manager, calib, config.model.depth_scale,
+                               None if engine == 'reference' else device)
         per_frame.append((ref.as_dicts(tracks), want))
-    ref.assert_same_results(per_frame, ref.POST, folder.name, required=ref.THREE_D_FIELDS)
+    ref.assert_same_results(per_frame, ref.POST, f'{folder.name} ({engine} on {device})',
+                            required=ref.THREE_D_FIELDS)
 
 
 CHECKS = {'network': check_network, 'pipeline': check_pipeline, 'post': check_post}

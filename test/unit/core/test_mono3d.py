@@ -13,7 +13,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from centertrack_ros.core.calibration import (
     CalibrationError,
@@ -23,7 +22,7 @@ from centertrack_ros.core.calibration import (
     scale_projection,
 )
 from centertrack_ros.core.config import InputConfig, ModelConfig, TrackerConfig
-from centertrack_ros.core.decode import decode_tensors, extra_heads, to_raw_detections
+from centertrack_ros.core.decode import decode_heads, extra_heads
 from centertrack_ros.core.geometry import frame_geometry, transform_points
 from centertrack_ros.core.mono3d import (
     alpha_from_rot,
@@ -35,7 +34,6 @@ from centertrack_ros.core.mono3d import (
     wrap_once,
 )
 from centertrack_ros.core.postprocess import detections_to_image
-from centertrack_ros.core.torch_ops import pack_detections, packed_width, unpack_detections
 from centertrack_ros.core.tracker import TrackManager
 from centertrack_ros.core.tracks import Detection, Track
 
@@ -48,11 +46,12 @@ KITTI_P = np.array([[721.5377, 0.0, 609.5593, 44.85728],
 # ----------------------------------------------------------------------------- formulas
 
 def test_depth_transform_is_the_inverse_of_the_training_target():
-    depths = torch.tensor([0.5, 6.0, 40.0, 63.0])
+    depths = np.array([0.5, 6.0, 40.0, 63.0], dtype=np.float32)
     # Trained as sigmoid(x) = 1 / (d + 1): the raw output that encodes depth d.
-    raw = -torch.log(depths)
-    np.testing.assert_allclose(depth_from_raw(raw).numpy(), depths.numpy(), rtol=1e-4)
-    np.testing.assert_allclose(depth_from_raw(raw, 2.0).numpy(), 2 * depths.numpy(), rtol=1e-4)
+    raw = -np.log(depths)
+    assert depth_from_raw(raw).dtype == np.float32
+    np.testing.assert_allclose(depth_from_raw(raw), depths, rtol=1e-4)
+    np.testing.assert_allclose(depth_from_raw(raw, 2.0), 2 * depths, rtol=1e-4)
 
 
 def test_alpha_picks_the_bin_by_its_second_score_and_is_not_wrapped():
@@ -171,34 +170,21 @@ def _maps_with_one_object(depth=20.0, dim=(1.5, 1.7, 4.0), angle=0.7, offset=(1.
     maps['rot'][cell] = [0.0, -2.0, 0.0, 1.0, 0.0, 2.0, np.sin(angle), np.cos(angle)]
     maps['dim'][cell] = dim
     maps['amodel_offset'][cell] = offset
-    return {name: torch.from_numpy(value) for name, value in maps.items()}
+    return maps
 
 
 def test_decode_gathers_the_3d_heads_generically():
     assert list(extra_heads(HEADS_3D)) == ['dep', 'rot', 'dim', 'amodel_offset']
-    decoded = decode_tensors(_maps_with_one_object(), k=5)
-    assert decoded['dep'].shape == (1, 5, 1) and decoded['rot'].shape == (1, 5, 8)
-    assert decoded['dep'][0, 0, 0].item() == pytest.approx(20.0, rel=1e-4)
-    raw = to_raw_detections(decoded)[0]
+    (raw,) = decode_heads(_maps_with_one_object(), k=5)
+    assert raw.extras['dep'].shape == (5, 1) and raw.extras['rot'].shape == (5, 8)
+    assert raw.extras['dep'][0, 0] == pytest.approx(20.0, rel=1e-4)
     assert list(raw.extras) == ['dep', 'rot', 'dim', 'amodel_offset']
     np.testing.assert_allclose(raw.extras['dim'][0], [1.5, 1.7, 4.0])
 
 
-def test_packing_carries_the_extra_heads():
-    decoded = decode_tensors(_maps_with_one_object(), k=5)
-    extras = extra_heads(HEADS_3D)
-    packed = pack_detections(decoded, tuple(extras))
-    assert packed.shape == (1, 5, packed_width(extras)) == (1, 5, 24)
-    unpacked = unpack_detections(packed.numpy(), True, extras)[0]
-    direct = to_raw_detections(decoded)[0]
-    for name in extras:
-        np.testing.assert_array_equal(unpacked.extras[name], direct.extras[name])
-    np.testing.assert_array_equal(unpacked.bboxes, direct.bboxes)
-
-
 def test_3d_detection_projects_back_onto_its_amodal_centre():
     geometry = frame_geometry(160, 128, InputConfig(width=64, height=32))  # 10 px a cell
-    raw = to_raw_detections(decode_tensors(_maps_with_one_object(), k=5))[0]
+    raw = decode_heads(_maps_with_one_object(), k=5)[0]
     matrix = KITTI_P
     (detection,) = detections_to_image(raw, geometry, 0.5, matrix)
     # The amodal centre: the box centre (6.25, 3.5) plus the offset, mapped to the image.
@@ -223,7 +209,7 @@ def test_3d_detection_projects_back_onto_its_amodal_centre():
 
 def test_without_a_camera_matrix_there_is_no_location():
     geometry = frame_geometry(160, 128, InputConfig(width=64, height=32))
-    raw = to_raw_detections(decode_tensors(_maps_with_one_object(), k=5))[0]
+    raw = decode_heads(_maps_with_one_object(), k=5)[0]
     (with_p,) = detections_to_image(raw, geometry, 0.5, KITTI_P)
     (without,) = detections_to_image(raw, geometry, 0.5)
     assert without.loc is None and without.rot_y is None and not without.has_3d_box
@@ -237,7 +223,7 @@ def test_a_2d_model_ignores_a_camera_matrix():
     maps = _maps_with_one_object()
     two_d = {name: maps[name] for name in ('hm', 'reg', 'wh', 'tracking')}
     geometry = frame_geometry(160, 128, InputConfig(width=64, height=32))
-    raw = to_raw_detections(decode_tensors(two_d, k=5))[0]
+    raw = decode_heads(two_d, k=5)[0]
     (detection,) = detections_to_image(raw, geometry, 0.5, KITTI_P)
     assert detection.dep is None and detection.loc is None
     assert 'loc' not in Track.of(detection, 1).to_dict()
@@ -276,7 +262,7 @@ def test_a_coasting_track_keeps_its_3d_fields():
 
 def test_depth_scale_scales_depth_and_location():
     geometry = frame_geometry(160, 128, InputConfig(width=64, height=32))
-    raw = to_raw_detections(decode_tensors(_maps_with_one_object(), k=5))[0]
+    raw = decode_heads(_maps_with_one_object(), k=5)[0]
     (one,) = detections_to_image(raw, geometry, 0.5, default_projection(160, 128))
     (two,) = detections_to_image(raw, geometry, 0.5, default_projection(160, 128), 2.0)
     np.testing.assert_allclose(two.dep, 2 * one.dep)

@@ -7,7 +7,7 @@ import math
 import cv2
 import numpy as np
 import pytest
-import reference_data as ref
+from support import reference_data as ref
 
 from centertrack_ros.core.config import CenterTrackConfig, InputConfig
 from centertrack_ros.core.geometry import frame_geometry

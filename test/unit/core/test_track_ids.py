@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from node_harness import core_tracker, track_rows
+from support.node_harness import core_tracker, track_rows
 
 from centertrack_ros.core.config import TrackerConfig
 from centertrack_ros.core.pipeline import MultiCameraTracker
