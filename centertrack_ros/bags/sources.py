@@ -2,32 +2,41 @@
 
 Each source yields BGR frames in order, knows its frame rate (or says that it has none), and
 yields the ground truth of each frame as MOTChallenge rows (1-based frames) when it has any.
+The dataset folders and files are read by :mod:`centertrack_ros.datasets`; this module makes
+sources of them and turns their :class:`~centertrack_ros.core.errors.DatasetError` into the
+bag tool's :class:`BagError`, also for an image that turns out unreadable mid-conversion.
+Video files are read here: a video is no dataset layout, only ``convert`` reads one, and what
+can go wrong with it (a codec OpenCV lacks, no frame rate) is about the conversion.
 """
 
 from __future__ import annotations
 
-import configparser
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence, TypeVar
 
 import cv2
 import numpy as np
 
-from ..evaluation.mot import MotRow, kitti_rows, read_kitti_tracking, read_mot, rows_by_frame
+from ..core.errors import DatasetError
+from ..datasets.folders import IMAGE_SUFFIXES, image_files, read_images
+from ..datasets.kitti import (
+    KITTI_FPS,
+    KITTI_TYPES,
+    is_kitti_path,
+    kitti_rows,
+    kitti_sequences,
+    open_kitti_sequence,
+    split_kitti_path,
+)
+from ..datasets.mot import MOT_CLASSES, MotRow, read_mot, rows_by_frame
+from ..datasets.mot_sequence import is_mot_sequence, open_mot_sequence
 from .errors import BagError
 
 KINDS = ('auto', 'video', 'images', 'mot', 'kitti', 'synthetic')
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.ppm', '.pgm')
-# MOT16/17/20 ground-truth class ids, 1-based, as defined by the benchmark.
-MOT_CLASSES = ('pedestrian', 'person_on_vehicle', 'car', 'bicycle', 'motorbike',
-               'non_mot_vehicle', 'static_person', 'distractor', 'occluder',
-               'occluder_on_ground', 'occluder_full', 'reflection')
-# KITTI object types that carry track ids; DontCare regions become ignored ground truth.
-KITTI_TYPES = ('Car', 'Van', 'Truck', 'Pedestrian', 'Person_sitting', 'Cyclist', 'Tram', 'Misc')
-KITTI_FPS = 10.0
+
+_T = TypeVar('_T')
 
 
 @dataclass
@@ -60,31 +69,21 @@ class Source:
         return frames
 
 
-def _natural_key(path: Path) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', path.name)]
-
-
-def _image_files(folder: Path, suffix: Optional[str] = None) -> list[Path]:
-    suffixes = (suffix.lower(),) if suffix else IMAGE_SUFFIXES
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes),
-                  key=_natural_key)
-
-
-def _read_images(files: Sequence[Path]) -> Iterator[np.ndarray]:
-    for path in files:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise BagError(f'cannot read image {path} (corrupt or unsupported format)')
-        yield image
+def _bag_errors(items: Iterator[_T]) -> Iterator[_T]:
+    # Images are read while converting; one that cannot be read stops it with a BagError.
+    try:
+        yield from items
+    except DatasetError as exc:
+        raise BagError(str(exc)) from exc
 
 
 def detect_kind(path: Path) -> str:
     """Guess the source kind of ``path`` (see :data:`KINDS`)."""
     if path.is_file():
         return 'video'
-    if (path / 'seqinfo.ini').is_file() or (path / 'img1').is_dir():
+    if is_mot_sequence(path):
         return 'mot'
-    if (path / 'image_02').is_dir() or path.parent.name == 'image_02':
+    if is_kitti_path(path):
         return 'kitti'
     return 'images'
 
@@ -118,24 +117,34 @@ def open_source(path: str | Path, kind: str = 'auto', fps: Optional[float] = Non
         raise BagError(f'source not found: {path}')
     if kind == 'auto':
         kind = detect_kind(path)
-    opener = {'video': _video, 'images': _images, 'mot': _mot, 'kitti': _kitti}[kind]
-    source = opener(path, fps, sequence) if kind == 'kitti' else opener(path, fps)
+    try:
+        if kind == 'video':
+            source = _video(path, fps)
+        elif kind == 'images':
+            source = _images(path, fps)
+        elif kind == 'mot':
+            source = _mot(path, fps)
+        else:
+            source = _kitti(path, fps, sequence)
+    except DatasetError as exc:
+        raise BagError(str(exc)) from exc
     if gt_file is not None:
         gt_path = Path(gt_file).expanduser()
         if not gt_path.is_file():
             raise BagError(f'ground-truth file not found: {gt_path}')
-        source.gt = _read_gt(gt_path)
+        source.gt = _read_gt(lambda: read_mot(gt_path))
         source.class_names = tuple(class_names) or MOT_CLASSES
     if source.fps is None:
         raise BagError(f'{path} has no frame rate ({source.kind} source); pass --fps')
     return source
 
 
-def _read_gt(path: Path) -> dict[int, list[MotRow]]:
+def _read_gt(read: Callable[[], Optional[list[MotRow]]]) -> Optional[dict[int, list[MotRow]]]:
     try:
-        return rows_by_frame(read_mot(path))
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        rows = read()
+    except DatasetError as exc:
         raise BagError(f'bad ground-truth file: {exc}') from exc
+    return rows_by_frame(rows) if rows is not None else None
 
 
 def _video(path: Path, fps: Optional[float]) -> Source:
@@ -167,78 +176,36 @@ def _video(path: Path, fps: Optional[float]) -> Source:
 
 
 def _images(path: Path, fps: Optional[float]) -> Source:
-    if not path.is_dir():
-        raise BagError(f'{path} is not a folder of images')
-    files = _image_files(path)
+    files = image_files(path)
     if not files:
         raise BagError(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {path}')
-    return Source('images', path.name, fps, len(files), _frames=_read_images(files))
+    return Source('images', path.name, fps, len(files), _frames=_bag_errors(read_images(files)))
 
 
 def _mot(path: Path, fps: Optional[float]) -> Source:
-    info = configparser.ConfigParser()
-    seqinfo = path / 'seqinfo.ini'
-    section: dict = {}
-    if seqinfo.is_file():
-        try:
-            info.read(seqinfo, encoding='utf-8')
-        except configparser.Error as exc:
-            raise BagError(f'bad {seqinfo}: {" ".join(str(exc).split())}') from exc
-        section = dict(info['Sequence']) if info.has_section('Sequence') else {}
-    image_dir = path / section.get('imdir', 'img1')
-    if not image_dir.is_dir():
-        raise BagError(f'MOT sequence {path} has no image folder {image_dir.name}/')
-    files = _image_files(image_dir, section.get('imext'))
-    if not files:
-        raise BagError(f'no images in {image_dir}')
-    if 'seqlength' in section and section['seqlength'].isdigit():
-        files = files[:int(section['seqlength'])]
-    own_fps = None
-    if 'framerate' in section:
-        try:
-            own_fps = float(section['framerate'])
-        except ValueError:
-            raise BagError(f'{seqinfo}: frameRate is not a number: '
-                           f'{section["framerate"]!r}') from None
-    gt_path = path / 'gt' / 'gt.txt'
-    gt = _read_gt(gt_path) if gt_path.is_file() else None
-    return Source('mot', section.get('name', path.name), fps or own_fps, len(files),
-                  MOT_CLASSES if gt is not None else (), gt, _read_images(files))
+    sequence = open_mot_sequence(path)
+    gt = _read_gt(sequence.ground_truth)
+    return Source('mot', sequence.name, fps or sequence.frame_rate, len(sequence),
+                  MOT_CLASSES if gt is not None else (), gt,
+                  _bag_errors(read_images(sequence.images)))
 
 
-def _kitti(path: Path, fps: Optional[float], sequence: Optional[str]) -> Source:
-    if path.parent.name == 'image_02':
-        image_dir, root, sequence = path, path.parent.parent, path.name
-    else:
-        root = path
-        sequences = sorted(p.name for p in (root / 'image_02').iterdir() if p.is_dir()) \
-            if (root / 'image_02').is_dir() else []
-        if sequence is None:
-            if len(sequences) != 1:
-                raise BagError(f'KITTI folder {root} has sequences {", ".join(sequences)}; '
-                               'choose one with --sequence')
-            sequence = sequences[0]
-        image_dir = root / 'image_02' / sequence
-    if not image_dir.is_dir():
-        raise BagError(f'KITTI sequence folder not found: {image_dir}')
-    files = _image_files(image_dir)
-    if not files:
-        raise BagError(f'no images in {image_dir}')
-    label = root / 'label_02' / f'{sequence}.txt'
-    gt = None
-    if label.is_file():
-        try:
-            labels = read_kitti_tracking(label, keep_dontcare=True)
-        except (ValueError, OSError) as exc:
-            raise BagError(f'bad KITTI label file: {exc}') from exc
-        rows = kitti_rows(labels, KITTI_TYPES)
-        # DontCare regions: ignored ground truth (consider flag 0) of no particular class.
-        rows += [MotRow(lab.frame + 1, -(k + 1), lab.x1, lab.y1, lab.x2 - lab.x1,
-                        lab.y2 - lab.y1, 0.0, -1, -1.0)
-                 for k, lab in enumerate(x for x in labels if x.type == 'DontCare')]
-        gt = rows_by_frame(rows)
-    return Source('kitti', f'kitti_{sequence}', fps or KITTI_FPS, len(files),
-                  KITTI_TYPES if gt is not None else (), gt, _read_images(files))
+def _kitti(path: Path, fps: Optional[float], name: Optional[str]) -> Source:
+    root, in_path = split_kitti_path(path)
+    name = in_path or name
+    if name is None:
+        names = kitti_sequences(root)
+        if len(names) != 1:
+            raise BagError(f'KITTI folder {root} has sequences {", ".join(names) or "none"}; '
+                           'choose one with --sequence')
+        name = names[0]
+    sequence = open_kitti_sequence(root, name)
+    # DontCare regions: ignored ground truth (consider flag 0) of no particular class.
+    gt = _read_gt(lambda: None if sequence.label_path is None else kitti_rows(
+        sequence.labels(keep_dontcare=True), KITTI_TYPES, dontcare_as_ignored=True))
+    return Source('kitti', f'kitti_{name}', fps or KITTI_FPS, len(sequence),
+                  KITTI_TYPES if gt is not None else (), gt,
+                  _bag_errors(read_images(sequence.images)))
 
 
 def synthetic_source(seed: int, num_frames: int, fps: Optional[float] = None,
@@ -249,7 +216,7 @@ def synthetic_source(seed: int, num_frames: int, fps: Optional[float] = None,
         BagError: invalid frame count or size.
 
     """
-    from ..evaluation.synthetic import synthetic_gt_rows
+    from ..datasets.synthetic import synthetic_gt_rows
     from ..synthetic import CLASS_NAMES, SceneConfig, generate_sequence
 
     options: dict = {'seed': int(seed), 'num_frames': int(num_frames)}

@@ -32,8 +32,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..datasets.mot import MotRow
 from . import hota as hota_metric
-from .mot import MotRow
 
 OVERALL = 'OVERALL'
 """Key of the combined result in :func:`evaluate_many`'s output."""

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from ..datasets.mot import MotRow
 from .metrics import OVERALL, TrackingMetrics, evaluate_many
-from .mot import MotRow
 
 _LOG = logging.getLogger(__name__)
 

@@ -1,23 +1,41 @@
 """Tracking quality and speed of a model on held-out synthetic sequences.
 
-The model runs through the same :class:`~centertrack_ros.core.pipeline.CenterTracker` as the
-ROS node; every *active* track of every frame becomes a hypothesis (coasting tracks are not
-published by the node either). Ground truth comes from the generator, with its "don't care"
-objects ignored, and :mod:`centertrack_ros.evaluation.metrics` does the counting.
+The model runs through anything that steps frames as the ROS node's tracker does (a
+:class:`~centertrack_ros.runtime.session.TrackingSession`, or a core
+:class:`~centertrack_ros.core.pipeline.CenterTracker`); every *active* track of every frame
+becomes a hypothesis (coasting tracks are not published by the node either). Ground truth comes
+from the generator, with its "don't care" objects ignored, and
+:mod:`centertrack_ros.evaluation.metrics` does the counting.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Any, Optional, Protocol, Sequence
 
-from ..core.config import TrackerConfig
-from ..core.pipeline import CenterTracker
+from ..core.config import CenterTrackConfig, TrackerConfig
+from ..datasets.mot import MotRow
+from ..datasets.synthetic import synthetic_gt_rows
 from ..synthetic import SyntheticSequence
 from .metrics import OVERALL, TrackingMetrics, evaluate_many
-from .mot import MotRow
-from .synthetic import synthetic_gt_rows
+
+
+class SequenceTracker(Protocol):
+    """What evaluation needs of a tracker: frames in order, a reset, settings to change."""
+
+    @property
+    def config(self) -> CenterTrackConfig:
+        """The configuration in use."""
+
+    def step(self, image: Any) -> list[Any]:
+        """Track the next frame; return the current tracks."""
+
+    def reset(self) -> None:
+        """Start a new sequence."""
+
+    def set_tracker_config(self, tracker: TrackerConfig) -> None:
+        """Use these tracker settings from the next frame on."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +53,7 @@ class Evaluation:
         return self.metrics[OVERALL]
 
 
-def track_sequence(tracker: CenterTracker, sequence: SyntheticSequence,
+def track_sequence(tracker: SequenceTracker, sequence: SyntheticSequence,
                    num_frames: Optional[int] = None) -> tuple[list[MotRow], float]:
     """Run ``tracker`` from a reset over the first ``num_frames`` frames.
 
@@ -59,7 +77,7 @@ def track_sequence(tracker: CenterTracker, sequence: SyntheticSequence,
     return rows, seconds
 
 
-def evaluate_tracker(tracker: CenterTracker, sequences: Sequence[SyntheticSequence],
+def evaluate_tracker(tracker: SequenceTracker, sequences: Sequence[SyntheticSequence],
                      num_frames: Optional[int] = None, names: Optional[Sequence[str]] = None
                      ) -> Evaluation:
     """Track every sequence and score the result (class-aware, IoU 0.5)."""

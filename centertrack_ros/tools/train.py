@@ -24,11 +24,11 @@ from typing import Any, Callable, Optional, Sequence
 import yaml
 
 from ..core.config import InputConfig, ModelConfig, TrackerConfig
+from ..core.errors import DatasetError
 from ..synthetic import CLASS_NAMES, SceneConfig
 from ..training.augment import AugmentConfig
 from ..training.datasets import (
     ConcatSource,
-    DataError,
     FrameSource,
     SyntheticSource,
     coco_video_source,
@@ -219,7 +219,7 @@ def build_source(args: argparse.Namespace, class_names: Sequence[str]) -> FrameS
             annotations, image_root = rest.rsplit(':', 1)
             sources.append(coco_video_source(annotations, image_root, class_names))
         else:
-            raise DataError(f'cannot understand --data {spec!r}; {DATA_HELP}')
+            raise DatasetError(f'cannot understand --data {spec!r}; {DATA_HELP}')
     return sources[0] if len(sources) == 1 else ConcatSource(sources)
 
 

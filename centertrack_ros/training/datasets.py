@@ -1,7 +1,9 @@
 """Training data: frame sources and the dataset that builds CenterTrack samples from them.
 
-Sources: synthetic scenes, MOTChallenge, KITTI-tracking and COCO-json (video) annotations. The
-dataset turns a frame and a nearby "previous" frame into one training sample.
+Sources: synthetic scenes, MOTChallenge, KITTI-tracking and COCO-json (video) annotations, the
+files read by :mod:`centertrack_ros.datasets`; what is decided here is how their classes and
+ignore regions become training annotations. The dataset turns a frame and a nearby "previous"
+frame into one training sample.
 
 A *frame source* gives random access to annotated frames grouped into videos. The
 :class:`TrackingDataset` draws, for frame ``t``, a partner frame from the same video with
@@ -14,32 +16,33 @@ The partner's objects are rendered into the prior heatmap with the training dist
 
 from __future__ import annotations
 
-import configparser
-import json
 import os
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from ..core.config import InputConfig
-from ..evaluation.mot import read_kitti_tracking, read_mot
+from ..core.errors import ConfigError, DatasetError
+from ..datasets.coco import read_coco_video
+from ..datasets.folders import read_image
+from ..datasets.kitti import labelled_kitti_sequences, open_kitti_sequence
+from ..datasets.mot import (
+    MOT_CAR,
+    MOT_DISTRACTOR,
+    MOT_PEDESTRIAN,
+    MOT_PERSON_ON_VEHICLE,
+    MOT_REFLECTION,
+    MOT_STATIC_PERSON,
+)
+from ..datasets.mot_sequence import find_mot_sequences, open_mot_sequence
 from ..synthetic import SceneConfig, SyntheticSequence, generate_sequence
 from .augment import AugmentConfig, color_augment, normalise, random_view, view_transforms, warp
 from .targets import SKIP_CLASS, Annotation, Disturbance, build_targets, render_prior
-
-# MOTChallenge ground-truth classes (MOT16/17/20).
-MOT_PEDESTRIAN, MOT_PERSON_ON_VEHICLE, MOT_CAR = 1, 2, 3
-MOT_STATIC_PERSON, MOT_DISTRACTOR, MOT_REFLECTION = 7, 8, 12
-
-
-class DataError(ValueError):
-    """A dataset folder or file is missing or malformed."""
 
 
 class FrameSource:
@@ -71,19 +74,12 @@ class FrameRecord:
     annotations: tuple[Annotation, ...]
 
 
-def _read_image(path: str) -> np.ndarray:
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f'cannot read image {path}')
-    return image
-
-
 class RecordSource(FrameSource):
     """A frame source over a list of :class:`FrameRecord` (MOT, KITTI, COCO-json)."""
 
     def __init__(self, records: Sequence[FrameRecord], name: str = '') -> None:
         if not records:
-            raise DataError(f'{name or "dataset"}: no annotated frames found')
+            raise DatasetError(f'{name or "dataset"}: no annotated frames found')
         self.name = name
         self.records = list(records)
         self._by_video: dict[str, dict[int, int]] = defaultdict(dict)
@@ -101,7 +97,7 @@ class RecordSource(FrameSource):
     def load(self, index: int) -> tuple[np.ndarray, list[Annotation]]:
         """Read frame ``index`` from disk."""
         record = self.records[index]
-        return _read_image(record.image_path), list(record.annotations)
+        return read_image(record.image_path), list(record.annotations)
 
     def locate(self, index: int) -> tuple[str, int]:
         """``(video, frame_id)`` of frame ``index``."""
@@ -127,7 +123,7 @@ class SyntheticSource(FrameSource):
 
     def __init__(self, scene: SceneConfig, seeds: Sequence[int], cache_size: int = 64) -> None:
         if not seeds:
-            raise DataError('synthetic source needs at least one seed')
+            raise ConfigError('synthetic source needs at least one seed')
         self.scene = scene
         self.seeds = [int(s) for s in seeds]
         self.cache_size = cache_size
@@ -181,7 +177,7 @@ class ConcatSource(FrameSource):
 
     def __init__(self, sources: Sequence[FrameSource]) -> None:
         if not sources:
-            raise DataError('no data sources given')
+            raise ConfigError('no data sources given')
         self.sources = list(sources)
         self._offsets = np.cumsum([0] + [len(s) for s in self.sources])
 
@@ -213,7 +209,7 @@ class ConcatSource(FrameSource):
 
 
 # --------------------------------------------------------------------------------------------
-# Readers of the public formats
+# Frame sources of the public formats (the files are read by centertrack_ros.datasets)
 
 
 def _class_lookup(class_names: Sequence[str]) -> dict[str, int]:
@@ -242,20 +238,10 @@ def default_mot_class_map(class_names: Sequence[str]) -> dict[int, int]:
     return mapping
 
 
-def _sequence_length(seq_dir: Path, image_dir: Path, ext: str) -> int:
-    info = seq_dir / 'seqinfo.ini'
-    if info.is_file():
-        parser = configparser.ConfigParser()
-        parser.read(info)
-        if parser.has_option('Sequence', 'seqLength'):
-            return parser.getint('Sequence', 'seqLength')
-    return len(list(image_dir.glob(f'*{ext}')))
-
-
 def _fraction_range(length: int, frame_range: tuple[float, float]) -> range:
     lo, hi = frame_range
     if not 0.0 <= lo < hi <= 1.0:
-        raise DataError(f'frame_range must satisfy 0 <= start < end <= 1, got {frame_range}')
+        raise ConfigError(f'frame_range must satisfy 0 <= start < end <= 1, got {frame_range}')
     return range(int(round(lo * length)), int(round(hi * length)))
 
 
@@ -269,39 +255,30 @@ def mot_source(root: str | os.PathLike[str], class_names: Sequence[str],
     below ``min_visibility`` are left out; ``class_map`` (default
     :func:`default_mot_class_map`) maps MOT classes to ours (negative: ignore region); rows
     of unknown class (-1, MOT15) count as MOT pedestrians. ``frame_range`` selects a fraction
-    of every sequence, e.g. ``(0, 0.5)`` for the first half.
+    of every sequence, e.g. ``(0, 0.5)`` for the first half; ``sequences`` names the ones to
+    read (default: all with ground truth).
+
+    Raises:
+        DatasetError: no sequence with ground truth, a named one missing, or a sequence
+            that is not what it claims (see
+            :func:`~centertrack_ros.datasets.mot_sequence.open_mot_sequence`).
+
     """
-    root = Path(root)
     mapping = dict(class_map) if class_map is not None else default_mot_class_map(class_names)
-    seq_dirs = sorted(d for d in root.iterdir() if (d / 'gt' / 'gt.txt').is_file()) \
-        if root.is_dir() else []
-    if sequences:
-        seq_dirs = [d for d in seq_dirs if d.name in set(sequences)]
-    if not seq_dirs:
-        raise DataError(f'{root}: no MOTChallenge sequences (<seq>/gt/gt.txt) found')
     records = []
-    for seq_dir in seq_dirs:
-        image_dir = seq_dir / 'img1'
-        ext = '.jpg'
-        info = seq_dir / 'seqinfo.ini'
-        if info.is_file():
-            parser = configparser.ConfigParser()
-            parser.read(info)
-            image_dir = seq_dir / parser.get('Sequence', 'imDir', fallback='img1')
-            ext = parser.get('Sequence', 'imExt', fallback='.jpg')
-        length = _sequence_length(seq_dir, image_dir, ext)
+    for seq_dir in find_mot_sequences(root, sequences):
+        sequence = open_mot_sequence(seq_dir)
         by_frame: dict[int, list[Annotation]] = defaultdict(list)
-        for row in read_mot(seq_dir / 'gt' / 'gt.txt'):
+        for row in sequence.ground_truth() or ():
             if not row.consider or (0 <= row.visibility < min_visibility):
                 continue
             cls = mapping.get(MOT_PEDESTRIAN if row.class_id == -1 else row.class_id)
             if cls is None:
                 continue
             by_frame[row.frame].append(Annotation(row.tlbr(), cls, row.track_id))
-        for index in _fraction_range(length, frame_range):
+        for index in _fraction_range(len(sequence), frame_range):
             frame = index + 1
-            records.append(FrameRecord(seq_dir.name, frame,
-                                       str(image_dir / f'{frame:06d}{ext}'),
+            records.append(FrameRecord(seq_dir.name, frame, str(sequence.images[index]),
                                        tuple(by_frame.get(frame, ()))))
     return RecordSource(records, str(root))
 
@@ -316,29 +293,32 @@ def kitti_source(root: str | os.PathLike[str], class_names: Sequence[str],
     Label types match ``class_names`` case-insensitively (after ``aliases``). As in the
     original's KITTI set-up, ``ignored_types`` (default ``Van``/``Truck`` -> car and
     ``Person_sitting`` -> pedestrian, where those classes exist) become ignore regions of that
-    class and ``DontCare`` an ignore region of every class; other types are dropped.
+    class and ``DontCare`` an ignore region of every class; other types are dropped. Every
+    labelled sequence is read unless ``sequences`` names some.
+
+    Raises:
+        DatasetError: no label files, a named sequence without labels, a labelled sequence
+            without images, or a malformed label line.
+
     """
-    root = Path(root)
     lookup = _class_lookup(class_names)
     alias = {k.lower(): v.lower() for k, v in (aliases or {}).items()}
     if ignored_types is None:
         ignored_types = {'van': 'car', 'truck': 'car', 'person_sitting': 'pedestrian'}
     ignored = {k.lower(): lookup[v.lower()] for k, v in ignored_types.items()
                if v.lower() in lookup}
-    label_dir, image_root = root / 'label_02', root / 'image_02'
-    label_files = sorted(label_dir.glob('*.txt')) if label_dir.is_dir() else []
+    names = labelled_kitti_sequences(root)
     if sequences:
-        label_files = [f for f in label_files if f.stem in set(sequences)]
-    if not label_files:
-        raise DataError(f'{root}: no KITTI-tracking labels (label_02/<seq>.txt) found')
+        missing = sorted(set(sequences) - set(names))
+        if missing:
+            raise DatasetError(f'{root}: no KITTI-tracking labels for {", ".join(missing)} '
+                               f'(labelled: {", ".join(names)})')
+        names = [n for n in names if n in set(sequences)]
     records = []
-    for label_file in label_files:
-        image_dir = image_root / label_file.stem
-        images = sorted(image_dir.glob('*.png'))
-        if not images:
-            raise DataError(f'{image_dir}: no images for labels {label_file}')
+    for name in names:
+        sequence = open_kitti_sequence(root, name, require_labels=True)
         by_frame: dict[int, list[Annotation]] = defaultdict(list)
-        for lab in read_kitti_tracking(label_file, keep_dontcare=True):
+        for lab in sequence.labels(keep_dontcare=True) or ():
             kind = lab.type.lower()
             kind = alias.get(kind, kind)
             box = (lab.x1, lab.y1, lab.x2, lab.y2)
@@ -348,12 +328,10 @@ def kitti_source(root: str | os.PathLike[str], class_names: Sequence[str],
                 by_frame[lab.frame].append(Annotation(box, lookup[kind], lab.track_id))
             elif kind in ignored:
                 by_frame[lab.frame].append(Annotation(box, -ignored[kind], lab.track_id))
-        frames = {int(p.stem): p for p in images}
-        ordered = sorted(frames)
-        for index in _fraction_range(len(ordered), frame_range):
-            frame = ordered[index]
-            records.append(FrameRecord(label_file.stem, frame, str(frames[frame]),
-                                       tuple(by_frame.get(frame, ()))))
+        frames = sorted(zip(sequence.frame_ids(), sequence.images))
+        for index in _fraction_range(len(frames), frame_range):
+            frame, image = frames[index]
+            records.append(FrameRecord(name, frame, str(image), tuple(by_frame.get(frame, ()))))
     return RecordSource(records, str(root))
 
 
@@ -369,38 +347,32 @@ def coco_video_source(annotation_file: str | os.PathLike[str],
     ``category_map`` (category id -> our class id; negative: ignore region) is given.
     ``iscrowd`` annotations, and those with category ``-k`` (the original's marking of ignored
     objects of category ``k``), become ignore regions of their class.
+
+    Raises:
+        DatasetError: the file is not what it claims (see
+            :func:`~centertrack_ros.datasets.coco.read_coco_video`), or no category matches
+            the classes.
+
     """
-    path = Path(annotation_file)
-    try:
-        data = json.loads(path.read_text(encoding='utf-8'))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f'cannot read COCO annotations {path}: {exc}') from exc
-    for key in ('images', 'annotations'):
-        if not isinstance(data.get(key), list):
-            raise DataError(f'{path}: no {key!r} list')
-    categories = data.get('categories', [])
+    coco = read_coco_video(annotation_file)
     if category_map is None:
         lookup = _class_lookup(class_names)
-        category_map = {int(c['id']): lookup[c['name'].lower()]
-                        for c in categories if c.get('name', '').lower() in lookup}
-        if not category_map and len(categories) == 1 and len(class_names) == 1:
+        category_map = {c.id: lookup[c.name.lower()] for c in coco.categories
+                        if c.name.lower() in lookup}
+        if not category_map and len(coco.categories) == 1 and len(class_names) == 1:
             # One class on each side (e.g. the original's MOT files name it 'pedestrain').
-            category_map = {int(categories[0]['id']): 1}
+            category_map = {coco.categories[0].id: 1}
     if not category_map:
-        names = [c.get('name') for c in categories]
-        raise DataError(f'{path}: no category ({names}) matches the classes {list(class_names)}; '
-                        'give a category map')
-    by_image: dict[int, list[dict]] = defaultdict(list)
-    for ann in data['annotations']:
-        by_image[int(ann['image_id'])].append(ann)
+        names = [c.name for c in coco.categories]
+        raise DatasetError(f'{coco.path}: no category ({names}) matches the classes '
+                           f'{list(class_names)}; give a category map')
+    by_image = coco.by_image()
     records = []
-    for image in data['images']:
-        image_id = int(image['id'])
-        video = image.get('video_id')
-        still = video is None
+    for image in coco.images:
+        still = image.video_id is None
         annotations = []
-        for k, ann in enumerate(by_image.get(image_id, ())):
-            category = int(ann['category_id'])
+        for k, ann in enumerate(by_image.get(image.id, ())):
+            category = ann.category_id
             if category < 0 and -category in category_map:
                 # The original marks ignored objects of category k with id -k (MOT's files).
                 cls = -abs(category_map[-category])
@@ -408,16 +380,15 @@ def coco_video_source(annotation_file: str | os.PathLike[str],
                 cls = category_map.get(category, SKIP_CLASS)
             if cls == SKIP_CLASS:
                 continue
-            x, y, w, h = (float(v) for v in ann['bbox'])
-            if ann.get('iscrowd', 0):
+            if ann.iscrowd:
                 cls = -abs(cls)
-            track = int(ann.get('track_id', -1)) if not still else k + 1
-            annotations.append(Annotation((x, y, x + w, y + h), cls, track))
+            track = (-1 if ann.track_id is None else ann.track_id) if not still else k + 1
+            annotations.append(Annotation(ann.tlbr(), cls, track))
         records.append(FrameRecord(
-            f'image-{image_id}' if still else f'video-{video}',
-            1 if still else int(image.get('frame_id', 1)),
-            str(Path(image_root) / image['file_name']), tuple(annotations)))
-    return RecordSource(records, str(path))
+            f'image-{image.id}' if still else f'video-{image.video_id}',
+            1 if still else (1 if image.frame_id is None else image.frame_id),
+            str(Path(image_root) / image.file_name), tuple(annotations)))
+    return RecordSource(records, str(coco.path))
 
 
 # --------------------------------------------------------------------------------------------

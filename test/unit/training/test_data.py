@@ -11,10 +11,11 @@ import pytest
 import torch
 
 from centertrack_ros.core.config import InputConfig
+from centertrack_ros.core.errors import DatasetError
+from centertrack_ros.datasets import mot_sequence
 from centertrack_ros.synthetic import SceneConfig, generate_sequence
 from centertrack_ros.training.datasets import (
     ConcatSource,
-    DataError,
     SampleConfig,
     SyntheticSource,
     TrackingDataset,
@@ -80,8 +81,25 @@ def test_mot_reader(mot_root):
 
 
 def test_mot_reader_errors(tmp_path):
-    with pytest.raises(DataError, match='no MOTChallenge sequences'):
+    with pytest.raises(DatasetError, match='no MOTChallenge sequences'):
         mot_source(tmp_path, CLASSES)
+
+
+def test_mot_reader_reads_seqinfo_once_and_follows_it(mot_root, monkeypatch):
+    seq = mot_root / 'MOT17-02-FRCNN'
+    (seq / 'img1').rename(seq / 'frames')
+    (seq / 'seqinfo.ini').write_text('[Sequence]\nname=MOT17-02-FRCNN\nimDir=frames\n'
+                                     'seqLength=3\nimExt=.jpg\n')
+    _write_images(seq / 'frames', ['cover.png'])  # another suffix: not a frame
+    calls = []
+    real = mot_sequence.read_seqinfo
+    monkeypatch.setattr(mot_sequence, 'read_seqinfo', lambda p: calls.append(p) or real(p))
+    source = mot_source(mot_root, CLASSES)
+    assert calls == [seq / 'seqinfo.ini']
+    assert [Path(r.image_path).relative_to(seq).as_posix() for r in source.records] == [
+        'frames/000001.jpg', 'frames/000002.jpg', 'frames/000003.jpg']
+    with pytest.raises(DatasetError, match='no MOTChallenge sequence MOT17-04'):
+        mot_source(mot_root, CLASSES, sequences=['MOT17-04'])
 
 
 @pytest.fixture
@@ -110,8 +128,13 @@ def test_kitti_reader(kitti_root):
     assert [(a.class_id, a.bbox) for a in source.load(1)[1]] == [(1, (11, 10, 31, 20))]
     assert [a.class_id for a in source.load(2)[1]] == [-2]
     assert source.locate(2) == ('0003', 2)
-    with pytest.raises(DataError, match='KITTI'):
+    with pytest.raises(DatasetError, match='KITTI'):
         kitti_source(kitti_root / 'image_02', CLASSES)
+    with pytest.raises(DatasetError, match='no KITTI-tracking labels for 0004'):
+        kitti_source(kitti_root, CLASSES, sequences=['0004'])
+    (kitti_root / 'label_02' / '0005.txt').write_text('')
+    with pytest.raises(DatasetError, match="has no sequence '0005'"):
+        kitti_source(kitti_root, CLASSES)
 
 
 def test_coco_video_reader(tmp_path):
@@ -159,8 +182,12 @@ def test_coco_reader_with_the_original_mot_conventions(tmp_path):
     path.write_text(json.dumps(data))
     source = coco_video_source(path, tmp_path, ('pedestrian',))
     assert [(a.class_id, a.track_id) for a in source.load(0)[1]] == [(1, 3), (-1, 4)]
-    with pytest.raises(DataError, match='no category'):
+    with pytest.raises(DatasetError, match='no category'):
         coco_video_source(path, tmp_path, CLASSES)
+    data['annotations'][0]['image_id'] = 2
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=r'annotations\[0\] refers to image 2'):
+        coco_video_source(path, tmp_path, ('pedestrian',))
 
 
 def test_synthetic_source_matches_the_generator():

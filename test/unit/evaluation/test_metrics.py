@@ -5,6 +5,8 @@ import math
 
 import pytest
 
+from centertrack_ros.datasets.mot import MotRow
+from centertrack_ros.datasets.synthetic import synthetic_gt_rows
 from centertrack_ros.evaluation.metrics import (
     OVERALL,
     TrackingMetrics,
@@ -14,8 +16,6 @@ from centertrack_ros.evaluation.metrics import (
     iou_matrix,
     to_json,
 )
-from centertrack_ros.evaluation.mot import MotRow
-from centertrack_ros.evaluation.synthetic import synthetic_gt_rows
 from centertrack_ros.synthetic import SceneConfig, generate_sequence
 
 
@@ -261,7 +261,7 @@ def test_hota_leaves_stdout_to_the_reports(run_python):
     missing optional packages there when imported.
     """
     code = ('from centertrack_ros.evaluation.metrics import evaluate\n'
-            'from centertrack_ros.evaluation.mot import MotRow\n'
+            'from centertrack_ros.datasets.mot import MotRow\n'
             'row = MotRow(1, 1, 0, 0, 10, 10, 1.0, 1, 1.0)\n'
             'print("HOTA", evaluate([row], [row]).hota)\n')
     proc = run_python(code)

@@ -1,9 +1,9 @@
-"""Tests of synthetic sequences as evaluation data: their ground truth as MOT rows."""
+"""The ground truth of a generated sequence as MOT rows."""
 
 import pytest
 
-from centertrack_ros.evaluation.mot import read_mot, rows_by_frame, write_mot
-from centertrack_ros.evaluation.synthetic import synthetic_gt_rows
+from centertrack_ros.datasets.mot import read_mot, rows_by_frame, write_mot
+from centertrack_ros.datasets.synthetic import synthetic_gt_rows
 from centertrack_ros.synthetic import SceneConfig, generate_sequence
 
 
