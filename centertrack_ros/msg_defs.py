@@ -1,9 +1,10 @@
-"""Text of the vision_msgs interface definitions, for tools that work without ROS (rosbags).
+"""Text of the interface definitions the package publishes, for tools without ROS (rosbags).
 
-The definitions come from the ``msg/`` directory of a source checkout (the vision_msgs fallback
-package of this repository) or, when the package is installed without its sources (colcon on a
-ROS distribution), from the ``share/vision_msgs/msg`` directory of the vision_msgs package found
-through the ament index. Both hold the vision_msgs 4.x field declarations.
+Three interface packages: ``vision_msgs`` (detections), ``autoware_perception_msgs`` (tracked
+and detected objects) and ``foxglove_msgs`` (image annotations). Their definitions come from
+``msg/<package>/msg`` of a source checkout (this repository's fallback copies, field for field
+the upstream packages) or, when the package is installed without its sources (colcon on a ROS
+distribution), from the ``share/<package>/msg`` directory found through the ament index.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ import os
 from pathlib import Path
 
 PACKAGE = 'vision_msgs'
+AUTOWARE_PERCEPTION_MSGS = 'autoware_perception_msgs'
+FOXGLOVE_MSGS = 'foxglove_msgs'
+# Every interface package of msg/, in the order setup_env.sh builds them.
+INTERFACE_PACKAGES = (PACKAGE, AUTOWARE_PERCEPTION_MSGS, FOXGLOVE_MSGS)
 
 # ROS 2 type hashes (RIHS01) of the real vision_msgs 4.1.1 messages. Computed once from the
 # upstream .msg files (ros-perception/vision_msgs, tag 4.1.1): they were built with
@@ -19,6 +24,7 @@ PACKAGE = 'vision_msgs'
 # generators from the ros-* wheels) and the hashes read from the generated
 # vision_msgs/msg/<Type>.json "type_hashes". rosbags' Typestore.hash_rihs01 gives the same values.
 # Publishers advertise these hashes over DDS; subscribers on a ROS distribution compare them.
+# (msg/type_hashes.json records these and the other packages' hashes with their provenance.)
 VISION_MSGS_TYPE_HASHES = {
     'BoundingBox2D': 'RIHS01_008eacbb0cf8f26e83795547bed013eec3675485ef386ec056d80eaaf1c1ce2f',
     'BoundingBox2DArray':
@@ -40,40 +46,62 @@ VISION_MSGS_TYPE_HASHES = {
     'VisionClass': 'RIHS01_1e4a11f0fed50b5623cb8ff26ca0e37952a48a9c074d16f804b44e9164c2037a',
     'VisionInfo': 'RIHS01_95d3116a17484ad91c9a2686e1d54890bbfc3ff6c6a2de137738c4950d45d284',
 }
-_SOURCE_MSG_DIR = Path(__file__).resolve().parents[1] / 'msg'
+SOURCE_MSG_ROOT = Path(__file__).resolve().parents[1] / 'msg'
 
 
-def msg_directory() -> Path:
-    """Return the directory holding the vision_msgs ``.msg`` files.
+def msg_directory(package: str = PACKAGE) -> Path:
+    """Return the directory holding the ``.msg`` files of an interface package.
 
-    The repository's ``msg/`` is preferred; otherwise the installed vision_msgs share directory.
-    Raises FileNotFoundError when neither exists.
+    The repository's ``msg/<package>/msg`` is preferred; otherwise the installed package's share
+    directory. Raises FileNotFoundError when neither exists.
     """
-    if any(_SOURCE_MSG_DIR.glob('*.msg')):
-        return _SOURCE_MSG_DIR
+    source = SOURCE_MSG_ROOT / package / 'msg'
+    if any(source.glob('*.msg')):
+        return source
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        share = Path(get_package_share_directory(PACKAGE)) / 'msg'
+        share = Path(get_package_share_directory(package)) / 'msg'
     except (ImportError, LookupError, OSError) as exc:
         raise FileNotFoundError(
-            f'no vision_msgs .msg files: {_SOURCE_MSG_DIR} is empty and the ament index has '
-            f'no {PACKAGE} ({exc})') from exc
+            f'no {package} .msg files: {source} is empty and the ament index has no '
+            f'{package} ({exc})') from exc
     if not any(share.glob('*.msg')):
         raise FileNotFoundError(f'no .msg files in {share}')
     return share
 
 
-def vision_msgs_definitions(directory: str | os.PathLike | None = None) -> dict[str, str]:
-    """Return ``{'vision_msgs/msg/<Type>': <.msg text>}`` for every definition.
+def interface_definitions(package: str,
+                          directory: str | os.PathLike | None = None) -> dict[str, str]:
+    """Return ``{'<package>/msg/<Type>': <.msg text>}`` for every definition of a package.
 
     ``directory`` overrides where the ``.msg`` files are read from (default: msg_directory()).
     """
-    root = Path(directory) if directory is not None else msg_directory()
+    root = Path(directory) if directory is not None else msg_directory(package)
     return {
-        f'{PACKAGE}/msg/{path.stem}': path.read_text(encoding='utf-8')
+        f'{package}/msg/{path.stem}': path.read_text(encoding='utf-8')
         for path in sorted(root.glob('*.msg'))
     }
+
+
+def vision_msgs_definitions(directory: str | os.PathLike | None = None) -> dict[str, str]:
+    """Return ``{'vision_msgs/msg/<Type>': <.msg text>}`` for every definition."""
+    return interface_definitions(PACKAGE, directory)
+
+
+def register_definitions(typestore, definitions: dict[str, str]):
+    """Register ``.msg`` texts (``{'<package>/msg/<Type>': text}``) in a ``rosbags`` typestore.
+
+    Types the store already knows are left as they are. Returns the typestore.
+    """
+    from rosbags.typesys import get_types_from_msg
+
+    types = {}
+    for name, text in definitions.items():
+        if name not in typestore.fielddefs:
+            types.update(get_types_from_msg(text, name))
+    typestore.register(types)
+    return typestore
 
 
 def register_vision_msgs(typestore, directory: str | os.PathLike | None = None):
@@ -81,11 +109,24 @@ def register_vision_msgs(typestore, directory: str | os.PathLike | None = None):
 
     Types the store already knows are left as they are. Needs the ``rosbags`` package.
     """
-    from rosbags.typesys import get_types_from_msg
+    return register_definitions(typestore, vision_msgs_definitions(directory))
 
-    types = {}
-    for name, text in vision_msgs_definitions(directory).items():
-        if name not in typestore.fielddefs:
-            types.update(get_types_from_msg(text, name))
-    typestore.register(types)
-    return typestore
+
+def register_interfaces(typestore, packages: tuple[str, ...] = INTERFACE_PACKAGES,
+                        required: tuple[str, ...] = (PACKAGE,)) -> list[str]:
+    """Register every interface package of ``packages`` that can be found; return the missing.
+
+    A package of ``required`` that cannot be found raises FileNotFoundError; the others are
+    skipped (a colcon install on a distribution without Autoware still writes detections).
+    """
+    missing = []
+    for package in packages:
+        try:
+            definitions = interface_definitions(package)
+        except FileNotFoundError:
+            if package in required:
+                raise
+            missing.append(package)
+            continue
+        register_definitions(typestore, definitions)
+    return missing

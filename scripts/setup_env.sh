@@ -10,7 +10,8 @@
 #                  lines marked "# no-deps" are installed without their dependencies)
 #   3. cmake fix   point the ROS wheels' exported CMake files at this machine's Python/numpy
 #   4. ament path  a .pth hook puts .venv on AMENT_PREFIX_PATH for every venv interpreter
-#   5. msg         build msg/ (vision_msgs) into .venv, only if `import vision_msgs.msg` fails
+#   5. msg         build each interface package of msg/ (vision_msgs, autoware_perception_msgs,
+#                  foxglove_msgs) into .venv, only if `import <package>.msg` fails
 #   6. package     editable install of centertrack_ros (console scripts in .venv/bin) and its
 #                  share directory (launch/, config/, models/, package.xml, ament index marker)
 #                  linked into .venv/share, like `colcon build --symlink-install`
@@ -128,34 +129,48 @@ if [[ ! -f "$PTH" || "$(cat "$PTH")" != "$PTH_LINE" ]] && todo ament-path; then
   printf '%s\n' "$PTH_LINE" > "$PTH"
 fi
 
-# --- 5. msg (vision_msgs fallback) -------------------------------------------------------------
-MSG_HASH="$(hash_of "$MSG_DIR"/CMakeLists.txt "$MSG_DIR"/package.xml "$MSG_DIR"/*.msg \
-  "$DISTS_HASH")"
-build_msgs=0
-if [[ -f "$STAMPS/msgs" ]]; then
-  # We built it before: rebuild when msg/ or the toolchain changed, or when it went missing.
-  stamp_ok msgs "$MSG_HASH" && "$VPY" -c 'import vision_msgs.msg' 2>/dev/null || build_msgs=1
-elif ! "$VPY" -c 'import vision_msgs.msg' 2>/dev/null; then
-  build_msgs=1
-else
-  log "vision_msgs is importable already; not building msg/"
-fi
-if ((build_msgs)) && todo msgs; then
-  log "building msg/ (vision_msgs) into the venv (about 1 minute)"
-  BUILD="$VENV/.build/vision_msgs"
-  rm -rf "$BUILD"
-  mkdir -p "$BUILD"
-  (
-    cd "$BUILD"
-    export CMAKE_PREFIX_PATH="$VENV" AMENT_PREFIX_PATH="$VENV"
-    cmake "$MSG_DIR" -DCMAKE_INSTALL_PREFIX="$VENV" -DCMAKE_BUILD_TYPE=Release \
-      -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VPY" > cmake.log 2>&1 \
-      || { tail -40 cmake.log >&2; exit 1; }
-    make -j"$(nproc)" install > make.log 2>&1 || { tail -60 make.log >&2; exit 1; }
-  ) || die "building msg/ failed (logs in $BUILD)"
-  "$VPY" -c 'import vision_msgs.msg' || die "vision_msgs was built but cannot be imported"
-  stamp_set msgs "$MSG_HASH"
-fi
+# --- 5. msg (interface packages the environment lacks) ----------------------------------------
+# Each folder of msg/ is one interface package with the upstream definitions (README, "Setup
+# details"). A package is built into the venv only when `import <package>.msg` fails (a ROS
+# distribution or workspace that has it keeps its own), and rebuilt when we built it before and
+# its folder or the toolchain changed, or it went missing. Their dependencies (std_msgs,
+# geometry_msgs, builtin_interfaces, unique_identifier_msgs) are ros-* wheels of step 2.
+MSG_PACKAGES=(vision_msgs autoware_perception_msgs foxglove_msgs)
+importable() { "$VPY" -c "import $1.msg" 2>/dev/null; }
+built_before() {  # (before msg/ had one folder per package, vision_msgs' stamp was "msgs")
+  [[ -f "$STAMPS/msg-$1" ]] || [[ "$1" == vision_msgs && -f "$STAMPS/msgs" ]]
+}
+for pkg in "${MSG_PACKAGES[@]}"; do
+  pkg_dir="$MSG_DIR/$pkg"
+  # Contents and names of its files (a renamed message is another message), and the toolchain.
+  pkg_hash="$(hash_of "$pkg_dir"/CMakeLists.txt "$pkg_dir"/package.xml "$pkg_dir"/msg/*.msg \
+    "$(cd "$pkg_dir" && ls msg)" "$DISTS_HASH")"
+  build_pkg=0
+  if built_before "$pkg"; then
+    stamp_ok "msg-$pkg" "$pkg_hash" && importable "$pkg" || build_pkg=1
+  elif ! importable "$pkg"; then
+    build_pkg=1
+  else
+    log "$pkg is importable already; not building msg/$pkg"
+  fi
+  if ((build_pkg)) && todo "msg:$pkg"; then
+    log "building msg/$pkg into the venv (about 1 minute)"
+    BUILD="$VENV/.build/$pkg"
+    rm -rf "$BUILD"
+    mkdir -p "$BUILD"
+    (
+      cd "$BUILD"
+      export CMAKE_PREFIX_PATH="$VENV" AMENT_PREFIX_PATH="$VENV"
+      cmake "$pkg_dir" -DCMAKE_INSTALL_PREFIX="$VENV" -DCMAKE_BUILD_TYPE=Release \
+        -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VPY" > cmake.log 2>&1 \
+        || { tail -40 cmake.log >&2; exit 1; }
+      make -j"$(nproc)" install > make.log 2>&1 || { tail -60 make.log >&2; exit 1; }
+    ) || die "building msg/$pkg failed (logs in $BUILD)"
+    "$VPY" -c "import $pkg.msg" || die "$pkg was built but cannot be imported"
+    stamp_set "msg-$pkg" "$pkg_hash"
+    if [[ "$pkg" == vision_msgs ]]; then rm -f "$STAMPS/msgs"; fi
+  fi
+done
 
 # --- 6. package --------------------------------------------------------------------------------
 INSTALL_HASH="$(hash_of "$ROOT/setup.py" "$ROOT/setup.cfg" "$ROOT" "$PKG_HASH")"

@@ -15,10 +15,11 @@ import numpy as np
 
 from ..core.mono3d import box_corners, project
 
-# Box edges between the corners of box_corners: bottom face, top face, verticals.
-_EDGES = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
-          (0, 4), (1, 5), (2, 6), (3, 7)]
-_FRONT_DIAGONALS = [(0, 5), (1, 4)]  # the front face (+x of the object, its heading)
+# Box edges between the corners of box_corners: bottom face, top face, verticals (also used by
+# the Foxglove overlay, runtime/annotations.py).
+EDGES_3D = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5), (5, 6), (6, 7), (7, 4),
+            (0, 4), (1, 5), (2, 6), (3, 7)]
+FRONT_DIAGONALS_3D = [(0, 5), (1, 4)]  # the front face (+x of the object, its heading)
 # Corners this far outside the image (in image sizes) are not drawn in 3D: a box reaching
 # behind or right next to the camera projects to unbounded pixels.
 _MAX_REACH = 20
@@ -67,9 +68,9 @@ def draw_tracks(image: np.ndarray, tracks: Iterable[Any], class_name: Callable[[
             cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness)
         else:
             points = [(int(round(x)), int(round(y))) for x, y in corners]
-            for a, b in _EDGES:
+            for a, b in EDGES_3D:
                 cv2.line(canvas, points[a], points[b], color, thickness, cv2.LINE_AA)
-            for a, b in _FRONT_DIAGONALS:
+            for a, b in FRONT_DIAGONALS_3D:
                 cv2.line(canvas, points[a], points[b], color, 1, cv2.LINE_AA)
             x1 = min(p[0] for p in points)
             y1 = min(p[1] for p in points)

@@ -1,13 +1,13 @@
-"""The vision_msgs fallback in msg/ is wire- and hash-compatible with vision_msgs 4.1.1."""
+"""The vision_msgs fallback (msg/vision_msgs) is wire- and hash-compatible with 4.1.1."""
 
 from __future__ import annotations
 
 import importlib
 import uuid
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
+from support import REPO
 
 from centertrack_ros.msg_defs import (
     VISION_MSGS_TYPE_HASHES,
@@ -16,18 +16,18 @@ from centertrack_ros.msg_defs import (
     vision_msgs_definitions,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-MSG = REPO / 'msg'
+PACKAGE_DIR = REPO / 'msg' / 'vision_msgs'
+MSG = PACKAGE_DIR / 'msg'
 
 
 def test_msg_package_is_a_colcon_ignored_interface_package():
-    assert (MSG / 'COLCON_IGNORE').is_file()
-    root = ET.parse(MSG / 'package.xml').getroot()
+    assert (REPO / 'msg' / 'COLCON_IGNORE').is_file()
+    root = ET.parse(PACKAGE_DIR / 'package.xml').getroot()
     assert root.get('format') == '3'
     assert root.findtext('name') == 'vision_msgs'
     assert root.findtext('export/build_type') == 'ament_cmake'
     assert root.findtext('member_of_group') == 'rosidl_interface_packages'
-    assert 'rosidl_generate_interfaces' in (MSG / 'CMakeLists.txt').read_text()
+    assert 'rosidl_generate_interfaces' in (PACKAGE_DIR / 'CMakeLists.txt').read_text()
     assert {p.stem for p in MSG.glob('*.msg')} == set(VISION_MSGS_TYPE_HASHES)
 
 
