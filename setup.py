@@ -26,7 +26,22 @@ setup(
         _share('models', '*.pth'),
         _share('models', '*.md'),
     ],
-    install_requires=['setuptools'],
+    # What pip installs with the package. The tested versions are pinned in
+    # scripts/requirements-runtime.txt (the vehicle runtime) and scripts/requirements.txt (all);
+    # a ROS workspace takes its dependencies from package.xml (rosdep) instead.
+    # OpenCV and ONNX Runtime come with the `runtime` extra, not by default: on a Jetson,
+    # JetPack's OpenCV and NVIDIA's onnxruntime-gpu provide the same modules (cv2, onnxruntime)
+    # under other names, and pip would put the CPU wheels over them.
+    install_requires=['setuptools', 'numpy', 'pyyaml'],
+    extras_require={
+        # The lean node: an exported .onnx with the onnxruntime engine.
+        'runtime': ['opencv-python-headless', 'onnxruntime'],
+        # .pth checkpoints, export, training, the torch and reference engines.
+        'torch': ['torch', 'torchvision', 'onnx', 'onnxscript'],
+        # centertrack_bag, centertrack_demo, centertrack_evaluate, centertrack_bench (HOTA also
+        # needs `pip install --no-deps trackeval`: README, "Setup details").
+        'tools': ['rosbags', 'scipy', 'motmetrics', 'tqdm', 'pillow', 'psutil'],
+    },
     zip_safe=True,
     maintainer='centertrack_ros maintainers',
     maintainer_email='centertrack-ros@example.com',

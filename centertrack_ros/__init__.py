@@ -4,7 +4,8 @@ Sub-packages:
   core       -- ROS-free CenterTrack: configuration, networks, pre/post-processing, tracker.
   runtime    -- ROS-free frame runtime: frame decoding, stream rules, the frame runner.
   synthetic  -- procedural driving sequences with exact ground truth (ROS-free).
-  evaluation -- MOTChallenge/KITTI files, tracking metrics, scoring tracker runs (ROS-free).
+  datasets   -- MOTChallenge, KITTI-tracking and COCO-video files and folders (ROS-free).
+  evaluation -- tracking metrics (CLEAR-MOT, identity, HOTA), scoring tracker runs (ROS-free).
   training   -- datasets, losses and the training loop (ROS-free).
   ros        -- the thin ROS 2 adapter (node, parameters, messages, diagnostics).
   bags       -- rosbag2 files without a ROS installation (conversion, offline runs).

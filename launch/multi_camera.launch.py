@@ -10,58 +10,41 @@ one network call. ``one_node_per_camera:=true`` starts ``/front/centertrack``,
 batch; each node can be restarted on its own). The topics are the same either way.
 """
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from launch import LaunchDescription
-
-PACKAGE = 'centertrack_ros'
-ARGUMENTS = (
-    ('cameras', 'front,rear', 'Comma-separated camera names; each becomes a namespace'),
-    ('image_topic', 'image_raw', 'Image topic inside each camera namespace (relative name)'),
-    ('params_file', os.path.join(get_package_share_directory(PACKAGE), 'config',
-                                 'centertrack.yaml'), 'Parameters YAML file shared by all nodes'),
-    ('model_path', '', 'Checkpoint file; empty = the parameters file\'s model.path'),
-    ('device', '', 'auto, cpu, cuda or cuda:N; empty = the parameters file\'s device'),
-    ('one_node_per_camera', 'false', 'true: a node (and a model) per camera instead of one'),
+from centertrack_ros.ros.launch_support import (
+    PACKAGE,
+    common_arguments,
+    launch_description,
+    node_parameters,
 )
 
+ARGUMENTS = (
+    ('cameras', 'front,rear', 'Comma-separated camera names; each becomes a namespace'),
+    ('image_topic', 'image_raw', 'Image topic inside each camera namespace (relative name); '
+                                 'compressed and camera_info topics follow it'),
+    ('one_node_per_camera', 'false', 'true: a node (and a model) per camera instead of one'),
+) + common_arguments()
 
-def node_actions(context):
+
+def node_actions(value):
     """Return the node(s) for the cameras, with the launch arguments resolved."""
-    value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     cameras = [name.strip() for name in value['cameras'].split(',') if name.strip()]
     if not cameras:
         raise ValueError('cameras:= needs at least one camera name')
     if len(set(cameras)) != len(cameras):
         raise ValueError(f'cameras:= lists a camera twice: {value["cameras"]}')
-    overrides = {}
-    if value['model_path']:
-        overrides['model.path'] = value['model_path']
-    if value['device']:
-        overrides['device'] = value['device']
     image = value['image_topic']
     common = dict(package=PACKAGE, executable='centertrack_node', name='centertrack',
                   output='screen', emulate_tty=True)
     if value['one_node_per_camera'].lower() in ('true', '1', 'yes'):
-        return [Node(namespace=camera,
-                     parameters=[value['params_file']] + ([overrides] if overrides else []),
-                     remappings=[('image', image), ('image/compressed', image + '/compressed')],
-                     **common) for camera in cameras]
-    overrides['cameras'] = cameras
-    remappings = []
-    for camera in cameras:
-        remappings += [(f'{camera}/image', f'{camera}/{image}'),
-                       (f'{camera}/image/compressed', f'{camera}/{image}/compressed')]
-    return [Node(parameters=[value['params_file'], overrides], remappings=remappings, **common)]
+        return [Node(namespace=camera, parameters=node_parameters(value),
+                     remappings=[('image', image)], **common) for camera in cameras]
+    return [Node(parameters=node_parameters(value, cameras=cameras),
+                 remappings=[(f'{camera}/image', f'{camera}/{image}') for camera in cameras],
+                 **common)]
 
 
 def generate_launch_description():
     """Declare the arguments and the nodes."""
-    return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value=default, description=text)
-         for name, default, text in ARGUMENTS] + [OpaqueFunction(function=node_actions)])
+    return launch_description(ARGUMENTS, node_actions)

@@ -13,70 +13,49 @@ Without ``ros2 bag`` (no ROS distribution), ``centertrack_bag play``/``record`` 
 from the command line, and ``centertrack_bag run`` tracks a bag offline without dropping frames.
 """
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
-from launch.actions import (
-    DeclareLaunchArgument,
-    EmitEvent,
-    ExecuteProcess,
-    OpaqueFunction,
-    RegisterEventHandler,
-    TimerAction,
-)
+from launch.actions import EmitEvent, ExecuteProcess, RegisterEventHandler, TimerAction
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
-from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 
-from launch import LaunchDescription
+from centertrack_ros.ros.launch_support import (
+    PACKAGE,
+    common_arguments,
+    launch_description,
+    node_parameters,
+)
 
-PACKAGE = 'centertrack_ros'
 ARGUMENTS = (
     ('bag', '', 'The bag to replay (folder or storage file)'),
     ('image_topic', '/camera/image_raw', 'Image topic in the bag (sensor_msgs/Image); the node '
-                                         'subscribes to it'),
-    ('params_file', os.path.join(get_package_share_directory(PACKAGE), 'config',
-                                 'centertrack.yaml'), 'Parameters YAML file of the node'),
+                                         'subscribes to it, and to camera_info beside it'),
     ('output', '', 'Bag to record the detections into; empty = ros2 bag record\'s default name'),
-    ('model_path', '', 'Checkpoint file; empty = the parameters file\'s model.path'),
-    ('device', '', 'auto, cpu, cuda or cuda:N; empty = the parameters file\'s device'),
     ('rate', '1.0', 'Playback speed factor; lower it when the node cannot keep up'),
     ('storage', 'mcap', 'Storage of the recording: mcap or sqlite3'),
-)
+) + common_arguments()
 DETECTIONS = '/detections'
 SHUTDOWN_GRACE = 2.0  # seconds for the last detections to reach the recorder
 
 
-def replay_actions(context):
+def replay_actions(value):
     """Return the recorder, the node, and the player started once the node is active."""
-    value = {name: LaunchConfiguration(name).perform(context) for name, _, _ in ARGUMENTS}
     if not value['bag']:
         raise ValueError('bag:= is required (the bag to replay)')
-    overrides = {}
-    if value['model_path']:
-        overrides['model.path'] = value['model_path']
-    if value['device']:
-        overrides['device'] = value['device']
     image = value['image_topic']
     record_cmd = ['ros2', 'bag', 'record', '--storage', value['storage'], DETECTIONS]
     if value['output']:
         record_cmd += ['--output', value['output']]
     recorder = ExecuteProcess(cmd=record_cmd, name='record', output='screen')
     node = LifecycleNode(
-        package=PACKAGE,
-        executable='centertrack_node',
-        name='centertrack',
-        namespace='',
-        parameters=[value['params_file']] + ([overrides] if overrides else []),
-        remappings=[('image', image), ('image/compressed', image + '/compressed'),
-                    ('detections', DETECTIONS)],
-        output='screen',
-        emulate_tty=True,
-    )
+        package=PACKAGE, executable='centertrack_node', name='centertrack', namespace='',
+        parameters=node_parameters(value),
+        remappings=[('image', image), ('detections', DETECTIONS)],
+        output='screen', emulate_tty=True)
+    camera_info = image.rsplit('/', 1)[0] + '/camera_info'
     player = ExecuteProcess(
-        cmd=['ros2', 'bag', 'play', value['bag'], '--topics', image, '--rate', value['rate']],
+        cmd=['ros2', 'bag', 'play', value['bag'], '--topics', image, camera_info,
+             '--rate', value['rate']],
         name='play', output='screen')
     return [
         recorder,
@@ -92,6 +71,4 @@ def replay_actions(context):
 
 def generate_launch_description():
     """Declare the arguments and the replay."""
-    return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value=default, description=text)
-         for name, default, text in ARGUMENTS] + [OpaqueFunction(function=replay_actions)])
+    return launch_description(ARGUMENTS, replay_actions)

@@ -14,7 +14,7 @@ from ..core.calibration import CalibrationError
 from ..runtime.camera_info import projection_for_image
 from .calibration_file import CameraCalibration
 from .errors import BagError
-from .io import BagWriter, topic_name
+from .io import BagWriter, camera_info_topic_for, topic_name
 from .messages import (
     boxes_from_rows,
     camera_info_message,
@@ -43,17 +43,6 @@ class ConvertResult:
     image_topic: str
     gt_topic: Optional[str]
     camera_info_topic: Optional[str] = None
-
-
-def camera_info_topic_for(image_topic: str) -> str:
-    """``camera_info`` beside an image topic, as image_transport pairs them.
-
-    ``/camera/image_raw`` and ``/camera/image_raw/compressed`` give ``/camera/camera_info``.
-    """
-    parts = topic_name(image_topic).strip('/').split('/')
-    if parts[-1] in ('compressed', 'theora', 'compressedDepth') and len(parts) > 1:
-        parts = parts[:-1]
-    return '/' + '/'.join(parts[:-1] + ['camera_info'])
 
 
 def frame_stamp(start_ns: int, index: int, fps: float) -> int:
@@ -141,7 +130,7 @@ def convert(source: Source, output: str | Path, *, topic: str = DEFAULT_TOPIC,
                 if max_frames is not None and index >= max_frames:
                     break
                 stamp = frame_stamp(start, index, source.fps)
-                if info_topic:
+                if info_topic and calibration is not None:
                     writer.write(info_topic, stamp, _camera_info(calibration, image, stamp,
                                                                  frame_id))
                 if compressed:
@@ -149,7 +138,7 @@ def convert(source: Source, output: str | Path, *, topic: str = DEFAULT_TOPIC,
                 else:
                     msg = image_message(image, stamp, frame_id)
                 writer.write(image_topic, stamp, msg)
-                if truth_topic:
+                if truth_topic and source.gt is not None:
                     rows = source.gt.get(index + 1, [])
                     writer.write(truth_topic, stamp, detection_array(
                         boxes_from_rows(rows, source.class_names), stamp, frame_id))
@@ -169,7 +158,7 @@ def _camera_info(calibration: CameraCalibration, image: np.ndarray, stamp: int,
                  frame_id: str) -> Any:
     """Build one frame's CameraInfo: the file's size, else the frame's, checked to fit."""
     height, width = image.shape[:2]
-    if calibration.width is None:
+    if calibration.width is None or calibration.height is None:
         return camera_info_message(calibration, width, height, stamp, frame_id)
     info = camera_info_message(calibration, calibration.width, calibration.height, stamp,
                                frame_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from ..core.errors import CenterTrackError
 
-class BagError(RuntimeError):
+
+class BagError(CenterTrackError, RuntimeError):
     """A bag, topic, source or option is unusable; the message says which and why.
 
     Command-line front ends print the message on one line and exit with status 2, so messages

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..evaluation.mot import MotRow, read_mot
+from ..core.labels import ClassIds
+from ..datasets.mot import MotRow, read_mot
+from ..datasets.mot_sequence import gt_file
 from ..evaluation.sequences import AlignedSequence
 from ..runtime.stamps import stamp_ns
 from .convert import CLASS_NAMES_KEY, DEFAULT_GT_TOPIC
 from .errors import BagError
 from .io import BagReader, TopicSummary
-from .messages import ClassIds, boxes_from_detections, rows_from_boxes
+from .messages import boxes_from_detections, rows_from_boxes
 from .offline import DEFAULT_DETECTIONS_TOPIC
 from .typestore import DETECTION_ARRAY
 
@@ -107,7 +109,7 @@ def load(path: str | Path, topic: Optional[str] = None, role: str = 'tracks') ->
         raise BagError(f'{path} is not a bag, so --{"gt" if role == "ground truth" else "tracks"}'
                        '-topic does not apply')
     if path.is_dir():
-        candidate = path / 'gt' / 'gt.txt'
+        candidate = gt_file(path)
         if not candidate.is_file():
             raise BagError(f'{path} is neither a bag nor a MOT sequence with gt/gt.txt')
         path = candidate
@@ -128,16 +130,16 @@ def align(name: str, gt: Rows, tracks: Rows, class_names: Sequence[str] = ()) ->
     names = tuple(class_names) or gt.class_names or tracks.class_names
     ids = ClassIds(names)
     unmatched = 0
-    if gt.is_bag:
+    frames: Optional[dict[int, int]] = None
+    if gt.by_stamp is not None:  # a bag
         stamps = sorted(gt.by_stamp)
         frames = {s: k + 1 for k, s in enumerate(stamps)}
         gt_rows = [r for s in stamps for r in rows_from_boxes(gt.by_stamp[s], frames[s], ids)]
         num_frames = len(stamps)
     else:
-        gt_rows = list(gt.rows)
+        gt_rows = list(gt.rows or [])
         num_frames = max((r.frame for r in gt_rows), default=0)
-        frames = None
-    if tracks.is_bag:
+    if tracks.by_stamp is not None:  # a bag
         if frames is None:
             frames = {s: k + 1 for k, s in enumerate(sorted(tracks.by_stamp))}
         track_rows = []
@@ -150,6 +152,6 @@ def align(name: str, gt: Rows, tracks: Rows, class_names: Sequence[str] = ()) ->
             _LOG.warning('%s: %d track messages have stamps that are not ground-truth frames; '
                          'they are left out', name, unmatched)
     else:
-        track_rows = list(tracks.rows)
+        track_rows = list(tracks.rows or [])
     num_frames = max([num_frames] + [r.frame for r in track_rows])
     return AlignedSequence(name, gt_rows, track_rows, num_frames, unmatched, dict(ids.mapping))

@@ -14,7 +14,7 @@ import sqlite3
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Final, Iterable, Iterator, Mapping, Optional, Sequence
 
 from rosbags.interfaces import (
     Qos,
@@ -29,6 +29,7 @@ from rosbags.serde import SerdeError
 
 from .errors import BagError
 from .typestore import typestore
+from .unclosed import FlushState, after_write, before_close, flush, readable_storage
 
 _LOG = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ STORAGES = ('mcap', 'sqlite3')
 _STORAGE_PLUGINS = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
 _STORAGE_SUFFIXES = ('.mcap', '.db3')
 # Version 8 (Jazzy's) rather than 9 (Kilted's): Jazzy and Kilted both read it.
-BAG_VERSION = 8
+BAG_VERSION: Final = 8
 
 _ZERO = QosTime(0, 0)  # rmw's "system default", i.e. infinite deadline/lifespan/lease
 QOS_RELIABLE = Qos(QosHistory.KEEP_LAST, 10, QosReliability.RELIABLE, QosDurability.VOLATILE,
@@ -56,6 +57,17 @@ def topic_name(name: str) -> str:
     return name if name.startswith('/') else '/' + name
 
 
+def camera_info_topic_for(image_topic: str) -> str:
+    """``camera_info`` beside an image topic, as image_transport pairs them.
+
+    ``/camera/image_raw`` and ``/camera/image_raw/compressed`` give ``/camera/camera_info``.
+    """
+    parts = topic_name(image_topic).strip('/').split('/')
+    if parts[-1] in ('compressed', 'theora', 'compressedDepth') and len(parts) > 1:
+        parts = parts[:-1]
+    return '/' + '/'.join(parts[:-1] + ['camera_info'])
+
+
 @dataclass(frozen=True)
 class TopicSummary:
     """One topic of a bag: its message type and how many messages it holds."""
@@ -69,7 +81,9 @@ class BagReader:
     """A rosbag2 bag opened for reading (a bag directory, or a bare ``.mcap``/``.db3`` file).
 
     A directory without ``metadata.yaml`` (a recording that was killed before it could write
-    one) is read through its single storage file, with a warning.
+    one) is read through its single storage file, with a warning. A storage file that was not
+    closed (a writer killed while flushing, see :mod:`.unclosed`) is read up to its last
+    complete record (MCAP) or after rolling back its unfinished transaction (sqlite3).
 
     Raises:
         BagError: the path does not exist, is not a bag, or is truncated/corrupt.
@@ -80,18 +94,27 @@ class BagReader:
         self.path = Path(path).expanduser()
         if not self.path.exists():
             raise BagError(f'bag not found: {self.path}')
-        target = self.path
-        if self.path.is_dir() and not (self.path / 'metadata.yaml').is_file():
+        target: Any = self.path
+        storage_file = self.path if self.path.is_file() else None
+        if self.path.is_dir():
             storage = sorted(p for p in self.path.iterdir() if p.suffix in _STORAGE_SUFFIXES)
-            if len(storage) != 1:
-                raise BagError(f'{self.path} is not a rosbag2 bag: no metadata.yaml and '
-                               f'{len(storage)} .mcap/.db3 files (expected one)')
-            _LOG.warning('%s has no metadata.yaml; reading %s directly', self.path,
-                         storage[0].name)
-            target = storage[0]
-        elif self.path.is_file() and self.path.suffix not in _STORAGE_SUFFIXES:
+            storage_file = storage[0] if len(storage) == 1 else None
+            if not (self.path / 'metadata.yaml').is_file():
+                if storage_file is None:
+                    raise BagError(f'{self.path} is not a rosbag2 bag: no metadata.yaml and '
+                                   f'{len(storage)} .mcap/.db3 files (expected one)')
+                _LOG.warning('%s has no metadata.yaml; reading %s directly', self.path,
+                             storage_file.name)
+                target = storage_file
+        elif self.path.suffix not in _STORAGE_SUFFIXES:
             raise BagError(f'{self.path} is not a rosbag2 bag (expected a bag directory or a '
                            f'.mcap/.db3 file)')
+        if storage_file is not None:
+            try:
+                target = readable_storage(storage_file) or target
+            except (ValueError, OSError, sqlite3.Error) as exc:
+                raise BagError(f'cannot read bag {self.path} (truncated or corrupt?): '
+                               f'{_one_line(exc)}') from exc
         try:
             self._reader = Reader(target)
             self._reader.open()
@@ -212,7 +235,7 @@ class BagReader:
 
 
 def _uses(reader: Reader, suffix: str) -> bool:
-    path = Path(reader.path)
+    path = Path(str(reader.path))  # a Path, or the RecoveredMcap view of one
     if path.is_file():
         return path.suffix == suffix
     return any(p.suffix == suffix for p in path.iterdir())
@@ -227,9 +250,26 @@ def _looks_like_bag(path: Path) -> bool:
     if path.is_file():
         return path.suffix in _STORAGE_SUFFIXES
     entries = list(path.iterdir())
+    # A killed recorder may leave a sqlite3 journal or a metadata.yaml being replaced.
     return not entries or all(
-        p.name == 'metadata.yaml' or p.suffix in _STORAGE_SUFFIXES or p.name.endswith('.zstd')
-        for p in entries)
+        p.name in ('metadata.yaml', 'metadata.yaml.tmp') or p.suffix in _STORAGE_SUFFIXES
+        or p.name.endswith(('.zstd', '.db3-journal')) for p in entries)
+
+
+def check_output_bag(path: str | Path, overwrite: bool) -> None:
+    """Refuse an output bag path that exists, unless ``overwrite`` and it is a bag.
+
+    Raises:
+        BagError: the path exists and may not (or, not being a bag, must not) be replaced.
+
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        return
+    if not overwrite:
+        raise BagError(f'output {path} exists; remove it or pass --overwrite')
+    if not _looks_like_bag(path):
+        raise BagError(f'refusing to overwrite {path}: it is not a rosbag2 bag')
 
 
 class BagWriter:
@@ -237,7 +277,9 @@ class BagWriter:
 
     On leaving the block normally or through Ctrl-C the bag is closed (and ``metadata.yaml``
     written), so an interrupted conversion or recording is still a valid, shorter bag. On any
-    other exception the partial output is removed.
+    other exception the partial output is removed. A long-running writer calls :meth:`flush`
+    now and then, so that a process killed without closing leaves a bag of everything written
+    up to the last flush.
 
     Args:
         path: the bag directory to create.
@@ -253,10 +295,7 @@ class BagWriter:
         if storage not in STORAGES:
             raise BagError(f'unknown storage {storage!r}; use one of {", ".join(STORAGES)}')
         if self.path.exists():
-            if not overwrite:
-                raise BagError(f'output {self.path} exists; remove it or pass --overwrite')
-            if not _looks_like_bag(self.path):
-                raise BagError(f'refusing to overwrite {self.path}: it is not a rosbag2 bag')
+            check_output_bag(self.path, overwrite)
             if self.path.is_dir():
                 shutil.rmtree(self.path)
             else:
@@ -271,6 +310,7 @@ class BagWriter:
         self._connections: dict[str, Any] = {}
         self._types: dict[str, str] = {}
         self.counts: dict[str, int] = {}
+        self._flushed = FlushState()
         try:
             self._writer.open()
         except (WriterError, OSError) as exc:
@@ -314,10 +354,30 @@ class BagWriter:
         full = topic_name(topic)
         self._writer.write(self._connections[full], int(timestamp_ns), data)
         self.counts[full] += 1
+        if self._flushed.active:
+            try:
+                after_write(self._writer, self.path / 'metadata.yaml', self._flushed)
+            except OSError as exc:
+                raise BagError(f'cannot write bag {self.path}: {_one_line(exc)}') from exc
+
+    def flush(self) -> bool:
+        """Put everything written so far on disk as a readable bag (see :mod:`.unclosed`).
+
+        Returns False when nothing was written since the previous flush.
+
+        Raises:
+            BagError: the disk refused the write (full, removed).
+
+        """
+        try:
+            return flush(self._writer, self.path / 'metadata.yaml', self._flushed)
+        except (OSError, sqlite3.Error) as exc:
+            raise BagError(f'cannot write bag {self.path}: {_one_line(exc)}') from exc
 
     def close(self) -> None:
         """Finish the storage file and write ``metadata.yaml``."""
         if self._writer.storage is not None:
+            before_close(self._writer, self._flushed)
             self._writer.close()
 
     def discard(self) -> None:

@@ -21,14 +21,25 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from tqdm import tqdm
 
+from ..runtime.dds_profile import use_package_profile
 from ..runtime.stamps import set_stamp
 from .errors import BagError
-from .io import QOS_BEST_EFFORT, QOS_RELIABLE, BagReader, BagWriter, topic_name
-from .typestore import IMAGE_TYPES, typestore
+from .io import (
+    QOS_BEST_EFFORT,
+    QOS_RELIABLE,
+    BagReader,
+    BagWriter,
+    TopicSummary,
+    camera_info_topic_for,
+    topic_name,
+)
+from .typestore import CAMERA_INFO, IMAGE_TYPES, typestore
 
 _LOG = logging.getLogger(__name__)
 QOS_CHOICES = ('reliable', 'best_effort')
 _POLL = 0.05  # seconds between checks of stop conditions while spinning
+ACK_TIMEOUT = 5.0  # seconds play waits at the end for reliable subscribers to acknowledge
+FLUSH_INTERVAL = 1.0  # seconds between flushes of a recording: what a crash can lose
 
 
 def _import_rclpy() -> Any:
@@ -62,6 +73,9 @@ def _ros_context(node_name: str) -> Iterator[tuple[Any, threading.Event]]:
     The first signal only sets the event, so that the caller stops between two messages and
     closes its bag cleanly; a second one raises KeyboardInterrupt.
     """
+    # Before rclpy creates this process's participant: large frames need the profile here
+    # as much as in the node (a reliable 1080p frame would otherwise stall for seconds).
+    use_package_profile()
     rclpy = _import_rclpy()
     from rclpy.signals import SignalHandlerOptions
 
@@ -97,9 +111,28 @@ def _qos(reliability: str, depth: int = 10) -> Any:
 
 @dataclass
 class PlayResult:
-    """What :func:`play` published."""
+    """What :func:`play` published, and what it knows of its delivery, per bag topic.
+
+    Attributes:
+        published: messages published.
+        unheard: messages published while the topic had no subscriber at all.
+        subscribers: subscriptions matched at the end.
+        best_effort: best-effort subscriptions among them (their losses are not re-sent
+            and cannot be seen from here).
+        acknowledged: True when every reliable subscriber acknowledged every message
+            within :data:`ACK_TIMEOUT` (None: published best effort, nothing to wait for).
+        stamp_age_s: how old the first message played is, on this machine's clock.
+        loops: passes through the bag.
+        interrupted: stopped by a signal.
+
+    """
 
     published: dict[str, int] = field(default_factory=dict)
+    unheard: dict[str, int] = field(default_factory=dict)
+    subscribers: dict[str, int] = field(default_factory=dict)
+    best_effort: dict[str, int] = field(default_factory=dict)
+    acknowledged: dict[str, Optional[bool]] = field(default_factory=dict)
+    stamp_age_s: float = 0.0
     loops: int = 0
     interrupted: bool = False
 
@@ -137,11 +170,12 @@ class _ClockPublisher:
         self._publisher.publish(self._msg)
 
 
-def play(bag_path: str | Path, topics: Sequence[str] = (), remap: Mapping[str, str] = (),
+def play(bag_path: str | Path, topics: Sequence[str] = (),
+         remap: Optional[Mapping[str, str]] = None,
          rate: float = 1.0, loop: bool = False, start_offset: float = 0.0,
          reliability: str = 'reliable', wait_for_subscribers: float = 0.0,
          progress: bool = True, node_name: str = 'centertrack_bag_play',
-         clock: float = 0.0) -> PlayResult:
+         clock: float = 0.0, camera_info: bool = True) -> PlayResult:
     """Publish a bag's topics at the recorded pace.
 
     Args:
@@ -154,13 +188,18 @@ def play(bag_path: str | Path, topics: Sequence[str] = (), remap: Mapping[str, s
         reliability: publisher QoS reliability (``reliable`` also reaches best-effort
             subscribers).
         wait_for_subscribers: wait up to this many seconds until every topic has a
-            subscriber before starting (0: do not wait).
+            subscriber before starting (0: do not wait). The ``camera_info`` topics added by
+            ``camera_info`` are not waited for (a 2D node never subscribes to them).
         progress: show a progress bar.
         node_name: name of the publishing node.
         clock: publish the bag time on ``/clock`` this many times a second while playing,
             and at each message's bag timestamp just before the message (0: no clock). The
             clock only moves forward within one pass; with ``loop`` it jumps back to the
             start of the bag, as the messages' stamps do.
+        camera_info: also publish the ``sensor_msgs/CameraInfo`` topic beside each image
+            topic played (``<ns>/camera_info`` for ``<ns>/image_raw`` or
+            ``<ns>/image_raw/compressed``), when the bag has one; a remapped image topic takes
+            it along (``<new ns>/camera_info``) unless it is remapped itself.
 
     Raises:
         BagError: missing topics, bad options, corrupt bag, rclpy unavailable.
@@ -172,24 +211,30 @@ def play(bag_path: str | Path, topics: Sequence[str] = (), remap: Mapping[str, s
         raise BagError(f'--start-offset must be >= 0, got {start_offset}')
     if not clock >= 0:
         raise BagError(f'--clock must be >= 0, got {clock}')
-    remap = dict(remap)
+    remap = dict(remap or {})
     result = PlayResult()
     with BagReader(bag_path) as bag:
         chosen = [bag.topic(t) for t in topics] if topics else bag.topics_of_type(IMAGE_TYPES)
         if not chosen:
             raise BagError(f'bag {bag.path} has no image topic; name the topics to play')
+        companions = camera_info_companions(bag.topics, chosen, remap) if camera_info else {}
+        remap.update({t: published for t, published in companions.items() if t not in remap})
+        chosen += [bag.topics[t] for t in companions]
         start_ns = bag.start_ns + int(start_offset * 1e9)
         if start_ns > bag.end_ns:
             raise BagError(f'--start-offset {start_offset} s is past the end of the bag '
                            f'({bag.duration_ns / 1e9:.3f} s long)')
+        result.stamp_age_s = (time.time_ns() - start_ns) / 1e9
         with _ros_context(node_name) as (node, stop):
             qos = _qos(reliability)
             publishers = {t.name: node.create_publisher(message_type(t.msgtype),
                                                         remap.get(t.name, t.name), qos)
                           for t in chosen}
             result.published = {t.name: 0 for t in chosen}
+            result.unheard = {t.name: 0 for t in chosen}
             clock_publisher = _ClockPublisher(node, clock) if clock > 0 else None
-            _wait_for_subscribers(publishers, wait_for_subscribers, stop)
+            _wait_for_subscribers(node, publishers, [t for t in publishers if t not in companions],
+                                  wait_for_subscribers, reliability == 'reliable', stop)
             total = sum(t.count for t in chosen)
             while not stop.is_set():
                 _play_once(bag, publishers, start_ns, rate, result, progress, total, stop,
@@ -200,22 +245,83 @@ def play(bag_path: str | Path, topics: Sequence[str] = (), remap: Mapping[str, s
                 if not loop:
                     break
             result.interrupted = stop.is_set()
-            # Give DDS a moment to deliver the last (reliable) samples before the node goes.
-            time.sleep(0.2)
+            _confirm_delivery(node, publishers, reliability == 'reliable', result)
     return result
 
 
-def _wait_for_subscribers(publishers: Mapping[str, Any], timeout: float,
-                          stop: threading.Event) -> None:
+def camera_info_companions(bag_topics: Mapping[str, TopicSummary],
+                           chosen: Sequence[TopicSummary], remap: Mapping[str, str]
+                           ) -> dict[str, str]:
+    """Return the bag's ``CameraInfo`` topics beside the chosen image topics (unless chosen).
+
+    Returns:
+        bag topic -> topic to publish it on (beside the image topic's published name).
+
+    """
+    names = {t.name for t in chosen}
+    out = {}
+    for image in chosen:
+        if image.msgtype not in IMAGE_TYPES:
+            continue
+        info = camera_info_topic_for(image.name)
+        summary = bag_topics.get(info)
+        if summary is None or summary.msgtype != CAMERA_INFO or info in names or info in out:
+            continue
+        out[info] = camera_info_topic_for(remap.get(image.name, image.name))
+    return out
+
+
+def _confirm_delivery(node: Any, publishers: Mapping[str, Any], reliable: bool,
+                      result: PlayResult) -> None:
+    """Wait until reliable subscribers acknowledged every message; note who cannot."""
+    from rclpy.duration import Duration
+    from rclpy.qos import ReliabilityPolicy
+    deadline = time.monotonic() + ACK_TIMEOUT
+    for topic, publisher in publishers.items():
+        infos = node.get_subscriptions_info_by_topic(publisher.topic_name)
+        result.best_effort[topic] = sum(
+            1 for i in infos if i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT)
+        result.subscribers[topic] = publisher.get_subscription_count()
+        if reliable:
+            left = max(deadline - time.monotonic(), 0.0)
+            result.acknowledged[topic] = bool(
+                publisher.wait_for_all_acked(Duration(nanoseconds=int(left * 1e9))))
+        else:
+            result.acknowledged[topic] = None
+    if not reliable:
+        time.sleep(0.2)  # nothing to wait for: give DDS a moment to send the last samples
+
+
+def _wait_for_subscribers(node: Any, publishers: Mapping[str, Any], required: Sequence[str],
+                          timeout: float, reliable: bool, stop: threading.Event) -> None:
+    """Wait until every ``required`` topic has a subscriber and every topic has matched all.
+
+    The second condition covers subscribers that come with the required ones (a 3D node's
+    ``camera_info`` subscription): a publisher that has not matched them yet would send them
+    nothing.
+    """
     if timeout <= 0:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not stop.is_set():
-        if all(p.get_subscription_count() > 0 for p in publishers.values()):
+        if all(publishers[t].get_subscription_count() > 0 for t in required) and all(
+                p.get_subscription_count() >= _compatible_subscriptions(node, p, reliable)
+                for p in publishers.values()):
             return
         stop.wait(_POLL)
-    missing = [p.topic_name for p in publishers.values() if p.get_subscription_count() == 0]
-    _LOG.warning('no subscriber on %s after %.1f s; playing anyway', ', '.join(missing), timeout)
+    missing = [publishers[t].topic_name for t in required
+               if publishers[t].get_subscription_count() == 0]
+    if missing:
+        _LOG.warning('no subscriber on %s after %.1f s; playing anyway', ', '.join(missing),
+                     timeout)
+
+
+def _compatible_subscriptions(node: Any, publisher: Any, reliable: bool) -> int:
+    """Subscriptions in the graph that ``publisher`` (volatile) can match."""
+    from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
+    return sum(1 for i in node.get_subscriptions_info_by_topic(publisher.topic_name)
+               if i.qos_profile.durability != DurabilityPolicy.TRANSIENT_LOCAL
+               and (reliable or i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT))
 
 
 def _play_once(bag: BagReader, publishers: Mapping[str, Any], start_ns: int, rate: float,
@@ -241,7 +347,10 @@ def _play_once(bag: BagReader, publishers: Mapping[str, Any], start_ns: int, rat
                 return
             if clock is not None:
                 clock.publish(timestamp)
-            publishers[topic].publish(bytes(data))
+            publisher = publishers[topic]
+            if publisher.get_subscription_count() == 0:
+                result.unheard[topic] = result.unheard.get(topic, 0) + 1
+            publisher.publish(bytes(data))
             result.published[topic] += 1
             bar.update()
 
@@ -259,7 +368,8 @@ class RecordResult:
 def record(output: str | Path, topics: Sequence[str] = ('/detections',), storage: str = 'mcap',
            duration: Optional[float] = None, count: Optional[int] = None,
            overwrite: bool = False, progress: bool = True,
-           node_name: str = 'centertrack_bag_record') -> RecordResult:
+           node_name: str = 'centertrack_bag_record',
+           flush_interval: float = FLUSH_INTERVAL) -> RecordResult:
     """Subscribe to ``topics`` and write what arrives into a new bag.
 
     A topic's type is learnt from the ROS graph once a publisher appears; until then the
@@ -268,7 +378,10 @@ def record(output: str | Path, topics: Sequence[str] = ('/detections',), storage
     ``ros2 bag record`` does. Messages are stored with their receive time.
 
     Stops at Ctrl-C/SIGTERM, after ``duration`` seconds, or after ``count`` messages (all
-    topics together); the bag is always closed properly.
+    topics together); the bag is then closed properly. Every ``flush_interval`` seconds what
+    was received is flushed to disk as a readable bag (``metadata.yaml`` included), so a
+    recorder killed without closing (SIGKILL, power loss) loses at most the messages of the
+    last ``flush_interval`` seconds (:mod:`.unclosed`).
 
     Raises:
         BagError: bad options, existing output, a type the bag type store does not know.
@@ -276,6 +389,8 @@ def record(output: str | Path, topics: Sequence[str] = ('/detections',), storage
     """
     if duration is not None and not duration > 0:
         raise BagError(f'--duration must be > 0, got {duration}')
+    if not flush_interval > 0:
+        raise BagError(f'--flush-interval must be > 0, got {flush_interval}')
     if count is not None and count < 1:
         raise BagError(f'--count must be >= 1, got {count}')
     wanted = [topic_name(t) for t in topics]
@@ -288,6 +403,8 @@ def record(output: str | Path, topics: Sequence[str] = ('/detections',), storage
         executor = SingleThreadedExecutor(context=node.context)
         executor.add_node(node)
         subscriptions: dict[str, Any] = {}
+        writer.flush()  # a valid, empty bag from the start
+        next_flush = time.monotonic() + flush_interval
         _LOG.info('waiting for publishers on %s', ', '.join(wanted))
         deadline = None if duration is None else time.monotonic() + duration
         bar = tqdm(total=count, unit='msg', desc=f'record {Path(output).name}',
@@ -310,6 +427,9 @@ def record(output: str | Path, topics: Sequence[str] = ('/detections',), storage
                     if subscriptions.get(topic) is None:
                         subscriptions[topic] = _subscribe(node, writer, topic, on_message(topic))
                 executor.spin_once(timeout_sec=_POLL)
+                if time.monotonic() >= next_flush:
+                    writer.flush()
+                    next_flush = time.monotonic() + flush_interval
         finally:
             bar.close()
             executor.shutdown(timeout_sec=0)

@@ -9,12 +9,12 @@ cannot serialise. A test checks the two layouts field for field.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import cv2
 import numpy as np
 
-from ..evaluation.mot import MotRow
+from ..datasets.mot import MotRow
 from ..runtime.boxes import DetectionBox as Box
 from ..runtime.boxes3d import DetectionBox3D
 from ..runtime.frames import ConversionError, DecodedImage
@@ -195,36 +195,6 @@ def boxes_from_detections(msg: Any, where: str = '') -> list[Box]:
     return out
 
 
-class ClassIds:
-    """Consistent 1-based class ids for class labels, for evaluation.
-
-    Labels found in ``class_names`` get their position + 1 (case-insensitively); numeric labels
-    keep their number; other labels get fresh ids above both; '' is unknown (-1), which the
-    metrics match with any class.
-    """
-
-    def __init__(self, class_names: Sequence[str] = ()) -> None:
-        self.names = tuple(class_names)
-        self._ids: dict[str, int] = {n.lower(): k + 1 for k, n in enumerate(self.names)}
-        self._next = max(len(self.names), 1000) + 1
-
-    def __call__(self, label: str) -> int:
-        """Class id of a label."""
-        if not label:
-            return -1
-        key = label.lower()
-        if key in self._ids:
-            return self._ids[key]
-        if key.lstrip('-').isdigit():
-            return int(key)
-        self._ids[key] = self._next
-        self._next += 1
-        return self._ids[key]
-
-    @property
-    def mapping(self) -> Mapping[str, int]:
-        """Every label seen so far (and the configured names) with its id."""
-        return dict(self._ids)
 
 
 def rows_from_boxes(boxes: Iterable[Box], frame: int, class_ids: Callable[[str], int],

@@ -201,8 +201,12 @@ def _kitti(path: Path, fps: Optional[float], name: Optional[str]) -> Source:
         name = names[0]
     sequence = open_kitti_sequence(root, name)
     # DontCare regions: ignored ground truth (consider flag 0) of no particular class.
-    gt = _read_gt(lambda: None if sequence.label_path is None else kitti_rows(
-        sequence.labels(keep_dontcare=True), KITTI_TYPES, dontcare_as_ignored=True))
+    def rows() -> Optional[list[MotRow]]:
+        labels = sequence.labels(keep_dontcare=True)
+        return None if labels is None else kitti_rows(labels, KITTI_TYPES,
+                                                      dontcare_as_ignored=True)
+
+    gt = _read_gt(rows)
     return Source('kitti', f'kitti_{name}', fps or KITTI_FPS, len(sequence),
                   KITTI_TYPES if gt is not None else (), gt,
                   _bag_errors(read_images(sequence.images)))

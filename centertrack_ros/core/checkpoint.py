@@ -264,7 +264,9 @@ def save_checkpoint(path: str, network: nn.Module, epoch: int,
     upcast them). ``extra`` entries are added at the top level (e.g. a model card).
     """
     import torch
-    module = network.module if hasattr(network, 'module') else network
+    # A DataParallel/DistributedDataParallel wrapper holds the network as ``module``.
+    inner = getattr(network, 'module', network)
+    module = inner if isinstance(inner, torch.nn.Module) else network
     state = {
         name: (t.detach().half() if half and t.is_floating_point() else t.detach()).cpu()
         for name, t in module.state_dict().items()

@@ -49,7 +49,7 @@ class Device(str):
         return self.partition(':')[0]
 
     @property
-    def index(self) -> Optional[int]:
+    def index(self) -> Optional[int]:  # type: ignore[override]  # torch.device's, not str's
         """The CUDA device's number, None for ``cpu`` and for ``cuda`` (the current one)."""
         index = self.partition(':')[2]
         return int(index) if index else None

@@ -271,6 +271,7 @@ def _fields(data: memoryview) -> Iterator[tuple[int, int, Any]]:
         number, wire = key >> 3, key & 7
         if number == 0:
             raise _Malformed('field number 0')
+        value: Any
         if wire == _VARINT:
             value, position = _varint(data, position)
         elif wire == _BYTES:
@@ -351,7 +352,8 @@ def _pairs(data: memoryview, str_value: bool = True) -> Iterator[tuple[int, Any]
 
 
 def _value_info(data: memoryview) -> GraphValue:
-    name, shape = '', ()
+    name = ''
+    shape: tuple[Dim, ...] = ()
     for number, _, value in _fields(data):
         if number == 1:
             name = _text(value)

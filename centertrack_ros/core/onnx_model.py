@@ -126,6 +126,8 @@ def export_onnx(network: nn.Module, config: CenterTrackConfig, path: str | Path,
                 module, inputs, opset_version=ONNX_OPSET, dynamo=True,
                 input_names=list(INPUT_NAMES), output_names=list(module.heads),
                 dynamic_shapes={name: {0: dim} for name in INPUT_NAMES}, verbose=False)
+            if program is None:  # only the legacy exporter (dynamo=False) returns nothing
+                raise RuntimeError('torch.onnx.export returned no ONNX program')
             # Set on the exporter's in-memory model: no second parse of the written file.
             program.model.metadata_props.clear()
             program.model.metadata_props[METADATA_PROPERTY] = json.dumps(

@@ -146,7 +146,8 @@ class MultiCameraTracker:
         self.set_tracker_config(overrides.apply(self.model_tracker))
 
     def step(self, images: Mapping[int, np.ndarray], color_order: str = 'bgr',
-             calibs: Optional[Mapping[int, np.ndarray]] = None) -> dict[int, list[Track]]:
+             calibs: Optional[Mapping[int, Optional[np.ndarray]]] = None
+             ) -> dict[int, list[Track]]:
         """Track one frame of each camera in ``images`` (``{camera: frame}``), in one batch.
 
         Cameras without a frame keep their state. A camera whose image size changed starts a
@@ -184,13 +185,15 @@ class MultiCameraTracker:
                                 tracker.prior_lost)
             requests[index] = FrameRequest(image, geometry, peaks)
         results = {}
-        for index, raw in enumerate(self.engine.run(requests)):
-            if requests[index] is not None:
-                detections = detections_to_image(raw, requests[index].geometry,
-                                                 tracker.effective_low_thresh,
-                                                 matrices.get(index),
-                                                 self.config.model.depth_scale)
-                results[index] = self.managers[index].update(detections)
+        for index, (request, raw) in enumerate(zip(requests, self.engine.run(requests))):
+            if request is None:
+                continue
+            if raw is None:  # the InferenceEngine contract: rows for every frame given
+                raise RuntimeError(f'the {self.engine.name} engine returned no rows for camera '
+                                   f'{index}')
+            detections = detections_to_image(raw, request.geometry, tracker.effective_low_thresh,
+                                             matrices.get(index), self.config.model.depth_scale)
+            results[index] = self.managers[index].update(detections)
         self.frames_processed += 1
         return results
 

@@ -75,15 +75,14 @@ def warp_uint8(image: torch.Tensor, warp: DeviceWarp) -> torch.Tensor:
     img = image.to(torch.int32)
     top = img.index_select(0, warp.rows)
     bottom = img.index_select(0, warp.rows_next)
-    acc = None
+    terms = []
     for vertical, row_weight in ((top, warp.wy[0]), (bottom, warp.wy[1])):
         left = vertical.index_select(1, warp.cols)
         right = vertical.index_select(1, warp.cols_next)
         # 32 * wy * wx sums to 2**15 over the four taps, as OpenCV's interpolation table does.
         horizontal = left * warp.wx[0][None, :, None] + right * warp.wx[1][None, :, None]
-        term = horizontal * (row_weight * (1 << (COEF_BITS - 2 * 5)))[:, None, None]
-        acc = term if acc is None else acc + term
-    return (acc + (1 << (COEF_BITS - 1))) >> COEF_BITS
+        terms.append(horizontal * (row_weight * (1 << (COEF_BITS - 2 * 5)))[:, None, None])
+    return (terms[0] + terms[1] + (1 << (COEF_BITS - 1))) >> COEF_BITS
 
 
 def normalise_chw(pixels: torch.Tensor, mean: torch.Tensor, inv_std: torch.Tensor,

@@ -17,7 +17,7 @@ their velocity (:mod:`.motion`), so that they can be found again after an occlus
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -38,12 +38,12 @@ class TrackIdsExhausted(CenterTrackError, OverflowError):
     """Every track id up to :data:`MAX_TRACK_ID` has been handed out."""
 
 
-def _areas(tracks: list[Detection]) -> np.ndarray:
+def _areas(tracks: Sequence[Detection]) -> np.ndarray:
     return np.array([(t.bbox[2] - t.bbox[0]) * (t.bbox[3] - t.bbox[1]) for t in tracks],
                     dtype=np.float32)
 
 
-def association_costs(detections: list[Detection], tracks: list[Detection],
+def association_costs(detections: Sequence[Detection], tracks: Sequence[Detection],
                       gate_scale: Optional[np.ndarray] = None) -> np.ndarray:
     """``N x M`` squared distances, inadmissible pairs raised by 1e18 (float64).
 
@@ -110,7 +110,7 @@ def munkres(costs: np.ndarray) -> np.ndarray:
     row_covered[:] = False
     while True:
         # Step 3: cover the columns of starred zeros; done when every row has one.
-        col_covered = starred.any(axis=0)
+        col_covered = np.asarray(starred.any(axis=0))  # (the stubs allow a scalar here)
         if np.count_nonzero(col_covered) >= n:
             break
         while True:

@@ -72,15 +72,20 @@ class CocoVideo:
         return dict(grouped)
 
 
-def _integer(entry: dict, key: str, where: str, required: bool = True) -> Optional[int]:
+def _optional_integer(entry: dict, key: str, where: str) -> Optional[int]:
     value = entry.get(key)
     if value is None:
-        if required:
-            raise DatasetError(f'{where} has no {key!r}')
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
         raise DatasetError(f'{where}: {key} must be an integer, got {value!r}')
     return int(value)
+
+
+def _integer(entry: dict, key: str, where: str) -> int:
+    value = _optional_integer(entry, key, where)
+    if value is None:
+        raise DatasetError(f'{where} has no {key!r}')
+    return value
 
 
 def _entries(data: dict, key: str, path: Path, required: bool) -> list[tuple[str, dict]]:
@@ -138,8 +143,8 @@ def read_coco_video(path: str | os.PathLike[str]) -> CocoVideo:
         name = item.get('file_name')
         if not isinstance(name, str) or not name:
             raise DatasetError(f'{where} has no file_name')
-        images.append(CocoImage(image_id, name, _integer(item, 'video_id', where, False),
-                                _integer(item, 'frame_id', where, False)))
+        images.append(CocoImage(image_id, name, _optional_integer(item, 'video_id', where),
+                                _optional_integer(item, 'frame_id', where)))
 
     categories: list[CocoCategory] = []
     category_ids: set[int] = set()
@@ -160,6 +165,6 @@ def read_coco_video(path: str | os.PathLike[str]) -> CocoVideo:
             raise DatasetError(f'{where} refers to category {category}, which is not in '
                                f'categories ({", ".join(map(str, sorted(category_ids)))})')
         annotations.append(CocoAnnotation(image_id, category, _bbox(item.get('bbox'), where),
-                                          _integer(item, 'track_id', where, False),
+                                          _optional_integer(item, 'track_id', where),
                                           bool(item.get('iscrowd', 0))))
     return CocoVideo(path, tuple(images), tuple(annotations), tuple(categories))

@@ -79,17 +79,21 @@ def read_seqinfo(path: str | os.PathLike[str]) -> SeqInfo:
         raise DatasetError(f'{path} has no [Sequence] section')
     section = {key: value.strip() for key, value in parser['Sequence'].items()}
 
-    def number(key: str, integer: bool) -> Optional[float | int]:
+    def number(key: str) -> Optional[float]:
         value = section.get(key.lower())
-        return _positive(value, key, path, integer) if value else None
+        return _positive(value, key, path, False) if value else None
+
+    def count(key: str) -> Optional[int]:
+        value = section.get(key.lower())
+        return int(_positive(value, key, path, True)) if value else None
 
     ext = section.get('imext') or None
     if ext is not None and not ext.startswith('.'):
         ext = '.' + ext
     return SeqInfo(name=section.get('name') or None,
                    image_dir=section.get('imdir') or DEFAULT_IMAGE_DIR,
-                   frame_rate=number('frameRate', False), length=number('seqLength', True),
-                   width=number('imWidth', True), height=number('imHeight', True),
+                   frame_rate=number('frameRate'), length=count('seqLength'),
+                   width=count('imWidth'), height=count('imHeight'),
                    image_ext=ext)
 
 

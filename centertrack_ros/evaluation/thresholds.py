@@ -2,8 +2,10 @@
 
 The thresholds decide which detections are published, enter the next frame's prior and start
 new tracks; the association, its memory (``max_age``) and motion model decide which track a
-detection continues. They are tuned on held-out sequences after training, without touching the
-weights, and stored in the exported checkpoint (``centertrack_evaluate --sweep --export``).
+detection continues. They are tuned after training, without touching the weights, on held-out
+synthetic sequences or on a recorded drive's ground truth (offline, or through the live node:
+``centertrack_evaluate --bag BAG [--live] --sweep --rank hota``), and stored in the exported
+checkpoint (``centertrack_evaluate --sweep --export``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from dataclasses import replace
 from typing import Callable, Optional, Sequence
 
 from ..core.config import NO_MOTION, TrackerConfig
-from ..core.pipeline import CenterTracker
 from ..synthetic import SyntheticSequence
 from .metrics import TrackingMetrics
-from .tracker import Evaluation, evaluate_tracker
+from .tracker import Evaluation, SequenceTracker, evaluate_tracker
 
 
 def threshold_grid(track: Sequence[float], pre: Sequence[float], new: Sequence[float],
@@ -74,19 +75,30 @@ RANKINGS: dict[str, Callable[[TrackingMetrics], tuple[float, float]]] = {
 """Ranking keys by name (``centertrack_evaluate --rank``)."""
 
 
-def sweep_thresholds(tracker: CenterTracker, sequences: Sequence[SyntheticSequence],
-                     grid: Sequence[TrackerConfig], num_frames: Optional[int] = None,
-                     rank: Callable[[TrackingMetrics], tuple[float, float]] = score,
-                     progress: Optional[Callable[[Evaluation], None]] = None
-                     ) -> list[Evaluation]:
-    """Evaluate each tracker configuration; results sorted best first by ``rank``.
+def sweep(evaluate: Callable[[TrackerConfig], Evaluation], grid: Sequence[TrackerConfig],
+          rank: Callable[[TrackingMetrics], tuple[float, float]] = score,
+          progress: Optional[Callable[[Evaluation], None]] = None) -> list[Evaluation]:
+    """Evaluate each tracker configuration with ``evaluate``; results sorted best first.
 
+    ``evaluate`` runs the tracker with one configuration over the data and scores it (held-out
+    synthetic sequences, a bag offline, a bag replayed through the live node);
     ``progress`` is called with each result as soon as it is known.
     """
     results = []
     for config in grid:
-        tracker.set_tracker_config(config)
-        results.append(evaluate_tracker(tracker, sequences, num_frames))
+        results.append(evaluate(config))
         if progress is not None:
             progress(results[-1])
     return sorted(results, key=lambda r: rank(r.overall), reverse=True)
+
+
+def sweep_thresholds(tracker: SequenceTracker, sequences: Sequence[SyntheticSequence],
+                     grid: Sequence[TrackerConfig], num_frames: Optional[int] = None,
+                     rank: Callable[[TrackingMetrics], tuple[float, float]] = score,
+                     progress: Optional[Callable[[Evaluation], None]] = None
+                     ) -> list[Evaluation]:
+    """Evaluate each tracker configuration on synthetic sequences (see :func:`sweep`)."""
+    def evaluate(config: TrackerConfig) -> Evaluation:
+        tracker.set_tracker_config(config)
+        return evaluate_tracker(tracker, sequences, num_frames)
+    return sweep(evaluate, grid, rank, progress)

@@ -6,26 +6,36 @@ of UDP fragments, and one lost fragment loses the frame (on one machine without 
 DDS profile, 0 of 20 reliable 768x576 frames arrived). A reliable subscription gets every frame
 of a reliable publisher but cannot match a best-effort one. With ``qos.reliability: auto`` the
 subscription follows the publishers, as rosbag2's recorder does: reliable when every publisher
-of the topic offers reliable, best effort when any offers best effort (or while there is none).
-The choice is re-made whenever the set of publishers changes; the subscription is then
-re-created in the executor thread, between frames, so the tracks are untouched.
+of the topic offers reliable, best effort when any offers best effort. The choice is re-made
+whenever the set of publishers changes; the subscription is then re-created in the executor
+thread, between frames, so the tracks are untouched.
+
+While there is no publisher yet (at activation) the subscription is reliable. A publisher that
+starts after the node (a bag player, a driver) sends its first frame as soon as *it* has
+matched the subscription, which may be before the subscription has matched it (DDS discovery
+runs both ways, not at once): a reliable subscription then asks for that frame again, a
+best-effort one has lost it without knowing; and re-creating the subscription when the
+publisher turns out to be reliable loses the frames sent meanwhile. A best-effort publisher
+is heard after the switch, at the next graph check. When all publishers leave, the
+subscription stays as it is until the next one comes.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from ..runtime.dds_profile import PROFILE_VARIABLES, transport_advice
 from ..runtime.settings import AUTO, BEST_EFFORT, RELIABILITIES, RELIABLE
 
 GRAPH_CHECK_PERIOD = 0.5  # seconds between looks at the topic's publishers (steady time)
 # Fast DDS's default shared-memory segment; a larger frame goes over UDP in 64 KiB fragments.
 LARGE_FRAME_BYTES = 512 * 1024
-DDS_PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+DDS_PROFILE_VARIABLES = PROFILE_VARIABLES
 
 
 @dataclass(frozen=True)
@@ -40,7 +50,7 @@ def choose_reliability(publishers: Iterable[Publisher]) -> tuple[str, str]:
     """Return the reliability that hears every publisher, and why in words."""
     publishers = list(publishers)
     if not publishers:
-        return BEST_EFFORT, 'no publisher yet'
+        return RELIABLE, 'no publisher yet'
     best_effort = [p.name for p in publishers if not p.reliable]
     if best_effort:
         return BEST_EFFORT, (f'{len(best_effort)} of {len(publishers)} publisher(s) offer '
@@ -55,16 +65,16 @@ FIXES = ('Fixes: export FASTDDS_DEFAULT_PROFILES_FILE=<share>/centertrack_ros/co
 
 
 def large_frame_warning(size: int, reliability: str, rmw: str,
-                        environ: Optional[dict] = None) -> Optional[str]:
+                        environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """Return the warning for a frame of ``size`` bytes heard best effort, or None if safe.
 
     Only Fast DDS without a profile is known to lose such frames; with a profile file set the
     user has configured the transport.
     """
-    environ = os.environ if environ is None else environ
+    env: Mapping[str, str] = os.environ if environ is None else environ
     if reliability != BEST_EFFORT or size <= LARGE_FRAME_BYTES or 'fastrtps' not in rmw:
         return None
-    if any(environ.get(name) for name in DDS_PROFILE_VARIABLES):
+    if any(env.get(name) for name in DDS_PROFILE_VARIABLES):
         return None
     return (f'image messages of {size / 2 ** 20:.1f} MiB arrive over a best-effort '
             'subscription without a Fast DDS profile: between processes most of them will be '
@@ -76,9 +86,12 @@ def lost_frames_warning(total: int, reliability: str) -> str:
     """Return the warning for image messages DDS reports lost on the way to the node."""
     text = f'{total} image message(s) lost in transport before reaching the node'
     if reliability == BEST_EFFORT:
-        text += (' (best-effort subscription: large frames between processes are lost without '
-                 'a DDS profile). ' + FIXES)
-    return text
+        return text + (' (best-effort subscription: large frames between processes are lost '
+                       'without a DDS profile). ' + FIXES)
+    # A reliable reader hears of a loss when the publisher's history moved on before the
+    # frame's missing fragments were repaired.
+    return text + (' (the publisher\'s history moved on before their lost fragments were '
+                   're-sent). ' + transport_advice())
 
 
 def _publishers(node: Any, topic: str) -> list[Publisher]:

@@ -101,21 +101,19 @@ def detection3d_array(boxes: Iterable[DetectionBox3D], header: Any) -> Any:
     return out
 
 
-def label_info(class_names: Sequence[str], num_classes: int, threshold: float,
-               header: Any) -> Any:
+def label_info(labels: Sequence[str], threshold: float, header: Any) -> Any:
     """Build a ``vision_msgs/LabelInfo`` mapping 1-based class ids to the detections' labels.
 
-    Classes without a name are listed under their id as text, which is also what the
-    detections carry for them.
+    ``labels`` are the model's labels in id order (:attr:`ModelConfig.labels`: a class without
+    a name is listed under its id as text, which is also what its detections carry).
     """
     from vision_msgs.msg import LabelInfo, VisionClass
     msg = LabelInfo()
     msg.header = header
-    for class_id in range(1, num_classes + 1):
+    for class_id, label in enumerate(labels, start=1):
         entry = VisionClass()
         entry.class_id = class_id
-        entry.class_name = class_names[class_id - 1] if class_id <= len(class_names) \
-            else str(class_id)
+        entry.class_name = label
         msg.class_map.append(entry)
     msg.threshold = float(threshold)
     return msg

@@ -18,7 +18,7 @@ with the same fields: ``width``, ``height``, ``k`` (9), ``p`` (12), optionally `
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -150,3 +150,48 @@ class CameraInfoCache:
         if info is None:
             raise CalibrationError('no camera_info received yet')
         return projection_for_image(info, image_width, image_height, matrix)
+
+
+class Calibrator:
+    """The camera matrix of each camera's frames, from the ``CameraInfo`` messages it is given.
+
+    Models with 3D heads need P for every frame; a frame without a usable one still gets its 2D
+    tracks. ``status(camera)`` says, for diagnostics, what the last frame of a camera got.
+
+    Args:
+        num_cameras: how many cameras (slots) it serves.
+        matrix: ``p`` (rectified images) or ``k`` (raw ones), see :func:`projection_for_image`.
+        sources: per camera, the image and camera_info topic names, for messages.
+
+    """
+
+    def __init__(self, num_cameras: int, matrix: str = 'p',
+                 sources: Sequence[tuple[str, str]] = ()) -> None:
+        if matrix not in MATRICES:
+            raise CalibrationError(f"matrix must be 'p' or 'k', got {matrix!r}")
+        self.matrix = matrix
+        self._caches = [CameraInfoCache() for _ in range(num_cameras)]
+        self._sources = list(sources) or [('image', 'camera_info')] * num_cameras
+        self._status = ['no camera_info received yet'] * num_cameras
+
+    def add(self, camera: int, info: Any, stamp_ns: int) -> None:
+        """Remember a ``CameraInfo`` of ``camera`` received with header stamp ``stamp_ns``."""
+        self._caches[camera].add(info, stamp_ns)
+
+    def calibrate(self, camera: int, stamp_ns: int, image_width: int,
+                  image_height: int) -> tuple[Optional[np.ndarray], Optional[str]]:
+        """Return ``(P, None)`` for a frame, or ``(None, why not)`` with a message for the log."""
+        try:
+            p = self._caches[camera].projection(stamp_ns, image_width, image_height, self.matrix)
+        except CalibrationError as exc:
+            self._status[camera] = str(exc)
+            image, info = self._sources[camera]
+            return None, (f'no 3D output for {image}: {exc} (on {info}); 2D detections '
+                          'continue')
+        self._status[camera] = (f'ok (fx {p[0, 0]:.1f}, fy {p[1, 1]:.1f}, cx {p[0, 2]:.1f}, '
+                                f'cy {p[1, 2]:.1f})')
+        return p, None
+
+    def status(self, camera: int) -> str:
+        """Say what the last frame of ``camera`` got: its focal lengths and centre, or why not."""
+        return self._status[camera]

@@ -8,7 +8,7 @@ any other name is UNKNOWN, never an error.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Union
+from typing import Iterable, Mapping, Optional, Union
 
 from ..core.errors import ConfigError
 
@@ -78,9 +78,9 @@ class ClassMap:
 
     """
 
-    def __init__(self, overrides: Mapping[str, Union[str, int]] = ()) -> None:
+    def __init__(self, overrides: Optional[Mapping[str, Union[str, int]]] = None) -> None:
         self._map = {name: AUTOWARE_LABELS[label] for name, label in DEFAULT_CLASS_MAP.items()}
-        for name, label in dict(overrides).items():
+        for name, label in (overrides or {}).items():
             self._map[normalise(name)] = autoware_label(label)
 
     def label(self, class_name: str) -> int:

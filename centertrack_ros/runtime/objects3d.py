@@ -93,7 +93,8 @@ class UncertaintyModel:
         """Return the standard deviation (m) of a depth ``depth`` (m)."""
         return self.depth_sigma_base + self.depth_sigma_ratio * abs(depth)
 
-    def position_covariance(self, center: Sequence[float], fx: float, fy: float) -> np.ndarray:
+    def position_covariance(self, center: Sequence[float] | np.ndarray, fx: float,
+                            fy: float) -> np.ndarray:
         """Return the 3x3 covariance (m^2, header frame) of a box centre (class doc)."""
         x, y, z = (float(v) for v in center)
         z = max(z, 1e-3)  # a box in front of the camera; guards the division
@@ -102,7 +103,8 @@ class UncertaintyModel:
                           self.depth_sigma(z) ** 2])
         return jacobian @ sigmas @ jacobian.T
 
-    def pose_covariance(self, center: Sequence[float], fx: float, fy: float) -> np.ndarray:
+    def pose_covariance(self, center: Sequence[float] | np.ndarray, fx: float,
+                        fy: float) -> np.ndarray:
         """Return the 6x6 pose covariance (x, y, z, rotations about the header's X, Y, Z)."""
         out = np.zeros((6, 6))
         out[:3, :3] = self.position_covariance(center, fx, fy)

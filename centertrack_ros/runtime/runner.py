@@ -5,6 +5,10 @@ stream-time rules of each camera, resets and tracker settings requested from oth
 (applied between two frames, never within one), and each camera's statistics. It has no
 threads and no I/O of its own: the node's worker (:mod:`centertrack_ros.runtime.worker`) and
 the bag tool both feed it, so a bag is tracked exactly as the live node tracks it.
+
+Calls come from one thread at a time, unless :meth:`FrameRunner.allow_concurrent_calls`: then
+calls from several threads on distinct cameras run their network calls at the same time
+(the worker's lanes on a CPU), and everything else one call at a time.
 """
 
 from __future__ import annotations
@@ -95,6 +99,11 @@ class FrameRunner:
             raise ValueError(f'{len(self.stats)} statistics for {len(self.cameras)} cameras')
         self._rules = [StreamRules() for _ in self.cameras]
         self._lock = threading.Lock()
+        # Held by a call while it tracks, except inside the network (allow_concurrent_calls).
+        self._step = threading.Condition(threading.Lock())
+        self._in_network = 0  # calls inside the network now (under _step)
+        self._holding = threading.local()  # whether this thread's run() holds _step
+        self._concurrent = False
         self._pending_resets: set[int] = set()
         self._pending_overrides: Optional[TrackerOverrides] = None
         self._max_frame_gap = 0.0
@@ -148,10 +157,54 @@ class FrameRunner:
         cameras = [frame.camera for frame in frames]
         if len(set(cameras)) != len(cameras):
             raise ValueError(f'one frame per camera per call, got cameras {cameras}')
-        with self._lock:
-            resets, self._pending_resets = self._pending_resets, set()
-            overrides, self._pending_overrides = self._pending_overrides, None
-            max_gap = self._max_frame_gap
+        with self._step:
+            self._holding.step = True
+            try:
+                return self._run(frames)
+            finally:
+                self._holding.step = False
+
+    def allow_concurrent_calls(self) -> None:
+        """Let calls from several threads, on distinct cameras, run their networks at once.
+
+        Only the engine's network call runs concurrently; the rest of a call (requested
+        resets and settings, stream rules, association, track ids) runs one call at a time,
+        and requested resets and settings wait until no network call is in flight, so they
+        still apply between two frames of every camera. Only for an engine whose ``run`` may
+        be called from several threads for distinct cameras (ONNX Runtime on the CPU: one
+        session, per-camera state); the caller keeps a camera to one thread at a time.
+        """
+        if self._concurrent:
+            return
+        self._concurrent = True
+        engine = self.tracker.engine
+        network = engine.run
+
+        def run_without_the_lock(requests: Sequence[Any]) -> Any:
+            if not getattr(self._holding, 'step', False):
+                return network(requests)  # not called from run(): there is no lock to lend
+            self._in_network += 1
+            self._step.release()
+            try:
+                return network(requests)
+            finally:
+                self._step.acquire()
+                self._in_network -= 1
+                self._step.notify_all()
+
+        # The instance attribute wraps this engine's own run; the tracker calls it as before.
+        engine.run = run_without_the_lock  # type: ignore[method-assign]  # on purpose
+
+    def _run(self, frames: Sequence[Frame]) -> list[FrameResult]:
+        while True:
+            with self._lock:
+                pending = bool(self._pending_resets) or self._pending_overrides is not None
+                if not pending or not self._in_network:
+                    resets, self._pending_resets = self._pending_resets, set()
+                    overrides, self._pending_overrides = self._pending_overrides, None
+                    max_gap = self._max_frame_gap
+                    break
+            self._step.wait()  # a frame of another camera is in the network: let it finish
         if overrides is not None:
             self.tracker.apply_overrides(overrides)
         for camera in sorted(resets):
@@ -176,7 +229,5 @@ class FrameRunner:
                 for frame in frames]
 
     def release_cached_memory(self) -> None:
-        """Return cached GPU memory after a failed frame (e.g. CUDA out of memory)."""
-        if self.tracker.device.type == 'cuda':
-            import torch
-            torch.cuda.empty_cache()
+        """Return cached device memory after a failed frame (e.g. CUDA out of memory)."""
+        self.tracker.engine.release()

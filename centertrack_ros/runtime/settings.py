@@ -21,6 +21,7 @@ The tracker thresholds use ``-1.0`` for "the model's value", ``tracker.associati
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
@@ -37,8 +38,10 @@ from ..core.config import (
     TrackerConfig,
     TrackerOverrides,
 )
+from ..core.device import cuda_device_count
 from ..core.model_spec import ModelSpec
 from ..core.presets import PRESETS
+from .object_classes import parse_class_overrides
 
 RUNTIME = 'runtime'
 CONFIGURE = 'configure'
@@ -55,13 +58,13 @@ STRING, INTEGER, DOUBLE, BOOL = 'string', 'integer', 'double', 'bool'
 STRING_ARRAY, DOUBLE_ARRAY = 'string[]', 'double[]'
 AUTO, BEST_EFFORT, RELIABLE = 'auto', 'best_effort', 'reliable'
 RELIABILITIES = (AUTO, BEST_EFFORT, RELIABLE)
+BATCH, INTERLEAVE = 'batch', 'interleave'
+SCHEDULES = (AUTO, BATCH, INTERLEAVE)  # camera_schedule: how several cameras share the network
 LTRB_AMODAL_VALUES = ('auto', 'true', 'false')
 FROM_MODEL = -1.0  # tracker threshold value meaning "the model's own threshold"
 # -1 already means "drop unmatched tracks at once" (the original's max_age), so "the model's own
 # max_age" needs a value of its own.
 MAX_AGE_FROM_MODEL = -2
-THRESHOLDS = ('track_thresh', 'pre_thresh', 'new_thresh', 'low_thresh')
-CHOICES = ('association', 'motion')  # empty = the model's value
 
 Check = Callable[[Any], Optional[str]]
 
@@ -124,7 +127,7 @@ def _check_device(value: str) -> Optional[str]:
     try:
         RuntimeConfig(device=value)
     except ConfigError as exc:
-        return str(exc)
+        return str(exc).removeprefix('device ')  # check_value names the parameter already
     return None
 
 
@@ -155,6 +158,18 @@ def _check_max_age(value: int) -> Optional[str]:
     if value >= MAX_AGE_FROM_MODEL:
         return None
     return f"must be -2 (the model's value), -1 (drop at once) or >= 0; got {value}"
+
+
+def _check_positive(value: float) -> Optional[str]:
+    return None if value > 0 else f'must be > 0; got {value}'
+
+
+def _check_class_map(value: Any) -> Optional[str]:
+    try:
+        parse_class_overrides(value)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def _check_non_negative(value: float) -> Optional[str]:
@@ -285,7 +300,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   'warning.', CONFIGURE, _one_of(ENGINES, allow_empty=False)),
     ParameterSpec('threads', INTEGER, 0,
                   'CPU threads of the network; 0 = the default (OMP_NUM_THREADS, else the '
-                  'cores).', CONFIGURE, _check_threads, int_range=(0, 256, 1)),
+                  'cores; with several cameras in camera_lanes on the CPU, the cores shared '
+                  'among the lanes).', CONFIGURE, _check_threads, int_range=(0, 256, 1)),
     ParameterSpec('half', BOOL, False,
                   'Run the network in fp16 on CUDA: the fast path, detections within fp16 '
                   'error of float32. Ignored on the CPU. false = IEEE float32 (TF32 off), as '
@@ -315,10 +331,59 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   '<name>/image and publishes <name>/detections, with its own tracks and '
                   'statistics; one model, batched network calls, ids unique across cameras. '
                   'Unset = one camera on image/detections.', STARTUP, _check_camera_names),
+    ParameterSpec('camera_schedule', STRING, AUTO,
+                  'With several cameras, how they share the network: batch (every waiting '
+                  'camera\'s newest frame in one network call; a frame waits at most for the '
+                  'call in progress; pays where a batch costs little more than one frame, on a '
+                  'GPU), interleave (one camera per call, the camera that has waited longest '
+                  'first, each with its newest frame; pays where a batch of N costs N frames, '
+                  'on a CPU) or auto (batch on CUDA, interleave on the CPU).', ACTIVATE,
+                  _one_of(SCHEDULES, allow_empty=False)),
+    ParameterSpec('camera_lanes', INTEGER, 0,
+                  'With several cameras and camera_schedule interleave, on an engine that can '
+                  'run networks side by side (onnxruntime on the CPU): how many frames of '
+                  'different cameras are processed at once; 0 = one per CPU core, at most the '
+                  'cameras; 1 = one frame at a time.', ACTIVATE, int_range=(0, 64, 1)),
     ParameterSpec('batch_wait_ms', DOUBLE, 0.0,
-                  'With several cameras: how long the worker waits, once one camera has a new '
-                  'frame, for the others before running a partial batch (ms); 0 = never waits.',
+                  'With several cameras and camera_schedule batch: how long the worker waits, '
+                  'once one camera has a new frame, for the others before running a partial '
+                  'batch (ms); 0 = never waits.',
                   RUNTIME, _check_non_negative, float_range=(0.0, 1000.0)),
+    ParameterSpec('autoware.enabled', BOOL, False,
+                  'Publish autoware_perception_msgs objects (objects: TrackedObjects, '
+                  'detected_objects: DetectedObjects) with UUIDs, velocities and covariances, '
+                  'for Autoware planners and its multi_object_tracker; needs a model with 3D '
+                  'heads and camera_info (configure fails for a 2D model).', CONFIGURE),
+    ParameterSpec('autoware.class_map', STRING_ARRAY, None,
+                  'Overrides of the class-name to Autoware-label map as "name:LABEL" entries '
+                  '(e.g. "van:CAR"); unset = car, truck, bus, trailer, motorcycle, bicycle, '
+                  'pedestrian by name, every other class UNKNOWN.', CONFIGURE, _check_class_map),
+    ParameterSpec('autoware.velocity_window', DOUBLE, 1.0,
+                  'Seconds of a track\'s 3D centres its velocity (twist) is fitted over.',
+                  CONFIGURE, _check_positive, float_range=(0.0, 60.0)),
+    ParameterSpec('autoware.pixel_sigma', DOUBLE, 4.0,
+                  'Standard deviation (pixels) of a box centre in the image: the lateral part '
+                  'of the position covariance (grows with depth).', CONFIGURE, _check_positive,
+                  float_range=(0.0, 1000.0)),
+    ParameterSpec('autoware.depth_sigma_base', DOUBLE, 0.5,
+                  'Standard deviation of monocular depth (m) at zero distance; the depth '
+                  'sigma is base + ratio x depth.', CONFIGURE, _check_non_negative,
+                  float_range=(0.0, 100.0)),
+    ParameterSpec('autoware.depth_sigma_ratio', DOUBLE, 0.1,
+                  'Growth of the depth standard deviation with the distance (fraction of the '
+                  'depth).', CONFIGURE, _check_non_negative, float_range=(0.0, 10.0)),
+    ParameterSpec('autoware.yaw_sigma', DOUBLE, 0.3,
+                  'Standard deviation (rad) of the heading.', CONFIGURE, _check_non_negative,
+                  float_range=(0.0, 10.0)),
+    ParameterSpec('autoware.uuid_instance', STRING, '',
+                  'Mixed into every object UUID besides the node name, camera and track id; set '
+                  'it (e.g. to a start time) when a restarted node must not repeat the UUIDs of '
+                  'its previous run. Empty = UUIDs reproducible across runs and bag replays.',
+                  CONFIGURE),
+    ParameterSpec('annotations.trail_length', INTEGER, 30,
+                  'Box centres in the trail of each track in annotations '
+                  '(foxglove_msgs/ImageAnnotations; built only while subscribed).', CONFIGURE,
+                  int_range=(0, 10000, 1)),
     ParameterSpec('autostart', BOOL, True,
                   'Configure and activate by itself at start-up, so that a plain run just works; '
                   'false waits for lifecycle transitions.', STARTUP),
@@ -389,21 +454,75 @@ def tracker_overrides(values: Mapping[str, Any]) -> TrackerOverrides:
     model's value.
     """
     max_age = int(values['tracker.max_age'])
-    thresholds = {name: float(values[f'tracker.{name}']) for name in THRESHOLDS}
-    choices = {name: str(values[f'tracker.{name}']) or None for name in CHOICES}
+
+    def threshold(name: str) -> Optional[float]:
+        value = float(values[f'tracker.{name}'])
+        return None if value == FROM_MODEL else value
+
+    def choice(name: str) -> Optional[str]:
+        return str(values[f'tracker.{name}']) or None
+
     return TrackerOverrides(
         hungarian=bool(values['tracker.hungarian']),
         pre_hm=bool(values['tracker.pre_hm']),
         prior_lost=bool(values['tracker.prior_lost']),
         max_age=None if max_age == MAX_AGE_FROM_MODEL else max_age,
-        **{name: None if value == FROM_MODEL else value for name, value in thresholds.items()},
-        **choices)
+        track_thresh=threshold('track_thresh'), pre_thresh=threshold('pre_thresh'),
+        new_thresh=threshold('new_thresh'), low_thresh=threshold('low_thresh'),
+        association=choice('association'), motion=choice('motion'))
 
 
 def runtime_config(values: Mapping[str, Any]) -> RuntimeConfig:
-    """Return the :class:`RuntimeConfig` of ``device``, ``engine``, ``threads`` and ``half``."""
+    """Return the :class:`RuntimeConfig` of ``device``, ``engine``, ``threads`` and ``half``.
+
+    ``threads`` 0 stays the default, except for cameras interleaved in lanes on the CPU
+    (:func:`network_threads`).
+    """
     return RuntimeConfig(device=values['device'], half=bool(values['half']),
-                         engine=values['engine'], threads=int(values['threads']))
+                         engine=values['engine'], threads=network_threads(values))
+
+
+def usable_cores() -> int:
+    """Return the CPU cores this process may run on (a container or ``taskset`` may limit them)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # platforms without affinity
+        return os.cpu_count() or 1
+
+
+def camera_lanes(setting: int, cameras: int, cores: int) -> int:
+    """Return how many frames of distinct cameras are processed at once (``camera_lanes``).
+
+    ``setting`` 0 means one per core; never more than the cameras, at least one.
+    """
+    if cameras < 2:
+        return 1
+    return max(1, min(setting if setting > 0 else cores, cameras))
+
+
+def network_threads(values: Mapping[str, Any]) -> int:
+    """Return the CPU threads of the network: ``threads``, or the cores shared among lanes.
+
+    With ``threads`` 0, several cameras interleaved (``camera_schedule`` auto or interleave)
+    on ONNX Runtime (engine auto or onnxruntime) on the CPU, the lanes split the cores: two
+    networks side by side on one core each get more out of a small CPU than one network at a
+    time on both (measured on 2 cores; see the README's *Several cameras*). Everything else
+    keeps 0 (the default: ``OMP_NUM_THREADS``, else the cores).
+    """
+    threads = int(values['threads'])
+    cameras = len(camera_names(values))
+    if (threads or cameras < 2 or values['camera_schedule'] == BATCH
+            or values['engine'] not in (AUTO, 'onnxruntime') or not _on_the_cpu(values)):
+        return threads
+    cores = usable_cores()
+    lanes = camera_lanes(int(values['camera_lanes']), cameras, cores)
+    return max(1, cores // lanes) if lanes > 1 else threads
+
+
+def _on_the_cpu(values: Mapping[str, Any]) -> bool:
+    # What device 'auto' will be, without loading anything: CUDA when a driver sees a device.
+    device = str(values['device'])
+    return device == 'cpu' or (device == AUTO and cuda_device_count() == 0)
 
 
 def applies(name: str) -> str:

@@ -53,8 +53,8 @@ def render_background(lay: Layout, sty: Style, rng: np.random.Generator) -> np.n
         axes = (int(rng.uniform(20, 90)), int(rng.uniform(6, 22)))
         cv2.ellipse(clouds, c, axes, 0, 0, 360, float(rng.uniform(0.3, 0.8)), -1)
     if clouds.any():
-        clouds = cv2.GaussianBlur(clouds, (0, 0), 9)[..., None]
-        img[:] = img * (1 - clouds) + np.float32(240) * clouds
+        cover = cv2.GaussianBlur(clouds, (0, 0), 9)[..., None]
+        img[:] = img * (1 - cover) + np.float32(240) * cover
 
     # Distant scenery hugging the horizon: a skyline or a line of hills/trees.
     haze = jitter(rng, (150, 140, 130) if lay.urban else (90, 120, 100), 30)
@@ -140,7 +140,8 @@ def _draw_buildings(img: np.ndarray, labels: np.ndarray, lay: Layout,
             fill(img, [np.array(facade)], wall, labels, 4)
             glass = bgr(rng.uniform(0.5, 0.65), rng.uniform(0.1, 0.5), rng.uniform(0.15, 0.5))
             lit = (120.0, 210.0, 235.0)
-            dark, bright = [], []
+            dark: list[np.ndarray] = []
+            bright: list[np.ndarray] = []
             floor = rng.uniform(2.8, 3.6)
             bay = rng.uniform(2.0, 4.0)
             for y in np.arange(1.0, hb - 1.5, floor):

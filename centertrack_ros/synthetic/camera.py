@@ -79,4 +79,6 @@ def add_noise(img: np.ndarray, noise: np.ndarray, offset: np.ndarray, level: flo
     oy, ox = offset
     tile = noise[oy:oy + height, ox:ox + width]
     cv2.add(img, tile, dst=img)
-    cv2.subtract(img, (float(math.ceil(2 * level)),) * 3 + (0,), dst=img)
+    # OpenCV takes a scalar as the second operand; its stubs only list arrays.
+    cv2.subtract(img, (float(math.ceil(2 * level)),) * 3 + (0,),  # type: ignore[call-overload]
+                 dst=img)

@@ -45,7 +45,7 @@ def render_scene(cfg: SceneConfig, lay: Layout, sty: Style, background: np.ndarr
         bounds.append(lay.road_left + lay.num_oncoming * lay.lane_width)
     bounds += [lay.road_left + b * lay.lane_width for b in range(1, lay.num_oncoming)]
     z_start = MIN_DEPTH + (sty.dash_phase - d) % sty.dash_period
-    dashes = []
+    dashes: list[np.ndarray] = []
     w = sty.marking_width / 2
     for z in np.arange(z_start - sty.dash_period, 90.0, sty.dash_period):
         z1, z2 = max(z, 0.8), z + sty.dash_length

@@ -7,6 +7,7 @@ Subcommands::
     play     publish a bag's image topic(s) live over DDS at the recorded pace
     record   write topics (default: detections) from DDS into a bag
     eval     MOTA, IDF1, ID switches ... of tracks against ground truth (bags or MOT files)
+    benchmark  the live node beside the offline run: quality, frames answered, latency
     info     topics, types, counts and duration of a bag
 
 Problems a user can fix (missing files or topics, corrupt bags, bad options) are reported on
@@ -31,6 +32,7 @@ import yaml
 from ..bags import BagError
 from ..bags.io import STORAGES
 from ..core.config import ASSOCIATIONS, ENGINES, MOTIONS
+from ..core.errors import CenterTrackError, one_line
 
 PROG = 'centertrack_bag'
 _LOG = logging.getLogger(PROG)
@@ -99,14 +101,23 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         if args.source is not None:
             raise BagError('give either a SOURCE or --synthetic SEED, not both')
         width, height = args.size or (0, 0)
-        source = synthetic_source(args.synthetic, args.frames or 200, args.fps, width, height)
-        max_frames = None
+        # A drive's length is part of its recipe (traffic and camera motion are drawn for the
+        # whole drive): the first N frames of an L-frame drive need --drive-frames L.
+        frames = args.frames or args.drive_frames or 200
+        drive = args.drive_frames or frames
+        if frames > drive:
+            raise BagError(f'--frames {frames} is more than the {drive} frames of the drive '
+                           '(--drive-frames)')
+        source = synthetic_source(args.synthetic, drive, args.fps, width, height)
+        max_frames = frames if frames < drive else None
     else:
         if args.source is None:
             raise BagError('missing SOURCE (a video, image folder, MOT or KITTI sequence) or '
                            '--synthetic SEED')
         if args.size:
             raise BagError('--size applies to --synthetic only')
+        if args.drive_frames:
+            raise BagError('--drive-frames applies to --synthetic only')
         class_names = tuple(n for n in (args.class_names or '').split(',') if n)
         source = open_source(args.source, args.kind, args.fps, args.sequence, args.gt,
                              class_names)
@@ -173,25 +184,29 @@ def _flatten(tree: dict, prefix: str, out: dict[str, Any]) -> None:
             out[name] = value
 
 
-def load_runner_from_args(args: argparse.Namespace) -> Any:
-    """Build the node's frame runner from the parameters file and command-line overrides.
+def session_settings_from_args(args: argparse.Namespace) -> Any:
+    """Resolve the node's settings from the parameters file and command-line overrides.
 
-    The same settings, resolved the same way, as the node (:mod:`centertrack_ros.runtime.settings`).
+    The same settings, resolved the same way, as the node
+    (:class:`~centertrack_ros.runtime.session.SessionSettings`).
 
     Raises:
-        BagError: invalid parameters, or a model that cannot be loaded.
+        CenterTrackError: a parameters file or value is invalid.
 
     """
-    from ..core.checkpoint import CheckpointError
-    from ..core.config import ConfigError
-    from ..core.device import DeviceError
-    from ..core.model_spec import load_model
     from ..runtime import settings
-    from ..runtime.runner import FrameRunner
+    from ..runtime.session import SessionSettings
 
     values = settings.defaults()
     if args.params_file:
         values.update(read_params_file(args.params_file))
+    values.update(model_overrides(args))
+    values['cameras'] = None  # a bag run tracks one image topic
+    return SessionSettings.from_values(values)
+
+
+def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the node parameters that the model and tracker options given set."""
     overrides = {
         'model.path': args.model, 'model.preset': args.preset, 'device': args.device,
         'engine': args.engine, 'threads': args.threads,
@@ -203,66 +218,115 @@ def load_runner_from_args(args: argparse.Namespace) -> Any:
     }
     if args.input_size:
         overrides['model.input_width'], overrides['model.input_height'] = args.input_size
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    problem = settings.check_all(values)
-    if problem:
-        raise BagError(f'invalid parameter: {problem}')
-    try:
-        model = load_model(settings.model_spec(values), settings.runtime_config(values))
-        tracker = model.tracker(settings.tracker_overrides(values), num_cameras=1)
-    except (CheckpointError, ConfigError, DeviceError) as exc:
-        raise BagError(str(exc)) from exc
-    runner = FrameRunner(tracker)
-    runner.max_frame_gap = float(values['max_frame_gap'])
-    return runner
+    return {k: v for k, v in overrides.items() if v is not None}
+
+
+def planner_settings_from_args(args: argparse.Namespace) -> Any:
+    """Resolve the ``autoware.*``/``annotations.*`` settings of ``run`` as the node does.
+
+    From the node's defaults, the parameters file and ``--trail-length``; ``autoware.enabled``
+    follows the output topics asked for (the file's value is not needed).
+
+    Raises:
+        CenterTrackError: a value is invalid.
+
+    """
+    from ..runtime import settings
+    from ..runtime.planner_outputs import PlannerOutputSettings
+
+    values = settings.defaults()
+    if args.params_file:
+        values.update(read_params_file(args.params_file))
+    if args.trail_length is not None:
+        values['annotations.trail_length'] = args.trail_length
+    values['autoware.enabled'] = bool(args.objects_topic or args.detected_objects_topic)
+    return PlannerOutputSettings.from_values(values)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ..bags.io import BagReader
-    from ..bags.offline import pick_image_topic, run_bag
+    from ..bags.offline import check_outputs, pick_image_topic, run_bag
+    from ..runtime.session import TrackingSession
 
     output = args.output
     if output is None and args.mot is None:
         output = str(Path(args.bag).expanduser().resolve().with_suffix('')) + '_tracks'
-    with BagReader(args.bag) as bag:  # fail on a bad bag or topic before loading a model
+    # Everything that can be wrong with the bag or the outputs is found before the model loads.
+    with BagReader(args.bag) as bag:
         pick_image_topic(bag, args.image_topic)
-    runner = load_runner_from_args(args)
-    config = runner.tracker.config
-    print(f'model: {config.model.arch}, {config.model.num_classes} classes '
-          f'({", ".join(config.model.class_names) or "unnamed"}), input '
-          f'{config.input.width}x{config.input.height}, device {runner.tracker.device}, '
-          f'engine {runner.tracker.engine.describe()}', file=sys.stderr)
-    result = run_bag(args.bag, runner, output, image_topic=args.image_topic,
+    check_outputs(output, args.mot, args.overwrite)
+    settings = session_settings_from_args(args)
+    planner = planner_settings_from_args(args)
+    session = TrackingSession.open(settings)
+    print(session.describe(), file=sys.stderr)
+    config = session.config
+    result = run_bag(args.bag, session, output, image_topic=args.image_topic,
                      detections_topic=args.detections_topic, mot_path=args.mot,
                      storage=args.storage, copy_topics=args.copy_topic or (),
                      max_frames=args.frames, overwrite=args.overwrite, progress=not args.quiet,
                      camera_info_topic=args.camera_info_topic,
                      camera_info_matrix=args.camera_info_matrix,
-                     detections_3d_topic=args.detections_3d_topic)
+                     detections_3d_topic=args.detections_3d_topic,
+                     objects_topic=args.objects_topic,
+                     detected_objects_topic=args.detected_objects_topic,
+                     annotations_topic=args.annotations_topic, planner=planner,
+                     node_name=args.node_name)
     if config.model.ddd and result.camera_info_topic is None:
         print('warning: the model has 3D heads but the bag has no sensor_msgs/CameraInfo '
-              'topic: no 3D detections written (convert --camera-info adds one)',
-              file=sys.stderr)
+              'topic: no 3D detections' + (' or objects' if planner.autoware else '')
+              + ' written (convert --camera-info adds one)', file=sys.stderr)
     outputs = [str(p) for p in (result.output, result.mot_path) if p is not None]
     three_d = (f', {result.detections_3d} 3D boxes on {result.detections_3d_topic}'
                if result.detections_3d_topic else '')
+    objects = ' and '.join(t for t in (result.objects_topic, result.detected_objects_topic) if t)
+    extras = (f', {result.objects} objects on {objects}' if objects else '') + (
+        f', {result.annotations} overlays on {result.annotations_topic}'
+        if result.annotations_topic else '')
     print(f'tracked {result.frames} frames of {result.image_topic}: {result.detections} '
-          f'detections{three_d}, {result.track_ids} track ids; tracker {result.fps:.1f} '
-          f'frames/s; wrote {" and ".join(outputs)}')
+          f'detections{three_d}{extras}, {result.track_ids} track ids; tracker '
+          f'{result.fps:.1f} frames/s; wrote {" and ".join(outputs)}')
     return 0
 
 
 # ----------------------------------------------------------------------------- play / record
 def _cmd_play(args: argparse.Namespace) -> int:
-    from ..bags.live import parse_remaps, play
+    from ..bags.live import ACK_TIMEOUT, parse_remaps, play
 
     result = play(args.bag, args.topics or (), parse_remaps(args.remap or ()), rate=args.rate,
                   loop=args.loop, start_offset=args.start_offset, reliability=args.qos,
                   wait_for_subscribers=args.wait_for_subscribers, progress=not args.quiet,
-                  clock=args.clock)
+                  clock=args.clock, camera_info=args.camera_info)
     counts = ', '.join(f'{n} {t}' for t, n in result.published.items())
     print(f'published {counts}' + (' (interrupted)' if result.interrupted else ''))
+    print('delivery: ' + '; '.join(f'{t} {_delivery(result, t)}' for t in result.published))
+    for topic, count in result.unheard.items():
+        if count:
+            print(f'warning: {topic}: {count} message(s) published while it had no subscriber '
+                  '(use --wait-for-subscribers SEC)', file=sys.stderr)
+    for topic, acknowledged in result.acknowledged.items():
+        if acknowledged is False:
+            print(f'warning: {topic}: not every subscriber acknowledged every message within '
+                  f'{ACK_TIMEOUT:g} s; some may not have arrived', file=sys.stderr)
+    if not args.clock and result.stamp_age_s > 60:
+        print(f'note: the bag\'s stamps are {result.stamp_age_s:,.0f} s old: a node on wall-clock '
+              'time measures its latency from them; play with --clock and run the node with '
+              'use_sim_time:=true for latency in bag time', file=sys.stderr)
     return 0
+
+
+def _delivery(result: Any, topic: str) -> str:
+    """Say in a few words what is known of a topic's delivery."""
+    subscribers, best_effort = result.subscribers.get(topic, 0), result.best_effort.get(topic, 0)
+    if not subscribers:
+        return 'no subscriber'
+    if result.acknowledged.get(topic) is None:
+        return f'{subscribers} subscriber(s), published best effort: not confirmed'
+    reliable = subscribers - best_effort
+    text = (f'acknowledged by {reliable} subscriber(s)' if result.acknowledged[topic]
+            else f'NOT acknowledged by all of {reliable} subscriber(s)') if reliable else ''
+    if best_effort:
+        text += (', ' if text else '') + f'{best_effort} best-effort subscriber(s) not confirmed'
+    return text
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
@@ -271,7 +335,7 @@ def _cmd_record(args: argparse.Namespace) -> int:
     output = args.output or dt.datetime.now().strftime('rosbag2_%Y_%m_%d-%H_%M_%S')
     result = record(output, args.topics or ['/detections'], storage=args.storage,
                     duration=args.duration, count=args.count, overwrite=args.overwrite,
-                    progress=not args.quiet)
+                    progress=not args.quiet, flush_interval=args.flush_interval)
     counts = ', '.join(f'{n} on {t}' for t, n in result.counts.items())
     print(f'wrote {result.path}: {counts}')
     for topic in result.missing:
@@ -301,7 +365,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
                                     min_visibility=args.min_visibility, min_score=args.min_score)
     except ValueError as exc:
         raise BagError(f'evaluation failed: {exc}') from exc
-    print(format_table(report.metrics))
+    # With --json - stdout holds the JSON alone: the table goes to stderr.
+    print(format_table(report.metrics), file=sys.stderr if args.json == '-' else sys.stdout)
     for seq in report.sequences:
         if seq.unmatched_stamps:
             print(f'note: {seq.name}: {seq.unmatched_stamps} track messages had stamps that are '
@@ -341,13 +406,53 @@ def _eval_pairs(gts: Sequence[str], tracks: Sequence[str]) -> list[tuple[Path, P
     return list(zip(gt_paths, track_paths))
 
 
+# ----------------------------------------------------------------------------- benchmark
+def benchmark_rates(rates: Sequence[float]) -> list[float]:
+    """Return a benchmark's playback speeds in order, each once (default: the recorded pace)."""
+    out: list[float] = []
+    for rate in rates or (1.0,):
+        if rate not in out:
+            out.append(rate)
+    return out
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    from ..bags.cameras import read_cameras
+    from .live_benchmark import run_benchmark
+
+    names = tuple(n for n in (args.camera_names or '').split(',') if n)
+    # Everything that can be wrong with the bags or the settings is found before anything runs.
+    sources = read_cameras(args.bags, names, args.image_topic, args.gt_topic)
+    settings = session_settings_from_args(args)
+    values = read_params_file(args.params_file) if args.params_file else {}
+    values.update(model_overrides(args))
+    report = run_benchmark(
+        sources, settings, values, args.params_file, benchmark_rates(args.rate or ()),
+        record=Path(args.record).expanduser() if args.record else None,
+        iou_threshold=args.iou, settle_timeout=args.settle_timeout, progress=not args.quiet,
+        log=lambda text: print(f'{PROG} benchmark: {text}', file=sys.stderr))
+    report.settings['options'] = {k: v for k, v in vars(args).items() if k != 'func'}
+    table = report.markdown()
+    if args.markdown:
+        Path(args.markdown).expanduser().write_text(table, encoding='utf-8')
+    data = json.dumps(report.to_dict(), indent=2, default=str)
+    if args.json == '-':
+        print(data)  # stdout holds the JSON alone
+        print(table, file=sys.stderr)
+        return 0
+    if args.json:
+        Path(args.json).expanduser().write_text(data + '\n', encoding='utf-8')
+    print(table)
+    return 0
+
+
 # ----------------------------------------------------------------------------- info
 def _cmd_info(args: argparse.Namespace) -> int:
     from ..bags.io import BagReader
 
     with BagReader(args.bag) as bag:
         topics = bag.topics
-        info = {
+        info: dict[str, Any] = {  # the JSON document
             'path': str(bag.path), 'storage': bag.storage, 'messages': bag.message_count,
             'start_ns': bag.start_ns, 'end_ns': bag.end_ns,
             'duration_s': bag.duration_ns / 1e9,
@@ -378,6 +483,34 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """Add the model and tracker options of ``run`` (the node's parameters) to a parser."""
+    model = parser.add_argument_group('model and tracker (as the node\'s parameters)')
+    model.add_argument('--params-file', metavar='YAML',
+                       help='the node\'s parameters file; the options below override it')
+    model.add_argument('--model', metavar='PATH', help='checkpoint (default: the bundled model)')
+    model.add_argument('--preset', help='official model-zoo preset name')
+    model.add_argument('--input-size', type=parse_size, metavar='WxH',
+                       help='network input size (multiples of 32)')
+    model.add_argument('--device', help='auto (default), cpu, cuda or cuda:N')
+    model.add_argument('--engine', choices=ENGINES,
+                       help='inference engine: auto (default), onnxruntime, torch, reference')
+    model.add_argument('--threads', type=int, help='CPU threads of the network (0: default)')
+    model.add_argument('--track-thresh', type=float)
+    model.add_argument('--pre-thresh', type=float)
+    model.add_argument('--new-thresh', type=float)
+    model.add_argument('--max-age', type=int)
+    model.add_argument('--hungarian', action='store_true', default=None)
+    model.add_argument('--association', choices=ASSOCIATIONS,
+                       help='greedy (the original), hungarian or byte')
+    model.add_argument('--low-thresh', type=float,
+                       help='byte: lowest score that may continue a track')
+    model.add_argument('--motion', choices=MOTIONS,
+                       help='how coasting tracks move: none (the original) or velocity')
+    model.add_argument('--prior-lost', action=argparse.BooleanOptionalAction, default=None,
+                       help='draw coasting tracks into the prior heatmap')
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of ``centertrack_bag``."""
     parser = argparse.ArgumentParser(
@@ -400,7 +533,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--synthetic', type=int, metavar='SEED',
                    help='generate a synthetic drive with this seed instead of reading SOURCE')
     p.add_argument('--frames', type=_positive_int,
-                   help='number of frames (synthetic: default 200; others: at most this many)')
+                   help='number of frames (synthetic: default 200, or --drive-frames; others: '
+                        'at most this many)')
+    p.add_argument('--drive-frames', type=_positive_int, metavar='L',
+                   help='synthetic: take the frames from the drive of L frames (default: '
+                        '--frames). A drive\'s length is part of its recipe, so --frames 100 '
+                        'alone is another drive than the first 100 frames of a 150-frame one '
+                        '(the demo\'s): that is --frames 100 --drive-frames 150')
     p.add_argument('--size', type=parse_size, metavar='WxH',
                    help='synthetic image size (default 640x384)')
     p.add_argument('--sequence', help='KITTI sequence (e.g. 0003) when SOURCE is the root')
@@ -449,33 +588,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help='CameraInfo topic for a 3D model (default: the bag\'s only one)')
     p.add_argument('--camera-info-matrix', choices=('p', 'k'), default='p',
                    help='p for rectified images (default), k for raw ones')
+    planner = p.add_argument_group(
+        'planner and viewer outputs (the node\'s objects, detected_objects, annotations; '
+        'each written only when its topic is given; autoware.* and annotations.* of '
+        '--params-file apply)')
+    planner.add_argument('--objects-topic', metavar='TOPIC',
+                         help='write autoware_perception_msgs/TrackedObjects (a model with 3D '
+                              'heads, frames with a CameraInfo), e.g. /objects')
+    planner.add_argument('--detected-objects-topic', metavar='TOPIC',
+                         help='write autoware_perception_msgs/DetectedObjects (the same '
+                              'objects without ids), e.g. /detected_objects')
+    planner.add_argument('--annotations-topic', metavar='TOPIC',
+                         help='write foxglove_msgs/ImageAnnotations (boxes, ids, trails; any '
+                              'model) for Foxglove\'s Image panel, e.g. /annotations')
+    planner.add_argument('--trail-length', type=int, metavar='N',
+                         help='box centres per trail (annotations.trail_length, default 30)')
+    planner.add_argument('--node-name', default='/centertrack', metavar='NAME',
+                         help='fully qualified name of the node whose object UUIDs to '
+                              'reproduce (default /centertrack)')
     p.add_argument('--storage', choices=STORAGES, help='output storage (default: the input\'s)')
     p.add_argument('--frames', type=_positive_int, help='track only the first N images')
     p.add_argument('--overwrite', action='store_true', help='replace an existing output bag')
-    model = p.add_argument_group('model and tracker (as the node\'s parameters)')
-    model.add_argument('--params-file', metavar='YAML',
-                       help='the node\'s parameters file; the options below override it')
-    model.add_argument('--model', metavar='PATH', help='checkpoint (default: the bundled model)')
-    model.add_argument('--preset', help='official model-zoo preset name')
-    model.add_argument('--input-size', type=parse_size, metavar='WxH',
-                       help='network input size (multiples of 32)')
-    model.add_argument('--device', help='auto (default), cpu, cuda or cuda:N')
-    model.add_argument('--engine', choices=ENGINES,
-                       help='inference engine: auto (default), onnxruntime, torch, reference')
-    model.add_argument('--threads', type=int, help='CPU threads of the network (0: default)')
-    model.add_argument('--track-thresh', type=float)
-    model.add_argument('--pre-thresh', type=float)
-    model.add_argument('--new-thresh', type=float)
-    model.add_argument('--max-age', type=int)
-    model.add_argument('--hungarian', action='store_true', default=None)
-    model.add_argument('--association', choices=ASSOCIATIONS,
-                       help='greedy (the original), hungarian or byte')
-    model.add_argument('--low-thresh', type=float,
-                       help='byte: lowest score that may continue a track')
-    model.add_argument('--motion', choices=MOTIONS,
-                       help='how coasting tracks move: none (the original) or velocity')
-    model.add_argument('--prior-lost', action=argparse.BooleanOptionalAction, default=None,
-                       help='draw coasting tracks into the prior heatmap')
+    add_model_options(p)
     common(p)
     p.set_defaults(func=_cmd_run)
 
@@ -496,18 +630,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--clock', type=_positive_float, nargs='?', const=40.0, default=0.0,
                    metavar='HZ', help='publish the bag time on /clock (for use_sim_time), HZ '
                                       'times a second (default 40) and before every message')
+    p.add_argument('--no-camera-info', dest='camera_info', action='store_false',
+                   help='do not publish the sensor_msgs/CameraInfo topic beside each image '
+                        'topic (<ns>/camera_info for <ns>/image_raw[/compressed]), which is '
+                        'published with it by default')
     common(p)
     p.set_defaults(func=_cmd_play)
 
     p = sub.add_parser('record', help='record topics from DDS into a bag',
                        description='Record topics (default /detections) until Ctrl-C, '
-                                   '--duration or --count.')
+                                   '--duration or --count. The bag is flushed to disk every '
+                                   '--flush-interval seconds (default 1), metadata.yaml '
+                                   'included: a recorder killed without closing (SIGKILL, '
+                                   'power loss) leaves a readable bag that lacks at most the '
+                                   'messages of its last second.')
     p.add_argument('topics', nargs='*', metavar='TOPIC', help='default: /detections')
     p.add_argument('-o', '--output', help='bag directory (default rosbag2_<date>-<time>)')
     p.add_argument('--storage', choices=STORAGES, default='mcap', help='default mcap')
     p.add_argument('--duration', type=_positive_float, metavar='SEC', help='stop after SEC')
     p.add_argument('--count', type=_positive_int, metavar='N',
                    help='stop after N messages (all topics together)')
+    p.add_argument('--flush-interval', type=_positive_float, default=1.0, metavar='SEC',
+                   help='write what was received to disk every SEC seconds (default 1): a '
+                        'recorder that is killed (SIGKILL, power loss) keeps a readable bag '
+                        'and loses at most the last SEC seconds of messages')
     p.add_argument('--overwrite', action='store_true', help='replace an existing output bag')
     common(p)
     p.set_defaults(func=_cmd_record)
@@ -534,6 +680,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--min-score', type=float, help='drop tracks scoring below this')
     p.add_argument('--json', metavar='FILE', help='write a JSON report (- for stdout)')
     p.set_defaults(func=_cmd_eval)
+
+    p = sub.add_parser(
+        'benchmark', help='live node vs offline: quality, frames answered, latency',
+        description='Play bags with ground truth through the live node (started in another '
+                    'process) at the recorded pace times each --rate; run the same model '
+                    'offline on every frame; report side by side what was published: HOTA, '
+                    'DetA, AssA, MOTA, IDF1, ID switches (a frame the node did not answer '
+                    'counts as no output), the fraction of frames answered and the latency '
+                    'from publishing an image to receiving its detections (p50/p90/p99/max). '
+                    'One bag per camera; several bags are served by one node (its cameras '
+                    'parameter).')
+    p.add_argument('bags', nargs='+', metavar='BAG',
+                   help='one bag per camera, each with its ground truth (e.g. from convert)')
+    p.add_argument('--rate', type=_positive_float, nargs='+', metavar='R',
+                   help='playback speed factors, one live run each, in order (default 1: the '
+                        'recorded pace); e.g. --rate 1 3')
+    p.add_argument('--camera-names', metavar='A,B,...',
+                   help='camera names, one per bag (default: from the bag names)')
+    p.add_argument('--image-topic', help='image topic in every bag (default: each bag\'s only '
+                                         'one)')
+    p.add_argument('--gt-topic', help='ground-truth topic (default /ground_truth, or the '
+                                      'bag\'s only Detection2DArray topic)')
+    p.add_argument('--iou', type=float, default=0.5,
+                   help='match IoU of MOTA/IDF1 (default 0.5; HOTA scores every IoU)')
+    p.add_argument('--json', metavar='FILE',
+                   help='write the report as JSON (- for stdout, which then holds the JSON '
+                        'alone; the table goes to stderr)')
+    p.add_argument('--markdown', metavar='FILE', help='also write the tables to FILE')
+    p.add_argument('--record', metavar='DIR',
+                   help='write the tracks into bags under DIR: offline, live_x1, live_x3, ... '
+                        '(<run>_<camera> with several cameras), for eval or a viewer')
+    p.add_argument('--settle-timeout', type=_positive_float, default=60.0, metavar='SEC',
+                   help='after the last frame, wait up to SEC for the node to account for '
+                        'every frame (default 60)')
+    add_model_options(p)
+    common(p)
+    p.set_defaults(func=_cmd_benchmark)
 
     p = sub.add_parser('info', help='summarise a bag')
     p.add_argument('bag')
@@ -567,8 +750,8 @@ def _dispatch(args: argparse.Namespace) -> int:
                         format=f'{PROG}: %(levelname)s: %(message)s')
     try:
         return args.func(args)
-    except BagError as exc:
-        print(f'{PROG} {args.command}: error: {" ".join(str(exc).split())}', file=sys.stderr)
+    except CenterTrackError as exc:
+        print(f'{PROG} {args.command}: error: {one_line(exc)}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f'{PROG} {args.command}: interrupted', file=sys.stderr)

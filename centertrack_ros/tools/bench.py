@@ -20,7 +20,9 @@ the device name; ``--json`` writes them for ``benchmarks/RESULTS.md``.
 real ``centertrack_node`` in another, detections received back over DDS (reliable QoS), against
 the same model's in-process ``CenterTracker.step`` on the same frames. ``--ros --cameras N``
 streams N cameras at once through one node serving them all and through one node per camera:
-node memory, aggregate frames per second, latency.
+node memory, aggregate frames per second, latency. ``--ros --footprint`` measures what a node
+costs to start and to keep (:mod:`.node_footprint`): the lean node (an exported ``.onnx``,
+onnxruntime, torch blocked) beside the torch-importing one (``--model``, engine auto).
 """
 
 from __future__ import annotations
@@ -31,17 +33,17 @@ import gc
 import json
 import os
 import platform
+import re
 import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
 
 from ..core.config import CenterTrackConfig, InputConfig, ModelConfig, RuntimeConfig, TrackerConfig
-from ..core.decode import decode_tensors, to_raw_detections
 from ..core.device import device_name, resolve_device
 from ..core.engines import ENGINES, FrameRequest, resolve_engine
 from ..core.geometry import frame_geometry
@@ -50,7 +52,10 @@ from ..core.pipeline import CenterTracker
 from ..core.postprocess import detections_to_image
 from ..core.preprocess import preprocess
 from ..core.prior import prior_peaks, render_prior_heatmap
+from ..core.torch_ops import decode_tensors, to_raw_detections
 from ..core.tracker import TrackManager
+from ..runtime.dds_profile import describe as describe_profile
+from ..runtime.dds_profile import use_package_profile
 from .machine import machine_info
 from .random_models import random_network
 
@@ -133,7 +138,10 @@ def calibrate_threshold(tracker: CenterTracker, frames: list, detections: int,
         frame = frames[2 % len(frames)]
         geometry = frame_geometry(frame.shape[1], frame.shape[0], config.input)
         peaks = prior_peaks(tracker.tracks, geometry, threshold) if round_index else []
-        scores = tracker.engine.run([FrameRequest(frame, geometry, peaks)])[0].scores
+        (raw,) = tracker.engine.run([FrameRequest(frame, geometry, peaks)])
+        if raw is None:  # never for a camera with a frame
+            raise RuntimeError('the engine returned no detections for a frame')
+        scores = raw.scores
         threshold = float(np.clip(scores[min(detections, len(scores)) - 1] - 1e-6, 0.0, 1.0))
         tracker.reset()
     return threshold
@@ -178,22 +186,29 @@ def time_original(network: torch.nn.Module, config: CenterTrackConfig, frames: l
 
 def time_fast(network: torch.nn.Module, config: CenterTrackConfig, frames: list, batch: int,
               iterations: int, warmup: int, engine: str) -> tuple[Timing, float]:
-    """Time the shipped step for ``batch`` cameras, per camera-frame.
+    """Time the shipped path for ``batch`` cameras, per camera-frame.
 
-    One camera is exactly ``CenterTracker.step`` (a one-camera ``MultiCameraTracker``); more
-    share one network call. Also returns the mean number of active tracks per camera-frame.
+    A tracking session as the node runs one (stream rules, one network call for every camera's
+    frame, the boxes to publish), minus the messages. Also returns the mean number of active
+    tracks per camera-frame.
     """
     from ..core.pipeline import MultiCameraTracker
-    tracker = MultiCameraTracker(network, config, num_cameras=batch, engine=engine)
+    from ..runtime.runner import Frame
+    from ..runtime.session import TrackingSession
+    cameras = tuple(f'camera{cam}' for cam in range(batch)) if batch > 1 else ('',)
+    session = TrackingSession(
+        MultiCameraTracker(network, config, num_cameras=batch, engine=engine), cameras)
     samples, counts = [], []
     for index in range(warmup + iterations):
-        views = [frames[(index + cam) % len(frames)] for cam in range(batch)]
+        stamp = (index + 1) * 100_000_000  # 10 frames/s
+        views = [Frame(cam, frames[(index + cam) % len(frames)], stamp, 'bench')
+                 for cam in range(batch)]
         start = time.perf_counter()
-        per_camera = tracker.step_all(views)
+        results = session.track(views)
         elapsed = time.perf_counter() - start
         if index >= warmup:
             samples.append(elapsed / batch)
-            counts.append(sum(1 for tracks in per_camera for t in tracks if t.active) / batch)
+            counts.append(sum(len(result.boxes) for result in results) / batch)
     return Timing.of(samples), float(statistics.mean(counts)) if counts else 0.0
 
 
@@ -266,17 +281,21 @@ def ros_overhead(model: str, device: str, frames: list[np.ndarray],
     Returns percentiles in milliseconds: ``e2e_*`` (image stamp to detections received in this
     process), ``step_*`` (in-process ``CenterTracker.step``) and ``overhead_p50``.
     """
-    from ..core.model_spec import ModelSpec, load_tracker
+    import cv2
+
+    from ..core.model_spec import ModelSpec
+    from ..runtime.session import SessionSettings, TrackingSession
     from .demo import run_demo
     result = run_demo(_FrameList(frames), model, device, pace='wait', progress=False,
                       log=lambda text: None, encoding='rgb8')
     e2e = [r.latency for frame, r in sorted(result.receptions.items()) if frame > warmup]
-    tracker = load_tracker(ModelSpec(path=model), runtime=RuntimeConfig(device=device))
+    session = TrackingSession.open(SessionSettings(model=ModelSpec(path=model),
+                                                   runtime=RuntimeConfig(device=device)))
     steps = []
     for index, frame in enumerate(frames):
         rgb = np.ascontiguousarray(frame[:, :, ::-1])
-        start = time.perf_counter()
-        tracker.step(rgb, color_order='rgb')
+        start = time.perf_counter()  # the node converts rgb8 to BGR too
+        session.step(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         if index >= warmup:
             steps.append(time.perf_counter() - start)
     e2e_t, step_t = Timing.of(e2e), Timing.of(steps)
@@ -289,27 +308,37 @@ def ros_overhead(model: str, device: str, frames: list[np.ndarray],
 
 
 def camera_streams(model: str, device: str, frames: list[np.ndarray], cameras: int,
-                   one_node: bool, warmup: int = 3) -> dict[str, float]:
+                   one_node: bool, warmup: int = 3, schedule: str = 'auto',
+                   params: Optional[dict] = None) -> dict[str, Any]:
     """Stream ``frames`` from ``cameras`` publishers at once, through the real node(s).
 
-    One node serving every camera (``one_node``, the ``cameras`` parameter) or one node per
-    camera; the same model and frames. Each camera publishes its next frame as soon as the
-    previous one is answered, so the node(s) always have work. Returns the aggregate frames per
-    second, stamp-to-detections latency percentiles over all cameras (ms) and the node
-    processes' summed RSS at the end (MiB).
+    One node serving every camera (``one_node``, the ``cameras`` parameter, with
+    ``camera_schedule`` ``schedule``; ``params``: more node parameters, for every node) or
+    one node per camera; the same model and frames. Each
+    camera publishes its next frame as soon as the previous one is answered, so the node(s)
+    always have work. Returns the aggregate frames per second, stamp-to-detections latency
+    percentiles over all cameras (ms), the node processes' summed RSS at the end (MiB) and the
+    largest Fast DDS shared-memory segment of each node (MiB; about 64 with the package's
+    profile, 0.5 without), and what the nodes' diagnostics counted as delivered late or lost
+    in transport (with how often they logged the late delivery).
     """
     import threading
 
     import psutil
+    from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import Image
     from vision_msgs.msg import Detection2DArray
 
+    from ..runtime.dds_profile import shared_memory_segment_mib
     from ..runtime.stamps import stamp_ns
     from .harness import NodeProcess, RosClient, image_msg, reliable_qos, wait_active
+    load = os.getloadavg()[0]
     names = [f'cam{index}' for index in range(cameras)]
-    base = {'model.path': model, 'device': device, 'qos.reliability': 'reliable'}
+    base = {'model.path': model, 'device': device, 'qos.reliability': 'reliable',
+            **(params or {})}
     if one_node:
-        nodes = [NodeProcess('/bench_cameras', dict(base, cameras=names))]
+        nodes = [NodeProcess('/bench_cameras', dict(base, cameras=names,
+                                                    camera_schedule=schedule))]
     else:
         nodes = [NodeProcess(f'/bench_cameras/{name}', base) for name in names]
     client = RosClient('centertrack_bench_cameras')
@@ -327,24 +356,45 @@ def camera_streams(model: str, device: str, frames: list[np.ndarray], cameras: i
             for name in names}
         for name in names:
             client.wait_matched(publishers[name], answers[name], timeout=120)
+        # What the nodes say about delivery: frames held up in transport, or lost.
+        reports = client.subscribe(DiagnosticArray, '/diagnostics', transform=lambda msg: {
+            status.name: {kv.key: kv.value for kv in status.values}
+            for status in msg.status if status.name.startswith('/bench_cameras')})
 
         def stream(name: str) -> None:
             for index, frame in enumerate(frames):
                 stamp = time.time_ns()
                 publishers[name].publish(image_msg(frame, stamp, name))
-                _, arrived = answers[name].wait_for(lambda a, s=stamp: a[0] == s, timeout=120)
+                # Called within this iteration only: ``stamp`` is this frame's.
+                _, arrived = answers[name].wait_for(lambda a: a[0] == stamp, timeout=120)
                 if index >= warmup:
                     with lock:
                         latencies.append((arrived - stamp) / 1e6)
 
         threads = [threading.Thread(target=stream, args=(name,)) for name in names]
+        processes = [psutil.Process(node.process.pid) for node in nodes]
+
+        def cpu_seconds() -> float:  # what the nodes used, whatever else ran on the machine
+            return sum(sum(process.cpu_times()[:2]) for process in processes)
+
+        cpu_start = cpu_seconds()
         start = time.monotonic()
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
         seconds = time.monotonic() - start
+        cpu = cpu_seconds() - cpu_start
         rss = sum(psutil.Process(node.process.pid).memory_info().rss for node in nodes)
+        segments = [shared_memory_segment_mib(node.process.pid) for node in nodes]
+        time.sleep(2.5)  # the nodes' next diagnostics reports, after the last frame
+        latest: dict[str, dict[str, str]] = {}
+        for report in list(reports.messages):
+            latest.update(report)
+        delivery = {key: sum(int(values.get(key, 0)) for values in latest.values())
+                    for key in ('frames_delivered_late', 'frames_lost_in_transport')}
+        told = sum(node.output().count('reached this node') for node in nodes)
+        resolved = re.search(r'\d+ cameras: (.*schedule.*)$', nodes[0].output(), re.MULTILINE)
     finally:
         client.close()
         for node in nodes:
@@ -353,7 +403,12 @@ def camera_streams(model: str, device: str, frames: list[np.ndarray], cameras: i
     return {'cameras': cameras, 'nodes': len(nodes), 'frames_per_camera': len(frames),
             'aggregate_fps': cameras * len(frames) / seconds,
             'latency_p50': float(np.percentile(values, 50)),
-            'latency_p99': float(np.percentile(values, 99)), 'rss_mib': rss / 2 ** 20}
+            'latency_p99': float(np.percentile(values, 99)), 'rss_mib': rss / 2 ** 20,
+            'latency_max': float(values.max()), 'schedule': schedule if one_node else '',
+            'dds_segment_mib': segments, **delivery, 'late_delivery_warnings': told,
+            'schedule_resolved': resolved.group(1).strip() if resolved else '',
+            'load_average_start': load, 'load_average_end': os.getloadavg()[0],
+            'node_cpu_ms_per_frame': cpu / (cameras * len(frames)) * 1e3}
 
 
 def format_results(results: list[Result]) -> str:
@@ -363,11 +418,12 @@ def format_results(results: list[Result]) -> str:
              + ' '.join(f'{s:>9}' for s in STAGES)]
     for r in results:
         orig = r.original.get('total')
+        fast = f'{r.fast.p50:9.2f} {r.fast.p99:8.2f}' if r.fast else f'{"-":>9} {"-":>8}'
         stages = ' '.join(f'{r.original[s].p50:9.2f}' if s in r.original else f'{"-":>9}'
                           for s in STAGES)
         lines.append(
             f'{r.arch:7} {r.input_size:9} {r.image_size:9} {r.engine:9} {r.precision:4} '
-            f'{str(r.cuda_graph):5} {r.batch:2d} {r.fast.p50:9.2f} {r.fast.p99:8.2f} '
+            f'{str(r.cuda_graph):5} {r.batch:2d} {fast} '
             + (f'{orig.p50:9.2f} {orig.p99:8.2f} {r.speedup:6.1f}  ' if orig else
                f'{"-":>9} {"-":>8} {"-":>6}  ') + stages)
     return '\n'.join(lines)
@@ -418,6 +474,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--cameras', type=int, default=1,
                         help='with --ros: this many cameras through one node (the cameras '
                              'parameter) and through one node each, same frames (default 1)')
+    parser.add_argument('--camera-schedule', nargs='+', default=['auto'],
+                        choices=['auto', 'batch', 'interleave'],
+                        help='with --ros --cameras N: the one node\'s camera_schedule, a run '
+                             'each (default auto)')
+    parser.add_argument('--footprint', action='store_true',
+                        help='with --ros: start-up (process start to first detections) and RSS '
+                             'after --frames frames of the node running an exported .onnx with '
+                             'torch blocked, beside the node running --model with engine auto')
+    parser.add_argument('--onnx', default='',
+                        help='with --footprint: the exported model (default: export --model)')
+    parser.add_argument('--repeat', type=int, default=3,
+                        help='with --footprint: rounds of both nodes (default 3; the first '
+                             'warms the caches)')
     return parser
 
 
@@ -426,14 +495,15 @@ def main(argv: Optional[Sequence[str]] = None, out: Callable[[str], None] = prin
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    device = torch.device(resolve_device(args.device))
     on_cuda = device.type == 'cuda'
     precisions = [p for p in args.precision if on_cuda or p == 'fp32']
     graphs = [g == 'on' for g in args.graph if on_cuda or g == 'off']
     header = _run_header(device, argv)  # before the runs: the load they started under
     if args.ros:
         return _main_ros(args, device, out, header)
-    frames = synthetic_frames(*args.image_size, count=16)
+    width, height = args.image_size
+    frames = synthetic_frames(width, height, count=16)
     out(f'device: {device_name(device)}; torch {torch.__version__}; '
         f'python {platform.python_version()}; frames {args.image_size[0]}x{args.image_size[1]}')
     results = []
@@ -534,14 +604,27 @@ def markdown_cameras(payload: dict) -> str:
     lines = [f'### {payload["cameras"]} cameras, {payload["device"]}', '', _machine_line(payload),
              '', f'{payload["frames_per_camera"]} `bgr8` {payload["image_size"]} frames per '
              f'camera, model `{payload["model_name"]}`, each camera sending its next frame when '
-             'the previous one is answered.', '',
-             '| setup | nodes | node RSS (MiB) | aggregate frames/s | latency p50 / p99 (ms) |',
-             '|---|---:|---:|---:|---:|']
+             'the previous one is answered. Fast DDS profile: '
+             f'{payload.get("fastdds_profile", "not recorded")}.', '',
+             '| setup | nodes | node RSS (MiB) | aggregate frames/s | latency p50 / p99 / max (ms) '
+             '| node CPU per frame (ms) | nodes\' DDS segment (MiB) '
+             '| frames the nodes saw delivered late / lost | load average (1 min) at start / end |',
+             '|---|---:|---:|---:|---:|---:|---:|---:|---|']
     for row in payload['runs']:
-        setup = 'one node, `cameras` parameter' if row['nodes'] == 1 else 'one node per camera'
+        setup = (f'one node, `cameras`, `camera_schedule: {row.get("schedule") or "auto"}`'
+                 + (f' ({row["schedule_resolved"]})' if row.get('schedule_resolved') else '')
+                 if row['nodes'] == 1 else 'one node per camera')
+        segments = ', '.join('-' if m is None else f'{m:.1f}'
+                             for m in row.get('dds_segment_mib', []))
         lines.append(f'| {setup} | {row["nodes"]} | {row["rss_mib"]:.0f} '
                      f'| {row["aggregate_fps"]:.1f} '
-                     f'| {row["latency_p50"]:.0f} / {row["latency_p99"]:.0f} |')
+                     f'| {row["latency_p50"]:.0f} / {row["latency_p99"]:.0f} / '
+                     f'{row.get("latency_max", float("nan")):.0f} '
+                     f'| {row.get("node_cpu_ms_per_frame", float("nan")):.0f} | {segments} '
+                     f'| {row.get("frames_delivered_late", "-")} / '
+                     f'{row.get("frames_lost_in_transport", "-")} '
+                     f'| {row.get("load_average_start", float("nan")):.2f} / '
+                     f'{row.get("load_average_end", float("nan")):.2f} |')
     return '\n'.join(lines) + '\n'
 
 
@@ -550,18 +633,51 @@ def _main_cameras(args: argparse.Namespace, model: str, device: torch.device,
     width, height = args.image_size
     frames = synthetic_frames(width, height, count=args.frames)
     runs = []
-    for one_node in (True, False):
-        out(f'{args.cameras} cameras, {"one node" if one_node else "one node per camera"}: '
-            f'{args.frames} {width}x{height} frames each, model {model}')
-        figures = camera_streams(model, str(device), frames, args.cameras, one_node)
+    setups = [(True, schedule) for schedule in args.camera_schedule] + [(False, '')]
+    for one_node, schedule in setups:
+        what = f'one node ({schedule})' if one_node else 'one node per camera'
+        out(f'{args.cameras} cameras, {what}: {args.frames} {width}x{height} frames each, '
+            f'model {model}')
+        figures = camera_streams(model, str(device), frames, args.cameras, one_node,
+                                 schedule=schedule or 'auto')
         out(f'  RSS {figures["rss_mib"]:.0f} MiB, {figures["aggregate_fps"]:.1f} frames/s in '
             f'all, latency p50 {figures["latency_p50"]:.0f} ms, p99 '
-            f'{figures["latency_p99"]:.0f} ms')
+            f'{figures["latency_p99"]:.0f} ms, max {figures["latency_max"]:.0f} ms')
         runs.append(figures)
     payload = dict(header, cameras=args.cameras, frames_per_camera=args.frames,
                    image_size=f'{width}x{height}', model=model,
-                   model_name=os.path.basename(model), runs=runs)
+                   model_name=os.path.basename(model), runs=runs,
+                   fastdds_profile=describe_profile())
     _write_reports(args, payload, markdown_cameras(payload), out)
+    return 0
+
+
+def _main_footprint(args: argparse.Namespace, model: str, device: torch.device,
+                    out: Callable[[str], None], header: dict) -> int:
+    import contextlib
+    import io
+    import tempfile
+
+    from . import export
+    from .node_footprint import NodeSetup, footprint, markdown_footprint
+    onnx = args.onnx
+    if not onnx:  # the model exported as centertrack_export writes it
+        onnx = os.path.join(tempfile.mkdtemp(prefix='centertrack_footprint_'),
+                            os.path.splitext(os.path.basename(model))[0] + '.onnx')
+        with contextlib.redirect_stdout(io.StringIO()):
+            if export.main(['--model', model, '--output', onnx, '--no-check']) != 0:
+                out(f'error: cannot export {model}')
+                return 2
+    setups = [NodeSetup('lean: .onnx, onnxruntime, torch blocked', onnx, 'onnxruntime', True),
+              NodeSetup('torch importing: .pth, engine auto', model, 'auto', False)]
+    width, height = args.image_size
+    frames = synthetic_frames(width, height, count=args.frames)
+    out(f'node footprint: {args.frames} {width}x{height} frames per node, {args.repeat} '
+        f'rounds; {onnx} beside {model}')
+    figures = footprint(setups, frames, args.repeat, str(device), log=out)
+    payload = dict(header, **figures, frames=args.frames, repeat=args.repeat,
+                   image_size=f'{width}x{height}')
+    _write_reports(args, payload, markdown_footprint(payload, _machine_line(payload)), out)
     return 0
 
 
@@ -569,11 +685,16 @@ def _main_ros(args: argparse.Namespace, device: torch.device, out: Callable[[str
               header: dict) -> int:
     from ..core.checkpoint import CheckpointError
     from ..core.model_spec import default_model_path
+    # This process publishes the frames: it needs the profile as much as the nodes (which get
+    # it from the harness) unless the user set one.
+    out(f'Fast DDS profile: {use_package_profile()}')
     try:
         model = args.model or default_model_path()
     except CheckpointError as exc:
         out(f'error: {exc}')
         return 2
+    if args.footprint:
+        return _main_footprint(args, model, device, out, header)
     if args.cameras > 1:
         return _main_cameras(args, model, device, out, header)
     width, height = args.image_size
@@ -585,10 +706,9 @@ def _main_ros(args: argparse.Namespace, device: torch.device, out: Callable[[str
         f'received p50 {figures["e2e_p50"]:.1f} ms, p90 {figures["e2e_p90"]:.1f}, p99 '
         f'{figures["e2e_p99"]:.1f}; in-process step p50 {figures["step_p50"]:.1f} ms, p99 '
         f'{figures["step_p99"]:.1f}; ROS overhead p50 {figures["overhead_p50"]:.1f} ms')
-    profile = os.environ.get('FASTDDS_DEFAULT_PROFILES_FILE')
     payload = dict(header, **figures, image_size=f'{width}x{height}',
                    model=model, model_name=os.path.basename(model),
-                   fastdds_profile=f'`{os.path.basename(profile)}`' if profile else 'none')
+                   fastdds_profile=describe_profile())
     _write_reports(args, payload, markdown_ros(payload), out)
     return 0
 

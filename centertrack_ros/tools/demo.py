@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -28,16 +30,37 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..core.config import ASSOCIATIONS, ENGINES
+from ..core.errors import CenterTrackError, one_line
 
 PROG = 'centertrack_demo'
 NAMESPACE = '/centertrack_demo'
 NODE_START_TIMEOUT = 180.0  # seconds: importing torch and loading a model on a slow CPU
 FIRST_FRAME_TIMEOUT = 60.0
 FRAME_TIMEOUT = 20.0
+CONFIGURE_FAILED = re.compile(r'configure failed: (.*)$', re.MULTILINE)
+LOADED = re.compile(r'\] (loaded .*)$', re.MULTILINE)
 
 
 class DemoError(RuntimeError):
     """The demo cannot run or the node failed; the message says why."""
+
+
+class NodeConfigureError(DemoError, CenterTrackError):
+    """The node refused its model or settings (a user error: the message says which)."""
+
+
+class _FailFast:
+    """Watches the node for the waits: it must run, and it must not have failed to configure."""
+
+    def __init__(self, node: Any) -> None:
+        self._node = node
+
+    def expect_alive(self, seconds: float = 0.0) -> None:
+        """Return after ``seconds`` while the node runs and has not refused its settings."""
+        self._node.expect_alive(seconds)
+        match = CONFIGURE_FAILED.search(self._node.output())
+        if match:
+            raise NodeConfigureError(f'the node cannot start: {match.group(1).strip()}')
 
 
 @dataclass
@@ -56,6 +79,8 @@ class DemoResult:
     frames_sent: int = 0
     receptions: dict[int, Reception] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    class_names: tuple[str, ...] = ()  # the node's labels, from its label_info
+    model: str = ''  # the node's own description of what it loaded
 
     @property
     def dropped(self) -> int:
@@ -88,22 +113,28 @@ def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait'
         DemoError: the node does not come up, dies, or never answers.
 
     """
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
     from tqdm import tqdm
-    from vision_msgs.msg import Detection2DArray
+    from vision_msgs.msg import Detection2DArray, LabelInfo
 
     from ..bags.messages import boxes_from_detections
     from ..runtime.stamps import stamp_ns
     from .harness import NodeProcess, ProcessExited, RosClient, image_msg, reliable_qos
 
     # The demo is a self-contained local graph: keep the node's discovery on this machine. Its
-    # own session, so that a Ctrl-C in the terminal reaches the demo, which then stops it.
+    # own session, so that a Ctrl-C in the terminal reaches the demo, which then stops it; and
+    # it dies with the demo, however the demo ends.
     node = NodeProcess(NAMESPACE, {'model.path': model, 'device': device, 'engine': engine,
                                    'qos.reliability': 'reliable', **(params or {})},
                        env={'ROS_AUTOMATIC_DISCOVERY_RANGE': os.environ.get(
                            'ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')},
-                       start_new_session=True)
+                       start_new_session=True, die_with_parent=True)
+    watch = _FailFast(node)
     client = RosClient('centertrack_demo_driver')
+    labels = client.subscribe(LabelInfo, f'{NAMESPACE}/label_info', QoSProfile(
+        depth=1, reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL))
     publisher = client.node.create_publisher(Image, f'{NAMESPACE}/image', reliable_qos())
     detections = client.subscribe(
         Detection2DArray, f'{NAMESPACE}/detections', reliable_qos(100),
@@ -114,13 +145,19 @@ def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait'
     try:
         log(f'starting the node: {" ".join(node.command)}')
         try:
-            client.wait_matched(publisher, detections, NODE_START_TIMEOUT, watch=node)
+            client.wait_matched(publisher, detections, NODE_START_TIMEOUT, watch=watch)
+            label_info = labels.wait_for(lambda msg: True, NODE_START_TIMEOUT, watch=watch)
         except TimeoutError:
             raise DemoError(f'the node did not become active within {NODE_START_TIMEOUT:.0f} s; '
                             'its log ends with:\n' + node.tail()) from None
+        result.class_names = tuple(entry.class_name for entry in label_info.class_map)
+        loaded = LOADED.search(node.output())
+        result.model = loaded.group(1) if loaded else ''
+        if result.model:
+            log(f'node: {result.model}')
         # Discovery is symmetric only after both sides matched; a short grace avoids losing
         # frame 1.
-        node.expect_alive(0.5)
+        watch.expect_alive(0.5)
         log('node is active; sending frames'
             + (' (waiting for each result)' if pace == 'wait' else
                f' at {sequence.fps:g} frames/s'))
@@ -137,17 +174,18 @@ def run_demo(sequence: Any, model: str, device: str = 'auto', pace: str = 'wait'
                 if pace == 'wait':
                     timeout = FIRST_FRAME_TIMEOUT if index == 0 else FRAME_TIMEOUT
                     try:
-                        detections.wait_for(lambda a, s=stamp: a.stamp == s, timeout,
-                                            start=seen, watch=node)
+                        # Called within this iteration only: ``stamp`` is this frame's.
+                        detections.wait_for(lambda answer: answer.stamp == stamp, timeout,
+                                            start=seen, watch=watch)
                     except TimeoutError:
                         pass  # counted as dropped, unless it still comes
                 else:
-                    node.expect_alive(start + (index + 1) * period - time.monotonic())
+                    watch.expect_alive(start + (index + 1) * period - time.monotonic())
                 bar.update()
         if pace == 'fps':  # the last frames may still be in the node
             try:
                 client.wait_until(lambda: set(sent) <= {a.stamp for a in detections.messages},
-                                  'the last detections', 3.0, watch=node)
+                                  'the last detections', 3.0, watch=watch)
             except TimeoutError:
                 pass
         result.wall_seconds = time.monotonic() - start
@@ -198,7 +236,7 @@ def write_video(sequence: Any, result: DemoResult, path: Path, class_names: Sequ
     frames = []
     writer = None
     if fmt == 'mp4':
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), sequence.fps,
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*'mp4v'), sequence.fps,
                                  (sequence.width, sequence.height))
         if not writer.isOpened():
             writer, fmt = None, 'gif'
@@ -235,9 +273,10 @@ def write_video(sequence: Any, result: DemoResult, path: Path, class_names: Sequ
 
 def summarise(sequence: Any, result: DemoResult, class_names: Sequence[str]) -> dict[str, Any]:
     """Frames, tracks, latency and tracking quality against the ground truth."""
-    from ..bags.messages import ClassIds, rows_from_boxes
+    from ..bags.messages import rows_from_boxes
+    from ..core.labels import ClassIds
+    from ..datasets.synthetic import synthetic_gt_rows
     from ..evaluation.metrics import evaluate
-    from ..evaluation.synthetic import synthetic_gt_rows
 
     ids = ClassIds(class_names)
     rows = [r for frame, rec in sorted(result.receptions.items())
@@ -288,36 +327,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.frames < 2:
         print(f'{PROG}: error: --frames must be >= 2', file=sys.stderr)
         return 2
-    from ..core.checkpoint import CheckpointError
-    from ..core.model_spec import ModelSpec, default_model_path, load_model
+    from ..core.model_spec import check_model_file, default_model_path
     from ..synthetic import CLASS_NAMES, SceneConfig, generate_sequence
 
     try:
         model = str(Path(args.model).expanduser().resolve()) if args.model \
             else default_model_path()
-        config = load_model(ModelSpec(path=model)).config
-    except (CheckpointError, ValueError) as exc:
-        hint = '' if args.model else ' (or pass --model PATH)'
-        print(f'{PROG}: error: {exc}{hint}', file=sys.stderr)
+        check_model_file(model)  # reads no weights: the node loads the model
+    except CenterTrackError as exc:
+        print(f'{PROG}: error: {one_line(exc)} (or pass --model PATH)', file=sys.stderr)
         return 2
     sequence = generate_sequence(SceneConfig(seed=args.seed, num_frames=args.frames))
     output = Path(args.output)
     print(f'{PROG}: {len(sequence)} synthetic frames ({sequence.width}x{sequence.height}, '
           f'{sequence.fps:g} fps, seed {args.seed}, {sequence.num_tracks} objects); model '
-          f'{model} ({config.model.arch}, input {config.input.width}x{config.input.height}, '
-          f'classes {", ".join(config.model.class_names) or config.model.num_classes})')
+          f'{model}')
+    # SIGTERM (e.g. from `timeout`) ends the demo like Ctrl-C: the node is stopped on the way.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         params = {'tracker.association': args.association} if args.association else {}
         result = run_demo(sequence, model, args.device, args.pace, progress=not args.quiet,
                           log=lambda text: print(f'{PROG}: {text}'), engine=args.engine,
                           params=params)
+    except NodeConfigureError as exc:
+        print(f'{PROG}: error: {one_line(exc)}', file=sys.stderr)
+        return 2
     except DemoError as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f'{PROG}: interrupted', file=sys.stderr)
         return 130
-    class_names = tuple(config.model.class_names) or tuple(CLASS_NAMES)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    class_names = result.class_names or tuple(CLASS_NAMES)
     summary = summarise(sequence, result, class_names)
     video = write_video(sequence, result, output / f'demo.{args.format}', class_names,
                         args.format)
@@ -337,6 +380,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'({m.num_gt} ground-truth boxes of {m.num_gt_ids} objects)')
     print(f'  video      {video}')
     return 0
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == '__main__':

@@ -1,7 +1,8 @@
 r"""``centertrack_evaluate``: tracking quality and speed of a model on held-out sequences.
 
-Runs the model on held-out synthetic sequences; optionally picks tracker thresholds and
-exports a deployable checkpoint.
+Runs the model on held-out synthetic sequences, or on bags with ground truth (offline, or
+replayed through the live node); optionally picks tracker thresholds and exports a deployable
+checkpoint.
 
 Examples::
 
@@ -18,6 +19,11 @@ Examples::
     # choose thresholds for a freshly trained model and export it (fp16, thresholds stored)
     centertrack_evaluate --model runs/synthetic/model_last.pth --sweep \\
         --export models/centertrack_synthetic.pth
+
+    # tune on your own recorded drive (a bag with ground truth) for HOTA: offline on every
+    # frame, or what the live node publishes at the camera's rate (node in another process)
+    centertrack_evaluate --bag drive_bag --sweep --rank hota
+    centertrack_evaluate --bag drive_bag --live --rate 1 --sweep --rank hota
 """
 
 from __future__ import annotations
@@ -25,35 +31,42 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from dataclasses import asdict, replace
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
-import torch
-
-from ..core.checkpoint import CheckpointError, read_checkpoint
-from ..core.config import (
-    ASSOCIATIONS,
-    ENGINES,
-    MOTIONS,
-    ConfigError,
-    RuntimeConfig,
-    TrackerConfig,
-)
-from ..core.model_spec import METADATA_KEY, ModelSpec, load_model, load_tracker, save_model
-from ..evaluation.metrics import format_table
+from ..core.checkpoint import read_checkpoint
+from ..core.config import ASSOCIATIONS, ENGINES, MOTIONS, RuntimeConfig, TrackerConfig
+from ..core.device import device_name
+from ..core.errors import CenterTrackError, CheckpointError, one_line
+from ..core.model_spec import METADATA_KEY, ModelSpec, load_model, save_model
+from ..evaluation.metrics import OVERALL, format_table
 from ..evaluation.synthetic import HELDOUT_FIRST_SEED, heldout_sequences
-from ..evaluation.thresholds import RANKINGS, sweep_thresholds, threshold_grid
+from ..evaluation.thresholds import RANKINGS, sweep, sweep_thresholds, threshold_grid
 from ..evaluation.tracker import Evaluation, evaluate_tracker
+from ..runtime import settings as node_settings
+from ..runtime.session import SessionSettings, TrackingSession
 from ..synthetic import SceneConfig
 from .train import _list_of, _seed_range
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show defaults, except empty ones and where the help already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ''
+        if 'default' in text or action.default in (None, '', (), argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action) or text
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the command-line interface."""
     p = argparse.ArgumentParser(prog='centertrack_evaluate', description=__doc__.split('\n')[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument('--model', default='', help='checkpoint (default: the bundled model)')
+                                formatter_class=_DefaultsFormatter)
+    p.add_argument('--model', default='',
+                   help='checkpoint or exported .onnx (default: the bundled model)')
     p.add_argument('--seeds', type=_seed_range, default=(HELDOUT_FIRST_SEED, 5),
                    help='FIRST:COUNT held-out sequence seeds (training uses 10000 and up)')
     p.add_argument('--frames', type=int, default=200, help='frames per sequence')
@@ -92,6 +105,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help='motion models to try, e.g. none,velocity (default: the one set)')
     p.add_argument('--grid-prior-lost', type=_list_of(_boolean), default=(),
                    help='prior_lost values to try, e.g. false,true (default: the one set)')
+    bag = p.add_argument_group('a recorded drive instead of synthetic sequences')
+    bag.add_argument('--bag', action='append', default=None, metavar='BAG',
+                     help='evaluate (and sweep) on this bag\'s ground truth instead of --seeds: '
+                          'every frame offline, as centertrack_bag run (repeat for several '
+                          'cameras)')
+    bag.add_argument('--live', action='store_true', default=None,
+                     help='with --bag: score what the live node publishes when the bag is '
+                          'replayed at --rate (the node in another process; its tracker '
+                          'parameters are changed between replays, its ~/reset service called '
+                          'before each)')
+    bag.add_argument('--rate', type=float, default=1.0,
+                     help='with --live: playback speed factor (1 = the recorded pace)')
+    bag.add_argument('--params-file', default='',
+                     help='with --bag: the node\'s parameters file (model, input, tracker); the '
+                          'options here override it')
+    bag.add_argument('--image-topic', default=None,
+                     help='with --bag: image topic (default: each bag\'s only one)')
+    bag.add_argument('--gt-topic', default=None,
+                     help='with --bag: ground-truth topic (default /ground_truth)')
     p.add_argument('--export', default='',
                    help='write the model with the chosen thresholds here (no optimiser state)')
     p.add_argument('--half', action=argparse.BooleanOptionalAction, default=True,
@@ -142,10 +174,154 @@ def _sweep_line(result: Evaluation) -> str:
             f'{100 * m.recall:5.1f}')
 
 
+def _live_header() -> str:
+    return f' {"answd":>5} {"p99ms":>6}'
+
+
+def _live_columns(run: Any) -> str:
+    p99 = run.latency[OVERALL]['p99_ms']
+    return (f' {100 * run.answered_fraction():5.1f} '
+            + (f'{p99:6.0f}' if p99 is not None else f'{"-":>6}'))
+
+
+def _bag_values(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the node settings given for --bag: the parameters file's, the options on top."""
+    from .bag import read_params_file
+    values = read_params_file(args.params_file) if args.params_file else {}
+    values.update({'device': args.device, 'engine': args.engine, 'threads': args.threads})
+    if args.model:
+        values['model.path'] = args.model
+    return values
+
+
+def _main_bags(args: argparse.Namespace) -> int:
+    """Evaluate (and sweep) on bags: offline on every frame, or replayed through the node."""
+    from ..bags.cameras import evaluate_offline, read_cameras
+
+    if args.live and not args.rate > 0:
+        print(f'centertrack_evaluate: error: --rate must be > 0, got {args.rate}',
+              file=sys.stderr)
+        return 2
+    try:
+        sources = read_cameras(args.bag, (), args.image_topic, args.gt_topic)
+        values = _bag_values(args)
+        # Resolved as the node resolves them; each bag is a camera of its own.
+        session = TrackingSession.open(SessionSettings.from_values(
+            {**node_settings.defaults(), **values, 'cameras': None}))
+        base = _tracker_config(args, session.config.tracker)
+        grid = [base]
+        if args.sweep:
+            grid = threshold_grid(args.grid_track, args.grid_pre, args.grid_new, base,
+                                  args.grid_max_age, args.grid_association, args.grid_low,
+                                  args.grid_motion, args.grid_prior_lost)
+    except CenterTrackError as exc:
+        print(f'centertrack_evaluate: error: {one_line(exc)}', file=sys.stderr)
+        return 2
+    where = f'{device_name(session.tracker.device)}, {session.tracker.engine.describe()}'
+    live_runs: dict[TrackerConfig, Any] = {}
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # the node is stopped on the way out
+    try:
+        if args.live:
+            from .live_benchmark import LiveNode, evaluate_live, node_parameters
+            session.release()  # the node loads its own; this process only plays and scores
+
+            def evaluate(config: TrackerConfig) -> Evaluation:
+                result, live_runs[config] = evaluate_live(node, config, args.rate)
+                return result
+            with LiveNode(sources, node_parameters(values),
+                          log=lambda text: print(text, file=sys.stderr)) as node:
+                results = _sweep_bags(args, evaluate, grid, live_runs)
+        else:
+            def evaluate(config: TrackerConfig) -> Evaluation:
+                session.set_tracker_config(config)
+                return evaluate_offline(sources, session)
+            results = _sweep_bags(args, evaluate, grid, live_runs)
+    except CenterTrackError as exc:
+        print(f'centertrack_evaluate: error: {one_line(exc)}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print('centertrack_evaluate: interrupted', file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    best = results[0]
+    print(format_table(best.metrics))
+    if args.live:
+        run = live_runs[best.tracker]
+        latency = run.latency[OVERALL]
+        p50, p99 = (('-' if latency[k] is None else f'{latency[k]:.0f}')
+                    for k in ('p50_ms', 'p99_ms'))
+        print(f'{best.frames} frames replayed at {args.rate:g}x, '
+              f'{100 * run.answered_fraction():.1f} % answered, latency p50 {p50} / p99 {p99} '
+              f'ms (published to received; the node on {where})')
+    else:
+        print(f'{best.frames} frames, {1000 * best.seconds_per_frame:.1f} ms per frame '
+              f'({where})')
+
+    def summary(result: Evaluation) -> dict:
+        out = _summary(result)
+        run = live_runs.get(result.tracker)
+        if run is not None:
+            out['answered_fraction'] = run.answered_fraction()
+            out['latency'] = run.latency[OVERALL]
+        return out
+    if args.json:
+        with open(args.json, 'w', encoding='utf-8') as f:
+            json.dump({'bags': [str(s.bag) for s in sources],
+                       'mode': 'live' if args.live else 'offline',
+                       'rate': args.rate if args.live else None,
+                       'best': summary(best), 'all': [summary(r) for r in results]}, f,
+                      indent=2)
+    return _export(args, best)
+
+
+def _sweep_bags(args: argparse.Namespace, evaluate: Any, grid: Sequence[TrackerConfig],
+                live_runs: dict[TrackerConfig, Any]) -> list[Evaluation]:
+    """Evaluate every grid point (printing each as it comes); results best first."""
+    if not args.sweep:
+        return [evaluate(grid[0])]
+    extra = _live_header() if args.live else ''
+    print(f'{len(grid)} tracker settings, as they are evaluated:')
+    print(_sweep_header() + extra)
+
+    def line(result: Evaluation) -> str:
+        run = live_runs.get(result.tracker)
+        return _sweep_line(result) + (_live_columns(run) if run is not None else '')
+    results = sweep(evaluate, grid, rank=RANKINGS[args.rank],
+                    progress=lambda r: print(line(r), flush=True))
+    print(f'\nbest first ({args.rank}):')
+    print(_sweep_header() + extra)
+    for r in results:
+        print(line(r))
+    print('\nbest settings:', _summary(results[0])['tracker'])
+    return results
+
+
+def _export(args: argparse.Namespace, best: Evaluation) -> int:
+    if args.export:
+        if not args.model:
+            print('centertrack_evaluate: error: --export needs --model', file=sys.stderr)
+            return 2
+        try:
+            export_model(args.model, args.export, best.tracker, half=args.half)
+        except CenterTrackError as exc:
+            print(f'centertrack_evaluate: error: {one_line(exc)}', file=sys.stderr)
+            return 2
+        print(f'wrote {args.export}')
+    return 0
+
+
+def _interrupt(_signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def export_model(source: str, destination: str, tracker: TrackerConfig, half: bool = True
                  ) -> None:
     """Copy a checkpoint without optimiser state, storing ``tracker`` in its metadata."""
     loaded = load_model(ModelSpec(path=source), RuntimeConfig(device='cpu'))
+    if loaded.network is None:
+        raise CheckpointError(f'--export copies a PyTorch checkpoint; {source} is an exported '
+                              'ONNX file (export the checkpoint it came from instead)')
     checkpoint = read_checkpoint(source)
     save_model(destination, loaded.network.float(), loaded.config.replace(tracker=tracker),
                checkpoint.epoch, half=half,
@@ -156,13 +332,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``centertrack_evaluate``."""
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     args = build_parser().parse_args(argv)
+    if args.bag:
+        return _main_bags(args)
+    if args.live or args.params_file:
+        print('centertrack_evaluate: error: --live and --params-file apply to --bag',
+              file=sys.stderr)
+        return 2
     try:
-        tracker = load_tracker(ModelSpec(path=args.model),
-                               runtime=RuntimeConfig(device=args.device, engine=args.engine,
-                                                     threads=args.threads))
-        tracker.set_tracker_config(_tracker_config(args, tracker.config.tracker))
-    except (CheckpointError, ConfigError, RuntimeError) as exc:
-        print(f'centertrack_evaluate: error: {exc}', file=sys.stderr)
+        session = TrackingSession.open(SessionSettings(
+            model=ModelSpec(path=args.model),
+            runtime=RuntimeConfig(device=args.device, engine=args.engine, threads=args.threads)))
+        session.set_tracker_config(_tracker_config(args, session.config.tracker))
+    except CenterTrackError as exc:
+        print(f'centertrack_evaluate: error: {one_line(exc)}', file=sys.stderr)
         return 2
     first, count = args.seeds
     sequences = heldout_sequences(range(first, first + count),
@@ -170,15 +352,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.sweep:
         try:
             grid = threshold_grid(args.grid_track, args.grid_pre, args.grid_new,
-                                  tracker.config.tracker, args.grid_max_age,
+                                  session.config.tracker, args.grid_max_age,
                                   args.grid_association, args.grid_low, args.grid_motion,
                                   args.grid_prior_lost)
-        except ConfigError as exc:
-            print(f'centertrack_evaluate: error: {exc}', file=sys.stderr)
+        except CenterTrackError as exc:
+            print(f'centertrack_evaluate: error: {one_line(exc)}', file=sys.stderr)
             return 2
         print(f'{len(grid)} tracker settings, as they are evaluated:')
         print(_sweep_header())
-        results = sweep_thresholds(tracker, sequences, grid, rank=RANKINGS[args.rank],
+        results = sweep_thresholds(session, sequences, grid, rank=RANKINGS[args.rank],
                                    progress=lambda r: print(_sweep_line(r), flush=True))
         print(f'\nbest first ({args.rank}):')
         print(_sweep_header())
@@ -187,22 +369,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         best = results[0]
         print('\nbest settings:', _summary(best)['tracker'])
     else:
-        best = evaluate_tracker(tracker, sequences)
+        best = evaluate_tracker(session, sequences)
         results = [best]
     print(format_table(best.metrics))
     print(f'{best.frames} frames, {1000 * best.seconds_per_frame:.1f} ms per frame '
-          f'({args.device}, {torch.get_num_threads()} threads)')
+          f'({device_name(session.tracker.device)}, {session.tracker.engine.describe()})')
     if args.json:
         with open(args.json, 'w', encoding='utf-8') as f:
             json.dump({'best': _summary(best), 'all': [_summary(r) for r in results]}, f,
                       indent=2)
-    if args.export:
-        if not args.model:
-            print('centertrack_evaluate: error: --export needs --model', file=sys.stderr)
-            return 2
-        export_model(args.model, args.export, best.tracker, half=args.half)
-        print(f'wrote {args.export}')
-    return 0
+    return _export(args, best)
 
 
 if __name__ == '__main__':

@@ -4,9 +4,10 @@ The exported graph is the network only -- inputs ``image``, ``pre_image``, ``pre
 (normalised NCHW float32, the prior at input resolution), outputs the raw heads (``hm`` as
 logits). Pre-processing, decoding and tracking stay in this package. Deformable convolutions
 become the standard ONNX ``DeformConv`` operator (opset 19), so no custom plugin is needed by
-runtimes that implement it; the batch is dynamic; the file carries our model description, so
-it runs as the node's ``model.path`` (see :mod:`centertrack_ros.core.onnx_model`). The export
-is checked against PyTorch with onnxruntime.
+runtimes that implement it; the batch is dynamic (1 to 64 frames per call); the file carries
+our model description and the versions that wrote it, so it runs as the node's ``model.path``,
+without torch (see :mod:`centertrack_ros.core.onnx_file`). The export is checked against
+PyTorch with onnxruntime. Errors a user can fix are one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from ..core.checkpoint import CheckpointError
-from ..core.config import ConfigError, RuntimeConfig
+from ..core.config import RuntimeConfig
+from ..core.errors import CenterTrackError, one_line
 from ..core.model_spec import ModelSpec, load_model
-from ..core.onnx_model import INPUT_NAMES, HeadsAsTuple, example_inputs, export_onnx
+from ..core.onnx_file import INPUT_NAMES, inspect_onnx
+from ..core.onnx_model import HeadsAsTuple, example_inputs, export_onnx
 
 
 def export_torchscript(module: HeadsAsTuple, inputs: tuple[torch.Tensor, ...],
@@ -64,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--input-size', default='',
                         help='WIDTHxHEIGHT of the network input (default: from the model)')
     parser.add_argument('--format', choices=['onnx', 'torchscript'], default='onnx')
-    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--batch', type=int, default=1,
+                        help='batch of the example traced: the ONNX graph takes any batch '
+                             'from 1 to 64 whatever it is; TorchScript keeps it fixed')
     parser.add_argument('--output', required=True, help='file to write')
     parser.add_argument('--no-check', action='store_true',
                         help='skip comparing the export with PyTorch')
@@ -86,15 +90,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f'error: --input-size must be WIDTHxHEIGHT, got {args.input_size!r}',
                   file=sys.stderr)
             return 2
+    if args.batch < 1:
+        print(f'error: --batch must be >= 1, got {args.batch}', file=sys.stderr)
+        return 2
     spec = ModelSpec(path=args.model, preset=args.preset, input_width=width,
                      input_height=height)
     try:
-        model = load_model(spec, runtime=RuntimeConfig(device='cpu'))
-    except (CheckpointError, ConfigError) as exc:
-        print(f'error: {exc}', file=sys.stderr)
+        return _export(args, spec)
+    except CenterTrackError as exc:
+        print(f'error: {one_line(exc)}', file=sys.stderr)
         return 2
+
+
+def _export(args: argparse.Namespace, spec: ModelSpec) -> int:
+    model = load_model(spec, runtime=RuntimeConfig(device='cpu'))
     if model.network is None:
-        print(f'error: {model.path} is already an exported network', file=sys.stderr)
+        print(f'error: {model.path} is already an exported network; give the checkpoint it '
+              'was exported from', file=sys.stderr)
         return 2
     config = model.config
     module = HeadsAsTuple(model.network.float().eval(), tuple(config.model.heads)).eval()
@@ -102,10 +114,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     if args.format == 'onnx':
         export_onnx(model.network, config, args.output, args.batch)
+        print(f'wrote {args.output} ({describe_onnx(args.output)})')
     else:
         export_torchscript(module, inputs, args.output)
-    print(f'wrote {args.output} ({args.format}, input {config.input.width}x'
-          f'{config.input.height}, batch {args.batch}, heads {", ".join(module.heads)})')
+        print(f'wrote {args.output} (torchscript, input {config.input.width}x'
+              f'{config.input.height}, static batch {args.batch}, heads '
+              f'{", ".join(module.heads)}, {_size(args.output)})')
     if not args.no_check:
         deviation = max_deviation(module, inputs, args.output, args.format)
         print(f'largest deviation from PyTorch: {deviation:.3g} (of a head\'s range, where '
@@ -114,6 +128,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f'error: deviation above {args.tolerance}', file=sys.stderr)
             return 1
     return 0
+
+
+def describe_onnx(path: str) -> str:
+    """Say what a written file holds: opset, input, batch, heads, size, metadata keys."""
+    info = inspect_onnx(path)
+    width, height = info.input_size()
+    metadata = info.metadata() or {}
+    batch = metadata.get('batch', {})
+    image = info.input('image')  # there, or input_size() raised
+    first = image.shape[0] if image is not None else None
+    if isinstance(first, int):
+        batches = f'static batch {first}'
+    elif batch.get('dynamic'):
+        batches = f'dynamic batch {batch.get("min", 1)}..{batch.get("max", "?")}'
+    else:
+        batches = 'dynamic batch'
+    return (f'onnx opset {info.opset}, input {width}x{height}, {batches}, heads '
+            f'{", ".join(o.name for o in info.outputs)}, {_size(path)}, metadata '
+            f'{", ".join(sorted(metadata)) or "none"}')
+
+
+def _size(path: str) -> str:
+    return f'{os.path.getsize(path) / 2 ** 20:.1f} MiB'
 
 
 if __name__ == '__main__':

@@ -22,6 +22,7 @@ importing this module needs neither (the test session sets its DDS isolation up 
 from __future__ import annotations
 
 import array
+import ctypes
 import json
 import os
 import re
@@ -31,11 +32,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..runtime.dds_profile import profile_environment, use_package_profile
 from ..runtime.stamps import set_stamp
+
+if TYPE_CHECKING:
+    from rclpy.client import Client
 
 TIMEOUT = 60.0  # seconds per wait; small CI machines start torch in several seconds
 NODE_MODULE = 'centertrack_ros.ros.node'
@@ -49,12 +54,32 @@ class ProcessExited(RuntimeError):
 def process_env(extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     """Return the environment for a child process: this process's, plus ``extra``.
 
-    Output is unbuffered, so that what the child prints can be waited for as it happens.
+    Output is unbuffered, so that what the child prints can be waited for as it happens. The
+    child gets the package's large-image Fast DDS profile unless this environment or ``extra``
+    sets a profile variable (an empty value switches it off; see
+    :mod:`centertrack_ros.runtime.dds_profile`).
     """
     env = dict(os.environ)
     env['PYTHONUNBUFFERED'] = '1'
     env.update(extra or {})
+    env.update(profile_environment(env))
     return env
+
+
+def _parent_death_signal() -> Optional[Callable[[], None]]:
+    """Return a ``preexec_fn`` that makes the child get SIGTERM when this process dies.
+
+    Even a SIGKILL of the tool then takes its node along (Linux; elsewhere None). The C call is
+    looked up here, before the fork: the child only makes it.
+    """
+    if not sys.platform.startswith('linux'):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def set_signal() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    return set_signal
 
 
 class CapturedProcess(subprocess.Popen):
@@ -64,8 +89,12 @@ class CapturedProcess(subprocess.Popen):
     ``communicate``.
     """
 
-    def __init__(self, argv: Sequence[str], **popen_kwargs: Any) -> None:
-        super().__init__(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    def __init__(self, argv: Sequence[str], die_with_parent: bool = False,
+                 **popen_kwargs: Any) -> None:
+        if die_with_parent:
+            popen_kwargs['preexec_fn'] = _parent_death_signal()
+        self.argv = list(argv)  # as given (Popen's ``args`` is typed for any command form)
+        super().__init__(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, bufsize=1, errors='replace', **popen_kwargs)
         self.signals_sent: list[signal.Signals] = []  # by stop(), in order
         self._lines: list[str] = []
@@ -74,7 +103,7 @@ class CapturedProcess(subprocess.Popen):
         self._reader.start()
 
     def _read(self) -> None:
-        for line in self.stdout:
+        for line in self.stdout or ():  # always a pipe (stdout=PIPE)
             with self._cond:
                 self._lines.append(line)
                 self._cond.notify_all()
@@ -126,7 +155,7 @@ class CapturedProcess(subprocess.Popen):
             self.wait(max(0.0, seconds))
         except subprocess.TimeoutExpired:
             return
-        raise ProcessExited(f'{self.args[0]} exited with code {self.returncode}; its output '
+        raise ProcessExited(f'{self.argv[0]} exited with code {self.returncode}; its output '
                             f'ends with:\n{self.tail()}')
 
     def stop(self, timeout: float = 10.0,
@@ -200,7 +229,7 @@ class NodeProcess:
     @property
     def command(self) -> list[str]:
         """The command line the node was started with."""
-        return list(self.process.args)
+        return list(self.process.argv)
 
     def name(self, relative: str) -> str:
         """Resolve a name relative to the node (``~/reset``) or its namespace (``image``)."""
@@ -303,9 +332,14 @@ def latched_qos() -> Any:
 
 
 class RosClient:
-    """This process's rclpy node in a context of its own, spinning on a background thread."""
+    """This process's rclpy node in a context of its own, spinning on a background thread.
+
+    The process gets the package's large-image Fast DDS profile first, unless a profile
+    variable is set (it takes effect when this is the process's first participant).
+    """
 
     def __init__(self, name: str = 'centertrack_client') -> None:
+        use_package_profile()
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         self._rclpy = rclpy
@@ -346,7 +380,7 @@ class RosClient:
 
     def call(self, srv_type: Any, name: str, request: Any, timeout: float = TIMEOUT) -> Any:
         """Call a service and return its response (TimeoutError when it does not answer)."""
-        client = self.node.create_client(srv_type, name)
+        client: Client[Any, Any] = self.node.create_client(srv_type, name)
         try:
             if not client.wait_for_service(timeout_sec=timeout):
                 raise TimeoutError(f'service {name} not available within {timeout:.0f} s')

@@ -70,15 +70,30 @@ def random_network(model: ModelConfig, seed: int = 0, *, he_init: bool = False,
             for _ in range(3):
                 x = torch.randn(2, 3, height, width)
                 network(x, x, torch.rand(2, 1, height, width) ** 8)
-            torch.nn.init.normal_(network.hm[-1].weight, 0.0, 0.3)
-            network.wh[-1].bias.fill_(6.0)  # boxes of some tens of pixels
+            torch.nn.init.normal_(_head_output(network, 'hm').weight, 0.0, 0.3)
+            _bias(network, 'wh').fill_(6.0)  # boxes of some tens of pixels
             if model.ddd:
-                network.dep[-1].bias.fill_(-2.3)  # sigmoid 1 / (d + 1): about 10 m
-                network.dim[-1].bias.copy_(torch.tensor([1.5, 1.8, 4.0]))  # car-like, metres
+                _bias(network, 'dep').fill_(-2.3)  # sigmoid 1 / (d + 1): about 10 m
+                _bias(network, 'dim').copy_(torch.tensor([1.5, 1.8, 4.0]))  # car-like, metres
     if hm_bias is not None:
         with torch.no_grad():
-            network.hm[-1].bias.fill_(hm_bias)
+            _bias(network, 'hm').fill_(hm_bias)
     return network.eval()
+
+
+def _head_output(network: torch.nn.Module, head: str) -> torch.nn.Conv2d:
+    """Return the convolution that gives a head's outputs (the last of its layers)."""
+    conv = list(network.get_submodule(head).children())[-1]
+    if not isinstance(conv, torch.nn.Conv2d):
+        raise TypeError(f'head {head} does not end in a convolution')
+    return conv
+
+
+def _bias(network: torch.nn.Module, head: str) -> torch.Tensor:
+    bias = _head_output(network, head).bias
+    if bias is None:
+        raise TypeError(f'head {head} has no output bias')
+    return bias
 
 
 def random_model_config(input_size: tuple[int, int] = INPUT_SIZE,

@@ -185,10 +185,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
             dest = key.replace('-', '_')
             if dest not in known or dest == 'config':
                 parser.error(f'{args.config}: unknown option {key!r}')
-            action = known[dest]
-            if action.type is not None and value is not None and not isinstance(value, bool):
+            convert = known[dest].type
+            if callable(convert) and value is not None and not isinstance(value, bool):
                 try:
-                    value = action.type(value)
+                    value = convert(value)
                 except (argparse.ArgumentTypeError, ValueError) as exc:
                     parser.error(f'{args.config}: {key}: {exc}')
             if dest == 'data' and isinstance(value, str):

@@ -33,11 +33,13 @@ def sampling_deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.
     out_channels, _, kh, kw = weight.shape
     out_h, out_w = offset.shape[2:]
     taps = kh * kw
-    kwargs = {'device': x.device, 'dtype': offset.dtype}
-    tap_y = (torch.arange(kh, **kwargs) * dilation).repeat_interleave(kw).view(1, taps, 1, 1)
-    tap_x = (torch.arange(kw, **kwargs) * dilation).repeat(kh).view(1, taps, 1, 1)
-    base_y = (torch.arange(out_h, **kwargs) * stride - padding).view(1, 1, out_h, 1)
-    base_x = (torch.arange(out_w, **kwargs) * stride - padding).view(1, 1, 1, out_w)
+    def positions(count: int) -> torch.Tensor:
+        return torch.arange(count, device=x.device, dtype=offset.dtype)
+
+    tap_y = (positions(kh) * dilation).repeat_interleave(kw).view(1, taps, 1, 1)
+    tap_x = (positions(kw) * dilation).repeat(kh).view(1, taps, 1, 1)
+    base_y = (positions(out_h) * stride - padding).view(1, 1, out_h, 1)
+    base_x = (positions(out_w) * stride - padding).view(1, 1, 1, out_w)
     offset = offset.view(n, taps, 2, out_h, out_w)
     y = base_y + tap_y + offset[:, :, 0]
     x_pos = base_x + tap_x + offset[:, :, 1]
@@ -69,6 +71,8 @@ def use_sampling_deform_conv(network: nn.Module) -> int:
     count = 0
     for module in network.modules():
         if isinstance(module, ModulatedDeformConv2d):
-            module.forward = types.MethodType(_sampling_forward, module)
+            # Per instance, on purpose: the class (and other networks) keep torchvision's op.
+            module.forward = types.MethodType(  # type: ignore[method-assign]
+                _sampling_forward, module)
             count += 1
     return count

@@ -184,8 +184,9 @@ def build_targets(annotations: Sequence[Annotation], trans_output: np.ndarray,
     ``mask`` and, per regression head, the target and its per-dimension ``<head>_mask``
     (``max_objs x dim``). Only the first ``max_objs`` annotations are used.
     """
-    out = {name: np.zeros(shape, dtype=dtype) for name, (shape, dtype) in target_shapes(
-        num_classes, max_objs, output_width, output_height, ltrb_amodal).items()}
+    shapes = target_shapes(num_classes, max_objs, output_width, output_height, ltrb_amodal)
+    out: dict[str, np.ndarray] = {name: np.zeros(shape, dtype=dtype)
+                                  for name, (shape, dtype) in shapes.items()}
     hm = out['hm']
     for k, ann in enumerate(annotations[:max_objs]):
         cls = ann.class_id

@@ -231,7 +231,8 @@ def load_matching_weights(network: nn.Module, path: str) -> dict[str, list[str]]
     """
     checkpoint = read_checkpoint(path)
     own = network.state_dict()
-    usable, report = {}, {'mis-shaped': [], 'missing': [], 'unexpected': []}
+    usable: dict[str, torch.Tensor] = {}
+    report: dict[str, list[str]] = {'mis-shaped': [], 'missing': [], 'unexpected': []}
     for name, tensor in checkpoint.state_dict.items():
         if name not in own:
             report['unexpected'].append(name)

@@ -100,8 +100,13 @@ def make_engine(kind: str, network: Optional[nn.Module], config: CenterTrackConf
             from ..onnx_file import tensorrt_cache_dir
             from .ort_engine import OnnxRuntimeEngine
 
-            path = onnx_path or cached_export(
-                network, config.replace(tracker=model_tracker or config.tracker))
+            if onnx_path is not None:
+                path = onnx_path
+            elif network is not None:
+                path = cached_export(
+                    network, config.replace(tracker=model_tracker or config.tracker))
+            else:
+                raise ValueError('make_engine needs a network or an ONNX file')
             # The TensorRT cache is keyed by the file's content, hashed only where TensorRT
             # may run.
             cache = tensorrt_cache_dir(path) if device.type == 'cuda' else None

@@ -114,10 +114,20 @@ class InferenceEngine(ABC):
         self.closed = True
         self.release()
 
-    def _check(self, requests: Sequence[Optional[FrameRequest]]) -> None:
+    def _check(self, requests: Sequence[Optional[FrameRequest]]) -> dict[int, FrameRequest]:
+        """Validate one call's requests; return the cameras that have a frame, by index."""
         if self.closed:
             raise RuntimeError(f'the {self.name} engine was closed')
         if len(requests) != self.num_cameras:
             raise ValueError(f'expected {self.num_cameras} requests, got {len(requests)}')
-        if all(request is None for request in requests):
+        present = {index: request for index, request in enumerate(requests)
+                   if request is not None}
+        if not present:
             raise ValueError('no camera has a frame')
+        return present
+
+    def _torch_network(self) -> 'nn.Module':
+        """Return the torch module of a torch engine, which is open (:meth:`_check` passed)."""
+        if self.network is None:
+            raise RuntimeError(f'the {self.name} engine has no network')
+        return self.network

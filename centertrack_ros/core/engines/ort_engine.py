@@ -146,10 +146,9 @@ class OnnxRuntimeEngine(InferenceEngine):
 
     def run(self, requests: Sequence[Optional[FrameRequest]]) -> list[Optional[RawDetections]]:
         """Process one frame per camera that has one (None: no frame this time)."""
-        self._check(requests)
-        present = [index for index, request in enumerate(requests) if request is not None]
-        images = {index: preprocess(requests[index].image, requests[index].geometry,
-                                    self.input) for index in present}
+        present = self._check(requests)
+        images = {index: preprocess(request.image, request.geometry, self.input)
+                  for index, request in present.items()}
         feed = {'image': np.concatenate([images[i] for i in present])}
         if 'pre_image' in self._inputs:
             feed['pre_image'] = np.concatenate([
@@ -157,8 +156,8 @@ class OnnxRuntimeEngine(InferenceEngine):
                 for i in present])
         if 'pre_hm' in self._inputs:
             feed['pre_hm'] = np.stack([
-                draw_peaks(requests[i].peaks, requests[i].geometry.input_height,
-                           requests[i].geometry.input_width)[None] for i in present])
+                draw_peaks(r.peaks, r.geometry.input_height, r.geometry.input_width)[None]
+                for r in present.values()])
         heads = dict(zip(self._heads, self.session.run(self._heads, feed)))
         heads['hm'] = sigmoid(heads['hm'])
         out: list[Optional[RawDetections]] = [None] * self.num_cameras

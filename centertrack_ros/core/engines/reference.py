@@ -63,21 +63,20 @@ class ReferenceEngine(InferenceEngine):
     @torch.no_grad()
     def run(self, requests: Sequence[Optional[FrameRequest]]) -> list[Optional[RawDetections]]:
         """Process one frame per camera that has one (None: no frame this time)."""
-        self._check(requests)
-        present = [index for index, request in enumerate(requests) if request is not None]
-        images = {index: torch.from_numpy(preprocess(requests[index].image,
-                                                     requests[index].geometry, self.input))
-                  .to(self.device) for index in present}
-        previous = [self._previous[index] if self._previous[index] is not None else images[index]
+        present = self._check(requests)
+        images = {index: torch.from_numpy(preprocess(request.image, request.geometry, self.input))
+                  .to(self.device) for index, request in present.items()}
+        previous = [images[index] if (kept := self._previous[index]) is None else kept
                     for index in present]
         prior = None
         if self.model.pre_hm:
             prior = torch.from_numpy(np.stack([
-                draw_peaks(requests[i].peaks, requests[i].geometry.input_height,
-                           requests[i].geometry.input_width)[None] for i in present])
+                draw_peaks(r.peaks, r.geometry.input_height, r.geometry.input_width)[None]
+                for r in present.values()])
             ).to(self.device)
-        outputs = self.network(torch.cat([images[i] for i in present]),
-                               torch.cat(previous) if self.model.pre_img else None, prior)
+        outputs = self._torch_network()(torch.cat([images[i] for i in present]),
+                                        torch.cat(previous) if self.model.pre_img else None,
+                                        prior)
         # From here on the ONNX Runtime engine's arithmetic: sigmoid and decoding in numpy.
         heads = {name: value.float().cpu().numpy() for name, value in outputs.items()}
         heads['hm'] = sigmoid(heads['hm'])

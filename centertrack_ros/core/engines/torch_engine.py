@@ -107,8 +107,9 @@ class TorchEngine(InferenceEngine):
         """Drop the network, the CUDA graph and every buffer, then return the cached memory."""
         self._graph = None
         self._slots = [None] * self.num_cameras
-        self._current = self._previous = self._prior = self._first = None
-        self._packed = self._host_packed = None
+        empty = torch.empty(0)  # in place of every device buffer
+        self._current = self._previous = self._prior = self._first = empty
+        self._packed = self._host_packed = empty
         super().close()
 
     def _rows(self) -> int:
@@ -167,14 +168,14 @@ class TorchEngine(InferenceEngine):
             current = current.contiguous(memory_format=torch.channels_last)
             previous = previous.contiguous(memory_format=torch.channels_last)
             prior = prior.contiguous(memory_format=torch.channels_last)
-        outputs = self.network(current, previous if self.model.pre_img else None,
-                               prior if self.model.pre_hm else None)
+        outputs = self._torch_network()(current, previous if self.model.pre_img else None,
+                                        prior if self.model.pre_hm else None)
         outputs = {name: value.float() for name, value in outputs.items()}
         outputs['hm'] = outputs['hm'].sigmoid()
         self._packed.copy_(pack_detections(decode_tensors(outputs, self.k), tuple(self._extras)))
         self._previous.copy_(self._current)
 
-    def _capture(self) -> None:
+    def _capture(self) -> torch.cuda.CUDAGraph:
         saved_previous = self._previous.clone()
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
@@ -188,6 +189,7 @@ class TorchEngine(InferenceEngine):
         self._previous.copy_(saved_previous)
         self._graph = graph
         self.graph_captures += 1
+        return graph
 
     @torch.no_grad()
     def run(self, requests: Sequence[Optional[FrameRequest]]) -> list[Optional[RawDetections]]:
@@ -197,27 +199,25 @@ class TorchEngine(InferenceEngine):
         last image (or zeros), its rows are discarded and its previous input is restored, so
         the padding leaves no trace in its state.
         """
-        self._check(requests)
+        present = self._check(requests)
         if self._packed.shape[1] != self._rows():
             self._allocate_results()  # the tracker changed K
-        present = [index for index, request in enumerate(requests) if request is not None]
         first = [False] * self.num_cameras
-        for index in present:
-            request = requests[index]
-            slot = self._slot(index, request)
+        slots = {}
+        for index, request in present.items():
+            slot = slots[index] = self._slot(index, request)
             self._upload(slot, request.image)
             if self.model.pre_hm:
                 peaks = peaks_tensor(request.peaks, self.device)
                 self._prior[index, 0].copy_(render_prior(peaks, self.input.height,
                                                          self.input.width))
             first[index] = not slot.has_previous
-        padded = [index for index in range(self.num_cameras) if requests[index] is None]
+        padded = [index for index in range(self.num_cameras) if index not in present]
         kept = {index: self._previous[index].clone() for index in padded}
         self._first.copy_(torch.tensor(first, dtype=torch.bool), non_blocking=False)
         if self.use_graph:
-            if self._graph is None:
-                self._capture()
-            self._graph.replay()
+            graph = self._graph if self._graph is not None else self._capture()
+            graph.replay()
         else:
             self._forward()
         for index, previous in kept.items():
@@ -229,7 +229,7 @@ class TorchEngine(InferenceEngine):
         rows = unpack_detections(self._host_packed.numpy().copy(), 'tracking' in self.model.heads,
                                  self._extras)
         out: list[Optional[RawDetections]] = [None] * self.num_cameras
-        for index in present:
-            self._slots[index].has_previous = True
+        for index, slot in slots.items():
+            slot.has_previous = True
             out[index] = rows[index]
         return out

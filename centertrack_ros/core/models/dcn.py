@@ -39,6 +39,7 @@ class ModulatedDeformConv2d(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.zeros_(self.bias)
         nn.init.zeros_(self.conv_offset_mask.weight)
+        assert self.conv_offset_mask.bias is not None  # built with bias=True
         nn.init.zeros_(self.conv_offset_mask.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -71,6 +71,8 @@ class Tree(nn.Module):
             root_dim = 2 * out_channels
         if level_root:
             root_dim += in_channels
+        self.tree1: BasicBlock | Tree
+        self.tree2: BasicBlock | Tree
         if levels == 1:
             self.tree1 = BasicBlock(in_channels, out_channels, stride)
             self.tree2 = BasicBlock(out_channels, out_channels, 1)

@@ -23,16 +23,12 @@ from .mobilenet import MobileNetV2Backbone
 
 
 def _make_head(in_channels: int, hidden: int, out_channels: int, bias: float) -> nn.Sequential:
-    head = nn.Sequential(
-        nn.Conv2d(in_channels, hidden, 3, padding=1, bias=True),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(hidden, out_channels, 1, bias=True),
-    )
-    for module in head:
-        if isinstance(module, nn.Conv2d):
-            nn.init.zeros_(module.bias)
-    nn.init.constant_(head[-1].bias, bias)
-    return head
+    first = nn.Conv2d(in_channels, hidden, 3, padding=1, bias=True)
+    last = nn.Conv2d(hidden, out_channels, 1, bias=True)
+    assert first.bias is not None and last.bias is not None  # built with bias=True
+    nn.init.zeros_(first.bias)
+    nn.init.constant_(last.bias, bias)
+    return nn.Sequential(first, nn.ReLU(inplace=True), last)
 
 
 class _CenterTrackHeads(nn.Module):
@@ -71,6 +67,7 @@ class GenericNetwork(_CenterTrackHeads):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        self.backbone: MobileNetV2Backbone | DLA34
         if config.backbone == 'mobilenet':
             self.backbone = MobileNetV2Backbone(pre_img=config.pre_img, pre_hm=config.pre_hm)
         else:
