@@ -26,7 +26,7 @@ Fixtures
             assert proc.stop() == 0                       # SIGINT, then SIGTERM/SIGKILL
 
         proc = run_python('import rclpy; print("hi")')   # code string instead of a module
-        proc = run_python(script=REPO / 'test' / 'camera_process.py', args=[...])  # a file
+        proc = run_python(script=REPO / 'test' / 'support' / 'camera_process.py', args=[...])
 
     Every process the fixture started is stopped at the end of the test. The returned object
     is a ``CapturedProcess`` (:mod:`centertrack_ros.tools.harness`, a ``subprocess.Popen``)
@@ -37,9 +37,10 @@ Fixtures
     RosClient``, spinning on a background thread), closed after the module's last test.
 
     ``sensitive_checkpoint``  the path of the "sensitive" random-weight checkpoint of the
-    node tests (``node_harness.make_sensitive_checkpoint``), written once per session;
-    ``sensitive_tracker`` a fresh core tracker running it on the CPU, which the node's output
-    is compared with; ``camera_frames`` the node tests' frames (``node_harness.camera_frames``).
+    node tests (``support.node_harness.make_sensitive_checkpoint``), written once per
+    session; ``sensitive_tracker`` a fresh core tracker running it on the CPU, which the node's
+    output is compared with; ``camera_frames`` the node tests' frames
+    (``support.node_harness.camera_frames``).
 
 Exported networks
     ``CENTERTRACK_CACHE_DIR`` points at a temporary directory of the session (unless already
@@ -202,7 +203,7 @@ def ros_client(request):
 @pytest.fixture(scope='session')
 def sensitive_checkpoint(tmp_path_factory) -> Path:
     """Write the node tests' "sensitive" checkpoint once; return its path."""
-    from node_harness import make_sensitive_checkpoint  # (node_harness imports this module)
+    from support.node_harness import make_sensitive_checkpoint
     path = tmp_path_factory.mktemp('models') / 'sensitive.pth'
     make_sensitive_checkpoint(path)
     return path
@@ -211,12 +212,12 @@ def sensitive_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture
 def sensitive_tracker(sensitive_checkpoint):
     """Give a fresh core tracker running the sensitive checkpoint on the CPU."""
-    from node_harness import core_tracker
+    from support.node_harness import core_tracker
     return core_tracker(sensitive_checkpoint)
 
 
 @pytest.fixture(scope='module')
 def camera_frames():
     """Give the node tests' eight camera frames (BGR), loaded once per module."""
-    import node_harness
+    from support import node_harness
     return node_harness.camera_frames()

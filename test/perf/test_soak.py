@@ -1,11 +1,12 @@
-"""Soak test of the live node, reduced for CI (1500 frames; the full run is 10000).
+"""Soak test of the live node, reduced for CI (1500 frames; the full runs are 10000 each).
 
 ``python -m centertrack_ros.tools.soak`` starts the node in its own process, sends it small
 frames over DDS one at a time (each after the previous result) and samples the node's RSS and
 the round-trip latency; it fails when RSS grows by more than the limit after the warm-up,
-when a frame goes unanswered or when the node does not exit cleanly on SIGINT. The full run
-and its figures are in ``benchmarks/SOAK.md``. The verdict logic itself is checked on made-up
-series, so that a leak would really fail the run.
+when a frame goes unanswered or when the node does not exit cleanly on SIGINT. The full runs
+(one camera, three cameras through one node, the 3D model) and their figures are in
+``benchmarks/SOAK.md``; the two others run here in miniature, for their mechanics. The
+verdict logic itself is checked on made-up series, so that a leak would really fail the run.
 """
 
 from __future__ import annotations
@@ -43,6 +44,37 @@ def test_soak_reduced(tmp_path, run_python):
     assert 0 < report['latency_ms']['p50'] <= report['latency_ms']['p99']
     assert len(report['samples']) >= 100
     assert '| frames | 1500 of 1500 answered |' in (tmp_path / 'soak.md').read_text()
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+@pytest.mark.parametrize(('options', 'frames', 'setup'), [
+    (['--cameras', '3'], 40, '3 cameras through one node'),
+    (['--ddd'], 60, 'one camera, 3D model with `camera_info` for every frame'),
+], ids=['three_cameras', '3d'])
+def test_soak_tiny_with_several_cameras_and_the_3d_model(tmp_path, run_python, options, frames,
+                                                          setup):
+    """The full runs' set-ups in miniature: every frame of every camera (and its 3D boxes)."""
+    report_path = tmp_path / 'soak.json'
+    soak = run_python(module='centertrack_ros.tools.soak',
+                      args=['--frames', frames, *options, '--warm-up', 20, '--sample-every', 10,
+                            '--max-growth', 1000, '--json', report_path, '--markdown',
+                            tmp_path / 'soak.md', '-q'])
+    soak.wait_for(r'frames in \d+ s', timeout=900)
+    code = soak.wait(60)
+    report = json.loads(report_path.read_text())
+    assert code == 0, soak.output()
+    assert report['passed'] and not report['problems'], report['problems']
+    cameras = report['cameras']
+    assert report['frames'] == report['answered'] == cameras * frames
+    assert report['answered_per_camera'] == [frames] * cameras
+    assert report['answered_3d'] == (frames if report['ddd'] else 0)
+    node = report['node']
+    assert int(node['frames_processed']) == int(node['frames_received']) == cameras * frames
+    assert node['frames_rejected'] == node['frames_dropped'] == '0'
+    assert report['engine'] == 'auto' and 'onnxruntime' in report['node_description']
+    assert report['samples'][-1]['frame'] == cameras * frames
+    assert setup in (tmp_path / 'soak.md').read_text()
 
 
 def series(rss: list[float], frames_per_sample: int = 100, warm_up: int = 100) -> SoakReport:

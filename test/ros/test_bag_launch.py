@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-from pathlib import Path
 
 import pytest
+from support import REPO
 
-REPLAY = Path(__file__).resolve().parents[1] / 'launch' / 'replay.launch.py'
+REPLAY = REPO / 'launch' / 'replay.launch.py'
 ARGUMENTS = {'bag', 'image_topic', 'params_file', 'output', 'model_path', 'device', 'rate',
              'storage'}
 

@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from bag_support import START_TIME, make_random_model
+from support.bags import START_TIME, make_random_model
 
 from centertrack_ros.bags.evaluation import align, load
 from centertrack_ros.bags.io import BagReader
@@ -110,6 +110,9 @@ class PublishTimes:
 
     def publish(self, data: bytes) -> None:
         self.times.append(time.monotonic())
+
+    def get_subscription_count(self) -> int:
+        return 1
 
 
 @pytest.mark.parametrize('rate', [2.0, 0.5])

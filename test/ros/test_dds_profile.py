@@ -6,13 +6,12 @@ over UDP and mostly lost; with it they travel through shared memory.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from support import REPO
 
 pytestmark = pytest.mark.ros
 
-PROFILE = Path(__file__).resolve().parents[1] / 'config' / 'fastdds_large_images.xml'
+PROFILE = REPO / 'config' / 'fastdds_large_images.xml'
 FRAMES = 20
 
 SUBSCRIBER = '''

@@ -7,10 +7,12 @@ is not what is checked here.
 from __future__ import annotations
 
 import re
+import signal
 
 import cv2
+import psutil
 import pytest
-from bag_support import make_random_model
+from support.bags import make_random_model
 
 from centertrack_ros.tools.demo import main as demo_main
 
@@ -45,3 +47,58 @@ def test_demo_runs_the_node_and_reports(tmp_path, run_python):
 def test_demo_refuses_a_missing_model(tmp_path, capsys):
     assert demo_main(['--model', str(tmp_path / 'missing.pth'), '--frames', '3']) == 2
     assert 'checkpoint not found' in capsys.readouterr().err
+
+
+def _demo_until_active(run_python, tmp_path, *extra):
+    model = make_random_model(tmp_path / 'random.pth')
+    demo = run_python(module='centertrack_ros.tools.demo', args=[
+        '--model', model, '--frames', 300, '--seed', 3, '--output', tmp_path / 'demo',
+        '--device', 'cpu', '-q', *extra])
+    demo.wait_for(r'node is active; sending frames', timeout=240)
+    nodes = psutil.Process(demo.pid).children(recursive=True)
+    assert nodes, 'the demo runs its node as a child process'
+    return demo, nodes
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_sigterm_stops_the_demo_and_its_node(tmp_path, run_python):
+    demo, nodes = _demo_until_active(run_python, tmp_path)
+    demo.send_signal(signal.SIGTERM)  # as `timeout` does
+    assert demo.wait(60) == 130, demo.output()
+    _, alive = psutil.wait_procs(nodes, timeout=30)
+    assert not alive, f'node process(es) left behind: {[p.pid for p in alive]}'
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_a_killed_demo_takes_its_node_along(tmp_path, run_python):
+    demo, nodes = _demo_until_active(run_python, tmp_path)
+    demo.kill()  # no handler runs: the node gets SIGTERM from the kernel (parent-death signal)
+    demo.wait(30)
+    _, alive = psutil.wait_procs(nodes, timeout=30)
+    assert not alive, f'node process(es) left behind: {[p.pid for p in alive]}'
+
+
+@pytest.mark.ros
+def test_the_demo_fails_at_once_when_the_node_cannot_configure(tmp_path, run_python):
+    if torch_cuda_available():
+        pytest.skip('this machine has CUDA: device cuda is not an error here')
+    model = make_random_model(tmp_path / 'random.pth')
+    demo = run_python(module='centertrack_ros.tools.demo', args=[
+        '--model', model, '--frames', 3, '--output', tmp_path / 'demo', '--device', 'cuda',
+        '-q'])
+    # The node says at once that CUDA is not available; the demo must not wait out its
+    # 180 s start-up timeout.
+    assert demo.wait(90) == 2, demo.output()
+    errors = [line for line in demo.output().splitlines() if 'error:' in line]
+    assert len(errors) == 1 and 'the node cannot start' in errors[0], demo.output()
+    assert 'CUDA' in errors[0]
+
+
+def torch_cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())

@@ -25,11 +25,11 @@ import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-from node_harness import NodeUnderTest, assert_published, diagnostics_values, node_running
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
+from support.node_harness import NodeUnderTest, assert_published, diagnostics_values, node_running
 from vision_msgs.msg import Detection2DArray
 
 from centertrack_ros.runtime.stamps import set_stamp, stamp_ns

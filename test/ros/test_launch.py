@@ -12,41 +12,53 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from support import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 LAUNCH = REPO / 'launch'
 SINGLE = LAUNCH / 'centertrack.launch.py'
 MULTI = LAUNCH / 'multi_camera.launch.py'
-SINGLE_ARGUMENTS = {'namespace', 'image_topic', 'params_file', 'model_path', 'device'}
-MULTI_ARGUMENTS = {'cameras', 'image_topic', 'params_file', 'model_path', 'device',
-                   'one_node_per_camera'}
+REPLAY = LAUNCH / 'replay.launch.py'
+COMMON_ARGUMENTS = {'params_file', 'model_path', 'device'}
+SINGLE_ARGUMENTS = {'namespace', 'image_topic'} | COMMON_ARGUMENTS
+MULTI_ARGUMENTS = {'cameras', 'image_topic', 'one_node_per_camera'} | COMMON_ARGUMENTS
+REPLAY_ARGUMENTS = {'bag', 'image_topic', 'output', 'rate', 'storage'} | COMMON_ARGUMENTS
 
 
 def declared(path: Path) -> tuple[set[str], set[str], ast.Module]:
-    """Return the argument names in ``ARGUMENTS``, the string constants, and the syntax tree."""
+    """Return the argument names of ``ARGUMENTS``, the string constants, and the syntax tree.
+
+    ``ARGUMENTS`` is the file's own tuple of entries plus ``common_arguments()``.
+    """
+    from centertrack_ros.ros.launch_support import common_arguments
+
     tree = ast.parse(path.read_text(), filename=str(path))
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == 'ARGUMENTS' for t in node.targets):
-            for entry in node.value.elts:
+            value = node.value
+            assert isinstance(value, ast.BinOp), 'own entries + common_arguments()'
+            assert ast.unparse(value.right) == 'common_arguments()'
+            for entry in value.left.elts:
                 names.add(ast.literal_eval(entry.elts[0]))
+            names |= {name for name, _, _ in common_arguments()}
     strings = {n.value for n in ast.walk(tree)
                if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     return names, strings, tree
 
 
 @pytest.mark.parametrize(('path', 'arguments'), [(SINGLE, SINGLE_ARGUMENTS),
-                                                 (MULTI, MULTI_ARGUMENTS)],
-                         ids=['centertrack', 'multi_camera'])
+                                                 (MULTI, MULTI_ARGUMENTS),
+                                                 (REPLAY, REPLAY_ARGUMENTS)],
+                         ids=['centertrack', 'multi_camera', 'replay'])
 def test_launch_file_declares_its_arguments_and_the_node(path, arguments):
     compile(path.read_text(), str(path), 'exec')
     names, strings, tree = declared(path)
     assert names == arguments
     functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
     assert 'generate_launch_description' in functions
-    assert {'centertrack_ros', 'centertrack_node', 'centertrack', 'model.path',
-            'device', 'image/compressed'} <= strings
+    assert {'centertrack_node', 'centertrack', 'image'} <= strings
+    assert 'image/compressed' not in strings, 'the image remap carries the compressed topic'
 
 
 def test_setup_installs_the_launch_and_config_files():

@@ -14,11 +14,12 @@ import re
 from pathlib import Path
 
 import pytest
-import reference_data as ref
 from diagnostic_msgs.msg import DiagnosticArray
-from node_harness import NodeUnderTest, detection_rows, node_running, track_rows
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
+from support import REPO
+from support import reference_data as ref
+from support.node_harness import NodeUnderTest, detection_rows, node_running, track_rows
 from vision_msgs.msg import Detection2DArray
 
 from centertrack_ros.core.config import RuntimeConfig
@@ -31,7 +32,7 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 NAMESPACE = '/test_multi'
 CAMERAS = {'front': ('768x576', 5), 'left': ('640x384', 6), 'right': ('640x384', 7)}
 FRAMES = 8
-CAMERA_PROCESS = Path(__file__).resolve().parent / 'camera_process.py'
+CAMERA_PROCESS = REPO / 'test' / 'support' / 'camera_process.py'
 
 
 @pytest.fixture(scope='module')

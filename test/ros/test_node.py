@@ -13,36 +13,32 @@ from __future__ import annotations
 
 import re
 import time
-import weakref
 
 import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from node_harness import (
+from sensor_msgs.msg import Image
+from support.node_harness import (
     LATCHED,
-    RELIABLE,
     REPO,
     SENSITIVE_CLASSES,
+    Camera,
     NodeUnderTest,
     assert_published,
     diagnostics_values,
+    get_param,
     node_running,
+    set_params,
 )
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import GetParameters, SetParameters
-from sensor_msgs.msg import Image
-from std_srvs.srv import Trigger
-from vision_msgs.msg import Detection2DArray, LabelInfo
+from vision_msgs.msg import LabelInfo
 
 from centertrack_ros.runtime.stamps import stamp_ns
-from centertrack_ros.tools.harness import TIMEOUT, RosClient, image_msg
+from centertrack_ros.tools.harness import TIMEOUT, image_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 NAMESPACE = '/test_cam'
-BIRTHS = 100  # detections per frame; all are births after a reset
-FRAME_STEP_NS = 100_000_000
 
 
 @pytest.fixture(scope='module')
@@ -56,87 +52,6 @@ def node(sensitive_checkpoint, ros_client):
         yield proc
 
 
-class Camera:
-    """Publishes frames to the node and waits for the detections of each."""
-
-    latest_stamp = 0
-    # The highest track id each node process has published so far: ids continue across resets
-    # for the life of a process, and other modules import this class for their own nodes.
-    highest_ids: 'weakref.WeakKeyDictionary[NodeUnderTest, int]' = weakref.WeakKeyDictionary()
-
-    def __init__(self, client: RosClient, node: NodeUnderTest) -> None:
-        self.client, self.node = client, node
-        self.publisher = client.node.create_publisher(Image, node.name('image'), RELIABLE)
-        self.detections = client.subscribe(Detection2DArray, node.name('detections'))
-        # Stamps only ever increase across tests, so that no test sees an unintended jump back.
-        self.stamp = max(client.now_ns(), Camera.latest_stamp)
-        client.wait_matched(self.publisher, self.detections)
-
-    def close(self) -> None:
-        """Destroy the publisher and subscription."""
-        self.seen_ids()
-        self.client.node.destroy_publisher(self.publisher)
-        self.client.unsubscribe(self.detections)
-
-    def send(self, msg: Image) -> int:
-        """Publish a prepared message; returns its stamp."""
-        self.publisher.publish(msg)
-        return stamp_ns(msg.header.stamp)
-
-    def next_stamp(self, step_ns: int = FRAME_STEP_NS) -> int:
-        """Return a stamp ``step_ns`` after the previous one."""
-        self.stamp += step_ns
-        Camera.latest_stamp = max(Camera.latest_stamp, self.stamp)
-        return self.stamp
-
-    def frame(self, image: np.ndarray, stamp: int | None = None, encoding: str = 'bgr8',
-              frame_id: str = 'camera') -> int:
-        """Publish a frame; returns its stamp."""
-        stamp = self.next_stamp() if stamp is None else stamp
-        return self.send(image_msg(image, stamp, frame_id, encoding))
-
-    def result(self, stamp: int) -> Detection2DArray:
-        """Wait for the detections of the frame with ``stamp``."""
-        return self.detections.wait_for(lambda m: stamp_ns(m.header.stamp) == stamp,
-                                        what=f'detections for stamp {stamp}')
-
-    def track(self, image: np.ndarray, **kwargs) -> Detection2DArray:
-        """Publish a frame and wait for its detections."""
-        return self.result(self.frame(image, **kwargs))
-
-    def ids(self, image: np.ndarray, **kwargs) -> set[int]:
-        """Publish a frame and return the track ids published for it."""
-        return {int(d.id) for d in self.track(image, **kwargs).detections}
-
-    def seen_ids(self) -> int:
-        """Return the highest id published so far (every result waited for is received)."""
-        highest = Camera.highest_ids.get(self.node, 0)
-        for msg in self.detections.messages:
-            for detection in msg.detections:
-                highest = max(highest, int(detection.id))
-        Camera.highest_ids[self.node] = highest
-        return highest
-
-    def new_sequence(self, image: np.ndarray, **kwargs) -> bool:
-        """Publish a frame; True when its tracks were reset before it, False when continued.
-
-        Reset: all 100 tracks are births numbered right above every id published before.
-        Continued: some tracks keep ids published before. Anything else fails the test.
-        """
-        before = self.seen_ids()
-        ids = self.ids(image, **kwargs)
-        if ids == set(range(before + 1, before + BIRTHS + 1)):
-            return True
-        assert len(ids) == BIRTHS and min(ids) <= before, \
-            f'neither a new sequence nor a continued one: {sorted(ids)} after id {before}'
-        return False
-
-    def reset(self) -> None:
-        """Call ``~/reset`` and check that it succeeded."""
-        response = self.client.call(Trigger, self.node.name('~/reset'), Trigger.Request())
-        assert response.success, response.message
-
-
 @pytest.fixture
 def camera(ros_client, node):
     cam = Camera(ros_client, node)
@@ -147,34 +62,6 @@ def camera(ros_client, node):
 @pytest.fixture(scope='module')
 def diagnostics(ros_client, node):
     return ros_client.subscribe(DiagnosticArray, '/diagnostics')
-
-
-def set_params(client: RosClient, node: NodeUnderTest, **values) -> list:
-    """Set parameters (``tracker__track_thresh`` for ``tracker.track_thresh``); return results."""
-    request = SetParameters.Request()
-    for key, value in values.items():
-        param = Parameter(name=key.replace('__', '.'))
-        if isinstance(value, bool):
-            param.value = ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=value)
-        elif isinstance(value, int):
-            param.value = ParameterValue(type=ParameterType.PARAMETER_INTEGER,
-                                         integer_value=value)
-        elif isinstance(value, float):
-            param.value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
-        elif isinstance(value, str):
-            param.value = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
-        else:
-            param.value = ParameterValue(type=ParameterType.PARAMETER_DOUBLE_ARRAY,
-                                         double_array_value=list(value))
-        request.parameters.append(param)
-    return client.call(SetParameters, node.name('~/set_parameters'), request).results
-
-
-def get_param(client: RosClient, node: NodeUnderTest, name: str) -> ParameterValue | None:
-    """Read one parameter of the node (None for one declared without a value)."""
-    request = GetParameters.Request(names=[name])
-    values = client.call(GetParameters, node.name('~/get_parameters'), request).values
-    return values[0] if values else None
 
 
 def next_diagnostics(diagnostics, predicate=lambda values: True) -> dict[str, str]:
@@ -298,7 +185,8 @@ def test_tracker_thresholds_change_at_runtime(ros_client, node, camera, camera_f
     ('model.mean', (0.1, 0.2), 'needs exactly 3 values'),
     ('model.ltrb_amodal', 'maybe', 'must be true, false or auto'),
     ('autostart', False, 'read-only'),
-    ('tracker.track_thresh', 'high', 'type'),
+    ('tracker.track_thresh', 'high', "tracker.track_thresh must be a number; got 'high'"),
+    ('tracker.max_age', 2.5, 'tracker.max_age must be an integer; got 2.5'),
 ])
 def test_invalid_parameter_changes_are_rejected_with_a_reason(ros_client, node, name, value,
                                                               reason):
@@ -307,6 +195,25 @@ def test_invalid_parameter_changes_are_rejected_with_a_reason(ros_client, node, 
     assert not result.successful
     assert reason.lower() in result.reason.lower(), result.reason
     assert get_param(ros_client, node, name) == before
+
+
+def test_parameter_errors_read_as_sentences(ros_client, node):
+    # rclpy's own texts were "device device must be ...", "expected '2' got '4'" and
+    # "Invalid access to undeclared parameter(s): []".
+    device = set_params(ros_client, node, device='gpu')[0]
+    assert device.reason.startswith("device must be 'auto'"), device.reason
+    unknown = set_params(ros_client, node, tracker__track_threshold=0.5)[0]
+    assert not unknown.successful
+    assert 'tracker.track_threshold (not a parameter of this node' in unknown.reason, \
+        unknown.reason
+
+
+def test_an_integer_is_taken_for_a_number_parameter(ros_client, node):
+    assert set_params(ros_client, node, max_frame_gap=2)[0].successful
+    try:
+        assert get_param(ros_client, node, 'max_frame_gap').double_value == 2.0
+    finally:
+        assert set_params(ros_client, node, max_frame_gap=0.0)[0].successful
 
 
 def test_configure_time_parameters_are_accepted_and_deferred(ros_client, node, camera,

@@ -1,6 +1,6 @@
 """The node with a 3D model over DDS: images and camera_info in, Detection3DArray out.
 
-A small random-weight model with the 3D heads (``bag_support.make_random_model(ddd=True)``):
+A small random-weight model with the 3D heads (``support.bags.make_random_model(ddd=True)``):
 its 3D boxes mean nothing, but they are exactly what the core computes, which is what is
 checked here; the official 3D results run through the node in ``test_node_reference``.
 """
@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 import pytest
-from bag_support import make_random_model
 from diagnostic_msgs.msg import DiagnosticArray
-from node_harness import NodeUnderTest, core_tracker, detection_rows, node_running
 from sensor_msgs.msg import CameraInfo, Image
+from support.bags import make_random_model
+from support.node_harness import NodeUnderTest, core_tracker, detection_rows, node_running
 from vision_msgs.msg import Detection2DArray, Detection3DArray
 
 from centertrack_ros.runtime.boxes3d import detection_boxes_3d

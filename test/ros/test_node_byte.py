@@ -12,16 +12,18 @@ from __future__ import annotations
 import pytest
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
-from node_harness import (
+from support.node_harness import (
     LATCHED,
+    Camera,
     NodeUnderTest,
     RosClient,
     assert_rows_equal,
     detection_rows,
+    get_param,
+    node_running,
+    set_params,
     track_rows,
-    wait_active,
 )
-from test_node import Camera, get_param, set_params
 from vision_msgs.msg import LabelInfo
 
 from centertrack_ros.core.config import RuntimeConfig, TrackerOverrides
@@ -43,24 +45,17 @@ def frames():
 
 
 @pytest.fixture(scope='module')
-def client():
-    ros = RosClient()
-    yield ros
-    ros.close()
+def client(ros_client):
+    return ros_client
 
 
 @pytest.fixture(scope='module')
 def node(client):
-    proc = NodeUnderTest(NAMESPACE, {
+    with node_running(NodeUnderTest(NAMESPACE, {
         'device': 'cpu', 'qos.reliability': 'reliable', 'qos.depth': 10,
         'tracker.association': 'byte', 'tracker.motion': 'velocity',
-    })
-    try:
-        wait_active(client, proc)
+    }), client) as proc:
         yield proc
-    finally:
-        code = proc.stop()
-    assert code == 0, f'node did not exit cleanly ({code}):\n{proc.output()}'
 
 
 @pytest.fixture(scope='module')

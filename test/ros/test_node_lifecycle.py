@@ -17,11 +17,17 @@ import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from node_harness import LATCHED, RELIABLE, NodeUnderTest, assert_published, diagnostics_values
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from sensor_msgs.msg import CompressedImage, Image
 from std_srvs.srv import Trigger
+from support.node_harness import (
+    LATCHED,
+    RELIABLE,
+    NodeUnderTest,
+    assert_published,
+    diagnostics_values,
+)
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from centertrack_ros.runtime.stamps import stamp_ns

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import reference_data as ref
-from node_harness import (
+from sensor_msgs.msg import CameraInfo, Image
+from support import reference_data as ref
+from support.node_harness import (
     RELIABLE,
     NodeUnderTest,
     assert_rows_equal,
@@ -25,7 +26,6 @@ from node_harness import (
     node_running,
     track_rows,
 )
-from sensor_msgs.msg import CameraInfo, Image
 from vision_msgs.msg import Detection2DArray, Detection3DArray
 
 from centertrack_ros.core.checkpoint import load_state_dict_strict, read_checkpoint

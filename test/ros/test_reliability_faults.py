@@ -26,7 +26,10 @@ import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from node_harness import (
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import GetParameters, SetParameters
+from sensor_msgs.msg import Image
+from support.node_harness import (
     RELIABLE,
     NodeUnderTest,
     assert_published,
@@ -35,9 +38,6 @@ from node_harness import (
     diagnostics_values,
     track_rows,
 )
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import GetParameters, SetParameters
-from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
 from centertrack_ros.runtime.stamps import stamp_ns

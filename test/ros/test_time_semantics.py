@@ -26,14 +26,14 @@ import time
 import cv2
 import numpy as np
 import pytest
-from bag_support import START_TIME
 from diagnostic_msgs.msg import DiagnosticArray
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from node_harness import RELIABLE, NodeUnderTest, diagnostics_values, node_running
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from std_srvs.srv import Trigger
+from support.bags import START_TIME
+from support.node_harness import RELIABLE, NodeUnderTest, diagnostics_values, node_running
 from vision_msgs.msg import Detection2DArray
 
 from centertrack_ros.bags.io import BagReader

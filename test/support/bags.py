@@ -1,4 +1,4 @@
-"""Shared helpers of the bag and demo tests.
+"""Shared helpers of the bag and demo tests: a small detecting model, the bag CLI in-process.
 
 The bundled model may not exist where the tests run, and its quality is not what these tests
 check, so they use a small random-weight ``generic`` (MobileNetV2) checkpoint at a 224x128
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from centertrack_ros.tools.bag import main as bag_main
 from centertrack_ros.tools.random_models import write_random_model
 
 START_TIME = 1_700_000_000  # seconds; fixed so that stamps are known to the tests
@@ -24,3 +25,17 @@ def make_random_model(path: Path, seed: int = 0, threshold: float = 0.3,
     write_random_model(path, seed=seed, threshold=threshold, hm_bias=hm_bias, calibrate=True,
                        ddd=ddd)
     return path
+
+
+def cli(*args) -> int:
+    """Run ``centertrack_bag`` in this process (progress bars off for commands that have one)."""
+    return bag_main([str(a) for a in args])
+
+
+def error_of(capsys, *args) -> str:
+    """Run a command that must fail with status 2; return its one-line error."""
+    capsys.readouterr()
+    assert cli(*args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err, 'no error message'
+    return err[-1]

@@ -7,7 +7,7 @@ per frame, ``frame <i> answered ids <ids>`` or ``frame <i> lost``, and at the en
 ``answered <n> of <m>``. With ``--record FILE`` it also writes every answer as a JSON line
 (frame index, stamp, and per detection id, class, score and box corners).
 
-    python camera_process.py --namespace /ns --reliability reliable --size 768x576 \
+    python test/support/camera_process.py --namespace /ns --reliability reliable --size 768x576 \
         --frames 6 --hostile 3 --wait-for-subscription reliable
 """
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from bag_support import START_TIME, make_random_model
+from support.bags import START_TIME, cli, error_of, make_random_model
 
 from centertrack_ros.bags.evaluation import align, load
 from centertrack_ros.bags.io import BagReader, BagWriter
@@ -31,29 +31,14 @@ from centertrack_ros.bags.typestore import DETECTION_ARRAY, IMAGE, message_class
 from centertrack_ros.core.config import RuntimeConfig, TrackerOverrides
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
 from centertrack_ros.core.tracks import Track
+from centertrack_ros.datasets.mot import MotRow, read_mot
+from centertrack_ros.datasets.synthetic import synthetic_gt_rows
 from centertrack_ros.evaluation.metrics import evaluate
-from centertrack_ros.evaluation.mot import MotRow, read_mot
-from centertrack_ros.evaluation.synthetic import synthetic_gt_rows
 from centertrack_ros.synthetic import SceneConfig, generate_sequence
-from centertrack_ros.tools.bag import main as bag_main
 
 SEED = 5
 FRAMES = 8
 START_NS = START_TIME * 1_000_000_000
-
-
-def cli(*args) -> int:
-    """Run ``centertrack_bag`` in this process (progress bars off for commands that have one)."""
-    return bag_main([str(a) for a in args])
-
-
-def error_of(capsys, *args) -> str:
-    """Run a command that must fail with status 2; return its one-line error."""
-    capsys.readouterr()
-    assert cli(*args) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err, 'no error message'
-    return err[-1]
 
 
 @pytest.fixture(scope='module')
@@ -448,16 +433,27 @@ def test_clear_errors(tmp_path, capsys, model, synthetic_bag):
                                '--tracks', synthetic_bag)
 
 
-def test_truncated_and_corrupt_bags(tmp_path, capsys, model, synthetic_bag):
-    truncated = tmp_path / 'truncated'
-    truncated.mkdir()
-    for f in synthetic_bag.iterdir():
+def truncated_copy(bag: Path, folder: Path, size) -> Path:
+    folder.mkdir()
+    for f in bag.iterdir():
         data = f.read_bytes()
-        (truncated / f.name).write_bytes(data[:len(data) // 2] if f.suffix == '.mcap' else data)
+        (folder / f.name).write_bytes(data[:size(data)] if f.suffix == '.mcap' else data)
+    return folder
+
+
+def test_truncated_and_corrupt_bags(tmp_path, capsys, model, synthetic_bag):
+    # Cut inside its header: nothing to read.
+    truncated = truncated_copy(synthetic_bag, tmp_path / 'truncated', lambda data: 12)
     message = error_of(capsys, 'run', truncated, '-o', tmp_path / 'out', '--model', model)
     assert message.startswith(f'centertrack_bag run: error: cannot read bag {truncated}')
     assert 'truncated or corrupt' in message
     assert not (tmp_path / 'out').exists()
+    # Cut in half: read up to its last complete record (as after a crash), with a warning.
+    half = truncated_copy(synthetic_bag, tmp_path / 'half', lambda data: len(data) // 2)
+    with BagReader(synthetic_bag) as whole, BagReader(half) as bag:
+        assert 0 < bag.message_count < whole.message_count
+        assert list(bag.raw_messages(['/camera/image_raw'])) == list(
+            whole.raw_messages(['/camera/image_raw']))[:bag.topic('/camera/image_raw').count]
 
     broken = tmp_path / 'broken'
     assert cli('convert', '--synthetic', 1, '--frames', 2, '-o', broken, '--storage', 'sqlite3',

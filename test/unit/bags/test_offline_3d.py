@@ -1,7 +1,7 @@
 """``centertrack_bag`` in 3D: calibration files, CameraInfo topics and Detection3DArray output.
 
 Bags are written by the command-line entry point and read back with ``rosbags``, as in
-``test_bag``; a small random-weight model with the 3D heads stands in for a nuScenes model.
+``test_offline``; a small random-weight model with the 3D heads stands in for a nuScenes model.
 The offline 3D boxes must equal the core tracker's on the same frames with the same camera
 matrix, and the rosbags-side messages must be, field for field, what the node's rclpy
 builder makes.
@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bag_support import START_TIME, make_random_model
-from test_bag import cli, error_of
+from support.bags import START_TIME, cli, error_of, make_random_model
 
 from centertrack_ros.bags.calibration_file import read_camera_calibration
 from centertrack_ros.bags.convert import camera_info_topic_for

@@ -15,6 +15,7 @@ import pytest
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from centertrack_ros.core.labels import class_labels
 from centertrack_ros.core.tracks import Track
 from centertrack_ros.ros.messages import bgr_to_image_msg, detection_array, label_info
 from centertrack_ros.runtime import drawing
@@ -245,7 +246,8 @@ def test_tracks_become_detections_with_ids_classes_and_pixel_boxes():
 
 
 def test_label_info_lists_every_class():
-    msg = label_info(('car', 'pedestrian'), 3, 0.4, Header())
+    # A class without a name is listed under its id as text, as its detections carry it.
+    msg = label_info(class_labels(('car', 'pedestrian'), 3), 0.4, Header())
     assert [(c.class_id, c.class_name) for c in msg.class_map] == [
         (1, 'car'), (2, 'pedestrian'), (3, '3')]
     assert msg.threshold == pytest.approx(0.4)

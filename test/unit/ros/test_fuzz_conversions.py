@@ -370,7 +370,7 @@ def test_forged_sizes_are_refused_before_decoding(codec, width, height):
 # 2.7 GB or more and fail there instead of being refused from the header.
 MEMORY_CHILD = r'''
 import array, json, resource, struct, sys
-sys.path.insert(0, 'test')
+sys.path.insert(0, 'test/unit/ros')
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from centertrack_ros.runtime.frames import ConversionError, compressed_to_bgr, image_to_bgr

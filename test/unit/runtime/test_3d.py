@@ -165,7 +165,7 @@ def test_boxes_behind_the_camera_fall_back_to_2d():
 # ---------------------------------------------------------------------------- runner
 def test_runner_passes_each_frames_camera_matrix(tmp_path):
     """A frame with P gets its 3D boxes; one without P tracks on, with none."""
-    from bag_support import make_random_model
+    from support.bags import make_random_model
 
     from centertrack_ros.core.calibration import scale_projection
     from centertrack_ros.core.config import RuntimeConfig

@@ -1,22 +1,16 @@
-"""The node's parts without DDS: settings and their mapping, stream plumbing, diagnostics."""
+"""The node's settings without DDS: the parameter contract, its checks and its core mapping."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import yaml
-from node_harness import REPO
 from rcl_interfaces.msg import ParameterType
+from support import REPO
 
 from centertrack_ros.core.config import ConfigError, TrackerConfig
 from centertrack_ros.core.model_spec import ModelSpec
 from centertrack_ros.ros import parameters as ros_parameters
-from centertrack_ros.ros.diagnostics import status_level
 from centertrack_ros.runtime import settings as parameters
-from centertrack_ros.runtime.inbox import LatestFrames
-from centertrack_ros.runtime.stats import ReasonThrottle, StreamStats, percentiles
-from centertrack_ros.runtime.stream_rules import StreamRules
 
 CONTRACT = {  # the parameter names users and launch files rely on
     'model.preset', 'model.path', 'model.arch', 'model.backbone', 'model.neck',
@@ -25,8 +19,13 @@ CONTRACT = {  # the parameter names users and launch files rely on
     'tracker.pre_thresh', 'tracker.new_thresh', 'tracker.max_age', 'tracker.hungarian',
     'tracker.pre_hm', 'tracker.association', 'tracker.low_thresh', 'tracker.motion',
     'tracker.prior_lost', 'device', 'engine', 'threads', 'half', 'use_compressed',
-    'qos.reliability', 'qos.depth', 'cameras', 'batch_wait_ms', 'camera_info.matrix',
-    'max_frame_gap', 'autostart',
+    'qos.reliability', 'qos.depth', 'cameras', 'camera_schedule', 'camera_lanes',
+    'batch_wait_ms',
+    'camera_info.matrix',
+    'max_frame_gap', 'autostart', 'autoware.enabled', 'autoware.class_map',
+    'autoware.velocity_window', 'autoware.pixel_sigma', 'autoware.depth_sigma_base',
+    'autoware.depth_sigma_ratio', 'autoware.yaw_sigma', 'autoware.uuid_instance',
+    'annotations.trail_length',
 }
 
 
@@ -162,102 +161,3 @@ def test_array_parameters_are_declared_without_a_value():
         assert spec.default is None
         assert ros_parameters.descriptor(spec).type in (ParameterType.PARAMETER_STRING_ARRAY,
                                                         ParameterType.PARAMETER_DOUBLE_ARRAY)
-
-
-def test_latest_frames_keep_only_the_newest_item_of_each_camera():
-    inbox = LatestFrames(2)
-    assert inbox.put(0, 1) is False
-    assert inbox.put(0, 2) is True and inbox.put(0, 3) is True
-    assert inbox.put(1, 'b') is False
-    assert inbox.take(timeout=0) == {0: 3, 1: 'b'}
-    assert inbox.take(timeout=0) == {}
-
-
-def test_latest_frames_wake_a_waiting_taker_and_close():
-    inbox = LatestFrames()
-    got = []
-    taker = threading.Thread(target=lambda: got.append(inbox.take(timeout=30)))
-    taker.start()
-    inbox.put(0, 'frame')
-    taker.join(30)
-    assert got == [{0: 'frame'}]
-    closer = threading.Thread(target=lambda: got.append(inbox.take(timeout=30)))
-    closer.start()
-    inbox.close()
-    closer.join(30)
-    assert not closer.is_alive() and got[-1] == {}
-    inbox.put(0, 'late')
-    assert inbox.take(timeout=0) == {}  # closed
-    inbox.open()
-    inbox.put(0, 'again')
-    assert inbox.take(timeout=0) == {0: 'again'}
-
-
-def test_latest_frames_wait_for_the_other_cameras_only_as_long_as_asked():
-    inbox = LatestFrames(2)
-    inbox.put(0, 'a')
-    threading.Timer(0.05, lambda: inbox.put(1, 'b')).start()
-    assert inbox.take(timeout=0, wait=10.0) == {0: 'a', 1: 'b'}  # returns once both are in
-    inbox.put(1, 'c')
-    assert inbox.take(timeout=0, wait=0.05) == {1: 'c'}  # camera 0 stays silent
-
-
-def test_stream_rules_reset_reasons():
-    watch = StreamRules()
-    size = ('640x480', 'bgr8')
-    assert watch.check(10_000_000_000, size, 0.0) is None
-    assert watch.check(10_000_000_000, size, 0.0) is None  # a repeated stamp continues
-    assert watch.check(500_000_000_000, size, 0.0) is None  # gaps continue when 0
-    kind, reason = watch.check(499_000_000_000, size, 0.0)
-    assert kind == 'time_jump' and reason == 'stamp jumped back by 1.000 s'
-    assert watch.check(501_000_000_000, size, 2.0) is None
-    kind, reason = watch.check(503_500_000_000, size, 2.0)
-    assert kind == 'frame_gap' and '2.500 s' in reason and 'max_frame_gap 2 s' in reason
-    kind, reason = watch.check(503_600_000_000, ('320x240', 'bgr8'), 2.0)
-    assert kind == 'format_change' and reason == ('image format changed from 640x480 bgr8 to '
-                                                  '320x240 bgr8')
-    watch.forget()
-    assert watch.check(1, ('320x240', 'rgb8'), 2.0) is None
-
-
-def test_stream_stats_snapshot():
-    stats = StreamStats()
-    for _ in range(4):
-        stats.count_received()
-    stats.count_rejected('bad_step')
-    stats.count_reset('time_jump', 'stamp jumped back by 1.000 s')
-    for latency in (0.010, 0.020, 0.030):
-        stats.record_output(latency, latency / 2, 7)
-    for _ in range(3):
-        stats.count_dropped()
-    values = stats.snapshot()
-    assert values['frames_received'] == '4' and values['frames_processed'] == '3'
-    assert values['frames_dropped'] == '3' and values['rejected.bad_step'] == '1'
-    assert values['resets.time_jump'] == '1' and values['active_tracks'] == '7'
-    assert values['latency_p50_ms'] == '20.0' and values['processing_p50_ms'] == '10.0'
-    assert float(values['input_rate_hz']) > 0
-    assert float(stats.snapshot()['input_rate_hz']) == 0.0  # rates are per report
-    assert percentiles([]) == {}
-
-
-def test_reason_throttle_logs_each_reason_once_per_period():
-    now = [100.0]
-    throttle = ReasonThrottle(period=5.0, clock=lambda: now[0])
-    assert throttle('a', 'first a') == 'first a'
-    assert throttle('b', 'first b') == 'first b'
-    assert throttle('a', 'second a') is None
-    now[0] += 5.0
-    assert throttle('a', 'third a') == 'third a (1 more like this in the last 5 s)'
-
-
-def test_status_levels():
-    assert status_level('unconfigured', 'checkpoint not found', {}, None)[0] == 2
-    assert status_level('inactive', '', {}, None)[0] == 1
-    values = {'frames_rejected': '0', 'frames_dropped': '5'}
-    assert status_level('active', '', values, None) == (0, 'active')
-    assert status_level('active', '', values, {'frames_rejected': '0',
-                                               'frames_dropped': '1'})[0] == 0
-    assert status_level('active', '', {'frames_rejected': '2'}, {'frames_rejected': '1'})[0] == 1
-    lost = status_level('active', '', {'frames_lost_in_transport': '3'},
-                        {'frames_lost_in_transport': '0'})
-    assert lost == (1, 'active; frames lost in transport since the last report')

@@ -5,12 +5,12 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import REPO
 
 from centertrack_ros.synthetic import (
     CLASS_NAMES,
@@ -20,7 +20,6 @@ from centertrack_ros.synthetic import (
     generate_sequence,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 SMALL = SceneConfig(num_frames=60)
 
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import REPO
 
 from centertrack_ros.core.checkpoint import read_checkpoint
 from centertrack_ros.core.config import RuntimeConfig
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
 from centertrack_ros.tools import bench
 
-REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = REPO / 'benchmarks'
 
 
