@@ -25,9 +25,12 @@ from centertrack_ros.core.model_spec import ModelSpec, load_tracker
 from centertrack_ros.runtime.drawing import draw_tracks
 from centertrack_ros.synthetic import SceneConfig, generate_sequence
 
-ROWS = (('greedy (the original)', {}),
-        ('byte + velocity', {'association': 'byte', 'track_thresh': 0.4, 'low_thresh': 0.3,
-                             'motion': 'velocity', 'max_age': 30}))
+# Each row: a title and the tracker settings it changes (TrackerConfig fields).
+ROWS: tuple[tuple[str, dict[str, object]], ...] = (
+    ('greedy (the original)', {}),
+    ('byte + velocity', {'association': 'byte', 'track_thresh': 0.4, 'low_thresh': 0.3,
+                         'motion': 'velocity', 'max_age': 30}),
+)
 LABEL_HEIGHT = 22
 
 
