@@ -51,7 +51,8 @@ from gpu_common import (  # noqa: E402  (the scripts' folder first, as a script'
     utc_now,
 )
 
-GPU_TEST_FILES = ('test/test_engines.py', 'test/test_reference.py', 'test/test_bench.py')
+GPU_TEST_FILES = ('test/fidelity/test_engines.py', 'test/fidelity/test_reference.py',
+                  'test/perf/test_bench.py')
 NEEDED = ('torch', 'torchvision', 'numpy', 'cv2', 'scipy', 'yaml', 'tqdm', 'psutil', 'pytest',
           'pytest_timeout', 'onnx', 'onnxscript', 'onnx_ir', 'onnxruntime')
 RESERVE_S = 20.0  # kept back at the end for writing the outputs

@@ -5,8 +5,8 @@ bench, the training script, their DataLoader workers) fails to import the ROS cl
 the message packages and the two PyPI packages the lent GPU machine lacks, exactly as there: a
 ``ModuleNotFoundError`` at the import. ``benchmarks/gpu_check.py --no-ros`` and
 ``benchmarks/gpu_train.py --no-ros`` use it to rehearse on a machine that has them all, and
-``test/test_gpu_scripts.py`` checks with it that the CUDA tests, the bench and the training
-path import without ROS. ``CENTERTRACK_BLOCKED_MODULES`` (comma-separated top-level names)
+``test/unit/tools/test_gpu_scripts.py`` checks with it that the CUDA tests, the bench and the
+training path import without ROS. ``CENTERTRACK_BLOCKED_MODULES`` (comma-separated top-level names)
 replaces the list.
 """
 
