@@ -14,11 +14,10 @@ their alpha, each text with its bottom-left corner at its position on its backgr
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from readme_png import write_png
 
 from centertrack_ros.bags.foxglove_messages import image_annotations
 from centertrack_ros.core.config import RuntimeConfig
@@ -98,12 +97,7 @@ def main() -> None:
     stamp_ns = int(round(args.frame / sequence.config.fps * 1e9))
     overlay = frame_overlay(stamp_ns, boxes, trails, (image.shape[1], image.shape[0]), tracks)
     picture = render(image, image_annotations(overlay), args.scale)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    # A 256-colour palette keeps the committed file small.
-    Image.fromarray(np.ascontiguousarray(picture[:, :, ::-1])).quantize(256).save(
-        args.output, optimize=True)
-    print(f'wrote {args.output}: {picture.shape[1]}x{picture.shape[0]}, '
-          f'{Path(args.output).stat().st_size / 1024:.0f} KiB, {len(overlay.tracks)} tracks')
+    print(f'wrote {args.output}: {write_png(picture, args.output)}, {len(overlay.tracks)} tracks')
 
 
 if __name__ == '__main__':

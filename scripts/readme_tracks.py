@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
+from readme_png import write_png
 
 from centertrack_ros.core.config import RuntimeConfig
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
@@ -78,13 +77,7 @@ def main() -> None:
         cells = [caption(drawn[index], f'{title}, frame {index + 1}') for index in args.frames]
         rows.append(np.hstack([np.pad(c, ((0, 2), (0, 2), (0, 0)), constant_values=255)
                                for c in cells]))
-    strip = np.vstack(rows)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    # A 256-colour palette keeps the committed file small; the scenes have few distinct hues.
-    Image.fromarray(np.ascontiguousarray(strip[:, :, ::-1])).quantize(256).save(
-        args.output, optimize=True)
-    print(f'wrote {args.output}: {strip.shape[1]}x{strip.shape[0]}, '
-          f'{Path(args.output).stat().st_size / 1024:.0f} KiB')
+    print(f'wrote {args.output}: {write_png(np.vstack(rows), args.output)}')
 
 
 if __name__ == '__main__':

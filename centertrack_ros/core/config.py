@@ -33,6 +33,9 @@ DEFAULT_STD = (0.28863828, 0.27408164, 0.27809835)
 # dimensions h, w, l (metres) and the offset from the 2D box centre to the projected 3D centre.
 DDD_HEADS = {'dep': 1, 'rot': 8, 'dim': 3, 'amodel_offset': 2}
 
+# Every CenterTrack network's output maps are a quarter of its input, in each direction.
+OUTPUT_STRIDE = 4
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -55,7 +58,7 @@ class ModelConfig:
     head_conv: int = -1
     pre_img: bool = True
     pre_hm: bool = True
-    down_ratio: int = 4
+    down_ratio: int = OUTPUT_STRIDE
     prior_bias: float = -4.6
 
     def __post_init__(self) -> None:
@@ -71,8 +74,8 @@ class ModelConfig:
             raise ConfigError(
                 f'model.class_names has {len(self.class_names)} names but model.num_classes is '
                 f'{self.num_classes}')
-        if self.down_ratio != 4:
-            raise ConfigError('CenterTrack networks have a fixed output stride of 4')
+        if self.down_ratio != OUTPUT_STRIDE:
+            raise ConfigError(f'CenterTrack networks have a fixed output stride of {OUTPUT_STRIDE}')
         if not self.depth_scale > 0:
             raise ConfigError(f'model.depth_scale must be > 0, got {self.depth_scale}')
 
@@ -125,12 +128,12 @@ class InputConfig:
     @property
     def output_width(self) -> int:
         """Width of the network's output maps."""
-        return self.width // 4
+        return self.width // OUTPUT_STRIDE
 
     @property
     def output_height(self) -> int:
         """Height of the network's output maps."""
-        return self.height // 4
+        return self.height // OUTPUT_STRIDE
 
 
 @dataclass(frozen=True)
@@ -342,7 +345,7 @@ class CenterTrackConfig:
             head_conv=int(head_conv),
             pre_img=not options.get('no_pre_img', False),
             pre_hm=bool(options.get('pre_hm', True)),
-            down_ratio=int(options.get('down_ratio', 4)),
+            down_ratio=int(options.get('down_ratio', OUTPUT_STRIDE)),
             prior_bias=float(options.get('prior_bias', -4.6)),
         )
         inp = InputConfig(

@@ -14,7 +14,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .config import InputConfig
+from .config import OUTPUT_STRIDE, InputConfig
 
 
 def _third_point(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -91,12 +91,12 @@ class FrameGeometry:
     @property
     def output_width(self) -> int:
         """Width of the network output maps."""
-        return self.input_width // 4
+        return self.input_width // OUTPUT_STRIDE
 
     @property
     def output_height(self) -> int:
         """Height of the network output maps."""
-        return self.input_height // 4
+        return self.input_height // OUTPUT_STRIDE
 
 
 # Callers (the pipeline, the engines) tell "same image size as last frame" by identity, so
@@ -107,7 +107,7 @@ def _geometry(image_width: int, image_height: int, input_width: int,
               input_height: int) -> FrameGeometry:
     center = np.array([image_width / 2.0, image_height / 2.0], dtype=np.float32)
     scale = float(max(image_width, image_height))
-    out_size = (input_width // 4, input_height // 4)
+    out_size = (input_width // OUTPUT_STRIDE, input_height // OUTPUT_STRIDE)
     geometry = FrameGeometry(
         image_width=image_width,
         image_height=image_height,

@@ -7,7 +7,7 @@ the Gaussians are evaluated in float32 instead of float64. Decoding selects the 
 (up to the order of exactly equal scores, which ``torch.topk`` leaves open) and does the same
 float32 arithmetic; only ``K`` rows leave the device, and the depth transform of ``dep`` is
 applied to those on the host, by :func:`~.mono3d.depth_from_raw` (one formula for both paths).
-Only the torch engine (and tools timing it) import this module.
+Only the torch engines (and tools timing them) import this module.
 """
 
 from __future__ import annotations
@@ -258,15 +258,27 @@ def as_torch_device(device: object) -> torch.device:
     return device if isinstance(device, torch.device) else torch.device(str(device))
 
 
-def cuda_memory(device: torch.device) -> dict[str, str]:
-    """Memory torch's CUDA allocator holds on ``device`` (MiB, one decimal); {} off CUDA."""
-    if device.type != 'cuda':
-        return {}
-    return {'gpu_memory_allocated_mb': f'{torch.cuda.memory_allocated(device) / 2 ** 20:.1f}',
-            'gpu_memory_reserved_mb': f'{torch.cuda.memory_reserved(device) / 2 ** 20:.1f}'}
+class TorchDeviceMemory:
+    """Device memory of an engine whose network runs in torch on ``self.device``.
 
+    A mixin before :class:`~.engines.base.InferenceEngine` in the torch engines' bases: it
+    provides their :meth:`memory` and :meth:`release` through torch's CUDA caching allocator.
+    """
 
-def release_cached_memory(device: torch.device) -> None:
-    """Return the CUDA caching allocator's unused blocks to the driver (nothing off CUDA)."""
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
+    device: torch.device
+
+    def memory(self) -> dict[str, str]:
+        """Report the CUDA memory torch holds on the device (allocated, reserved); {} on a CPU.
+
+        MiB, one decimal.
+        """
+        if self.device.type != 'cuda':
+            return {}
+        return {
+            'gpu_memory_allocated_mb': f'{torch.cuda.memory_allocated(self.device) / 2 ** 20:.1f}',
+            'gpu_memory_reserved_mb': f'{torch.cuda.memory_reserved(self.device) / 2 ** 20:.1f}'}
+
+    def release(self) -> None:
+        """Return torch's cached, unused CUDA memory to the driver (the engine stays usable)."""
+        if self.device.type == 'cuda':
+            torch.cuda.empty_cache()

@@ -1,10 +1,33 @@
-"""Numbers in dataset text files: parsed with the file and line in every error, and written."""
+"""Dataset text files: their lines read, and numbers parsed (naming file and line) and written."""
 
 from __future__ import annotations
 
 import math
+import os
+from typing import Iterator
 
 from ..core.errors import DatasetError
+
+
+def numbered_lines(path: str | os.PathLike[str], not_a: str, contents: str
+                   ) -> Iterator[tuple[str, str]]:
+    """Yield ``(where, line)`` for every line of a UTF-8 text file; ``where`` is ``path:number``.
+
+    ``not_a`` names the kind of file (``a MOTChallenge text file``) and ``contents`` what it
+    holds (``MOTChallenge file``), for the errors.
+
+    Raises:
+        DatasetError: the file cannot be read, or is not text.
+
+    """
+    try:
+        with open(path, encoding='utf-8') as f:
+            for number, line in enumerate(f, 1):
+                yield f'{path}:{number}', line
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f'{path} is not {not_a}: {exc}') from exc
+    except OSError as exc:
+        raise DatasetError(f'cannot read {contents} {path}: {exc.strerror or exc}') from exc
 
 
 def parse_number(text: str, what: str, where: str) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
 from ..core.errors import DatasetError
-from ._fields import parse_integer, parse_number
+from ._fields import numbered_lines, parse_integer, parse_number
 from .folders import image_files
 from .mot import MotRow
 
@@ -89,24 +89,17 @@ def read_kitti_tracking(path: str | os.PathLike[str], keep_dontcare: bool = Fals
 
     """
     labels = []
-    try:
-        with open(path, encoding='utf-8') as f:
-            for number, line in enumerate(f, 1):
-                parts = line.split()
-                if not parts or parts[0].startswith('#'):
-                    continue
-                where = f'{path}:{number}'
-                if len(parts) not in (10, 17, 18):
-                    raise DatasetError(f'{where}: expected 10, 17 or 18 values, got '
-                                       f'{len(parts)}: {line.strip()!r}')
-                if parts[2] == 'DontCare' and not keep_dontcare:
-                    continue
-                labels.append(_parse_label(parts, where))
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f'{path} is not a KITTI-tracking label file: {exc}') from exc
-    except OSError as exc:
-        raise DatasetError(f'cannot read KITTI-tracking labels {path}: '
-                           f'{exc.strerror or exc}') from exc
+    for where, line in numbered_lines(path, 'a KITTI-tracking label file',
+                                      'KITTI-tracking labels'):
+        parts = line.split()
+        if not parts or parts[0].startswith('#'):
+            continue
+        if len(parts) not in (10, 17, 18):
+            raise DatasetError(f'{where}: expected 10, 17 or 18 values, got '
+                               f'{len(parts)}: {line.strip()!r}')
+        if parts[2] == 'DontCare' and not keep_dontcare:
+            continue
+        labels.append(_parse_label(parts, where))
     return labels
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..core.errors import DatasetError
-from ._fields import format_number, parse_integer, parse_number
+from ._fields import format_number, numbered_lines, parse_integer, parse_number
 
 __all__ = [
     'MOT_CLASSES', 'MOT_CAR', 'MOT_DISTRACTOR', 'MOT_PEDESTRIAN', 'MOT_PERSON_ON_VEHICLE',
@@ -128,17 +128,10 @@ def read_mot(path: str | os.PathLike[str]) -> list[MotRow]:
 
     """
     rows = []
-    try:
-        with open(path, encoding='utf-8') as f:
-            for number, line in enumerate(f, 1):
-                row = parse_mot_line(line, f'{path}:{number}')
-                if row is not None:
-                    rows.append(row)
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f'{path} is not a MOTChallenge text file: {exc}') from exc
-    except OSError as exc:
-        raise DatasetError(f'cannot read MOTChallenge file {path}: '
-                           f'{exc.strerror or exc}') from exc
+    for where, line in numbered_lines(path, 'a MOTChallenge text file', 'MOTChallenge file'):
+        row = parse_mot_line(line, where)
+        if row is not None:
+            rows.append(row)
     return rows
 
 

@@ -35,8 +35,14 @@ class LatestFrames:
         return len(self._items)
 
     def put(self, camera: int, item: Any) -> bool:
-        """Store a camera's newest item; returns True when it replaced an unprocessed one."""
+        """Store a camera's newest item; returns True when it replaced an unprocessed one.
+
+        While closed the item is dropped: a frame that came in while the node was inactive
+        would otherwise be tracked after the next :meth:`open`, with a stale stamp.
+        """
         with self._cond:
+            if self._closed:
+                return False
             replaced = self._items[camera] is not None
             if not replaced:
                 self._waiting.append(camera)

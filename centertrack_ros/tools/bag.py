@@ -21,9 +21,8 @@ import datetime as dt
 import json
 import logging
 import math
-import signal
 import sys
-import threading
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -32,24 +31,13 @@ import yaml
 from ..bags import BagError
 from ..bags.io import STORAGES
 from ..core.config import ASSOCIATIONS, ENGINES, MOTIONS
-from ..core.errors import CenterTrackError, one_line
+from .cli import parse_size, run_tool, sigterm_as_interrupt
 
 PROG = 'centertrack_bag'
 _LOG = logging.getLogger(PROG)
 
 
 # ----------------------------------------------------------------------------- helpers
-def parse_size(text: str) -> tuple[int, int]:
-    """``WxH`` as ``(width, height)``."""
-    try:
-        width, height = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
-    if width <= 0 or height <= 0:
-        raise argparse.ArgumentTypeError(f'size must be positive, got {text!r}')
-    return width, height
-
-
 def parse_time(text: str) -> int:
     """Seconds since the epoch (``1700000000.5``) or ISO 8601 (``2024-05-01T12:00:00Z``) as ns."""
     try:
@@ -727,35 +715,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``centertrack_bag`` console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    # play/record stop between two messages on their own; signals go to the main thread only.
-    if args.command not in ('play', 'record') and \
-            threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            return _dispatch(args)
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-    return _dispatch(args)
-
-
-def _interrupt(_signum: int, _frame: Any) -> None:
-    # SIGTERM is handled like Ctrl-C, so that a terminated conversion still closes its bag.
-    raise KeyboardInterrupt
-
-
-def _dispatch(args: argparse.Namespace) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format=f'{PROG}: %(levelname)s: %(message)s')
-    try:
-        return args.func(args)
-    except CenterTrackError as exc:
-        print(f'{PROG} {args.command}: error: {one_line(exc)}', file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f'{PROG} {args.command}: interrupted', file=sys.stderr)
-        return 130
+    # SIGTERM ends a command like Ctrl-C, so that a terminated conversion still closes its
+    # bag; play and record stop between two messages on their own.
+    terminated = nullcontext() if args.command in ('play', 'record') else sigterm_as_interrupt()
+    with terminated:
+        return run_tool(f'{PROG} {args.command}', lambda: args.func(args))
 
 
 if __name__ == '__main__':

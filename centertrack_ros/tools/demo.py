@@ -20,7 +20,6 @@ import argparse
 import math
 import os
 import re
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ import numpy as np
 
 from ..core.config import ASSOCIATIONS, ENGINES
 from ..core.errors import CenterTrackError, one_line
+from .cli import fail, interrupted, sigterm_as_interrupt
 
 PROG = 'centertrack_demo'
 NAMESPACE = '/centertrack_demo'
@@ -325,8 +325,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``centertrack_demo`` console script."""
     args = build_parser().parse_args(argv)
     if args.frames < 2:
-        print(f'{PROG}: error: --frames must be >= 2', file=sys.stderr)
-        return 2
+        return fail(PROG, '--frames must be >= 2')
     from ..core.model_spec import check_model_file, default_model_path
     from ..synthetic import CLASS_NAMES, SceneConfig, generate_sequence
 
@@ -335,31 +334,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             else default_model_path()
         check_model_file(model)  # reads no weights: the node loads the model
     except CenterTrackError as exc:
-        print(f'{PROG}: error: {one_line(exc)} (or pass --model PATH)', file=sys.stderr)
-        return 2
+        return fail(PROG, f'{one_line(exc)} (or pass --model PATH)')
     sequence = generate_sequence(SceneConfig(seed=args.seed, num_frames=args.frames))
     output = Path(args.output)
     print(f'{PROG}: {len(sequence)} synthetic frames ({sequence.width}x{sequence.height}, '
           f'{sequence.fps:g} fps, seed {args.seed}, {sequence.num_tracks} objects); model '
           f'{model}')
+    params = {'tracker.association': args.association} if args.association else {}
     # SIGTERM (e.g. from `timeout`) ends the demo like Ctrl-C: the node is stopped on the way.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        params = {'tracker.association': args.association} if args.association else {}
-        result = run_demo(sequence, model, args.device, args.pace, progress=not args.quiet,
-                          log=lambda text: print(f'{PROG}: {text}'), engine=args.engine,
-                          params=params)
-    except NodeConfigureError as exc:
-        print(f'{PROG}: error: {one_line(exc)}', file=sys.stderr)
-        return 2
-    except DemoError as exc:
-        print(f'{PROG}: error: {exc}', file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f'{PROG}: interrupted', file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with sigterm_as_interrupt():
+        try:
+            result = run_demo(sequence, model, args.device, args.pace, progress=not args.quiet,
+                              log=lambda text: print(f'{PROG}: {text}'), engine=args.engine,
+                              params=params)
+        except NodeConfigureError as exc:  # the user's model or settings
+            return fail(PROG, one_line(exc))
+        except DemoError as exc:  # the node failed
+            return fail(PROG, str(exc), status=1)
+        except KeyboardInterrupt:
+            return interrupted(PROG)
     class_names = result.class_names or tuple(CLASS_NAMES)
     summary = summarise(sequence, result, class_names)
     video = write_video(sequence, result, output / f'demo.{args.format}', class_names,
@@ -380,10 +373,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
           f'({m.num_gt} ground-truth boxes of {m.num_gt_ids} objects)')
     print(f'  video      {video}')
     return 0
-
-
-def _interrupt(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 if __name__ == '__main__':

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
 from dataclasses import asdict, replace
 from typing import Any, Optional, Sequence
@@ -39,7 +38,7 @@ from typing import Any, Optional, Sequence
 from ..core.checkpoint import read_checkpoint
 from ..core.config import ASSOCIATIONS, ENGINES, MOTIONS, RuntimeConfig, TrackerConfig
 from ..core.device import device_name
-from ..core.errors import CenterTrackError, CheckpointError, one_line
+from ..core.errors import CheckpointError
 from ..core.model_spec import METADATA_KEY, ModelSpec, load_model, save_model
 from ..evaluation.metrics import OVERALL, format_table
 from ..evaluation.synthetic import HELDOUT_FIRST_SEED, heldout_sequences
@@ -48,7 +47,9 @@ from ..evaluation.tracker import Evaluation, evaluate_tracker
 from ..runtime import settings as node_settings
 from ..runtime.session import SessionSettings, TrackingSession
 from ..synthetic import SceneConfig
-from .train import _list_of, _seed_range
+from .cli import fail, list_of, run_tool, seed_range, sigterm_as_interrupt
+
+PROG = 'centertrack_evaluate'
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -63,11 +64,11 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the command-line interface."""
-    p = argparse.ArgumentParser(prog='centertrack_evaluate', description=__doc__.split('\n')[0],
+    p = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n')[0],
                                 formatter_class=_DefaultsFormatter)
     p.add_argument('--model', default='',
                    help='checkpoint or exported .onnx (default: the bundled model)')
-    p.add_argument('--seeds', type=_seed_range, default=(HELDOUT_FIRST_SEED, 5),
+    p.add_argument('--seeds', type=seed_range, default=(HELDOUT_FIRST_SEED, 5),
                    help='FIRST:COUNT held-out sequence seeds (training uses 10000 and up)')
     p.add_argument('--frames', type=int, default=200, help='frames per sequence')
     p.add_argument('--device', default='cpu')
@@ -92,18 +93,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help='try every combination of the --grid-* values, best first (--rank)')
     p.add_argument('--rank', choices=tuple(RANKINGS), default='mota',
                    help='sweep order: mota (then IDF1), idf1 (then MOTA) or hota (then MOTA)')
-    p.add_argument('--grid-track', type=_list_of(float), default=(0.3, 0.4, 0.5))
-    p.add_argument('--grid-pre', type=_list_of(float), default=(0.4, 0.5, 0.6))
-    p.add_argument('--grid-new', type=_list_of(float), default=(0.4, 0.5, 0.6))
-    p.add_argument('--grid-max-age', type=_list_of(int), default=(),
+    p.add_argument('--grid-track', type=list_of(float), default=(0.3, 0.4, 0.5))
+    p.add_argument('--grid-pre', type=list_of(float), default=(0.4, 0.5, 0.6))
+    p.add_argument('--grid-new', type=list_of(float), default=(0.4, 0.5, 0.6))
+    p.add_argument('--grid-max-age', type=list_of(int), default=(),
                    help='max_age values to try (default: only the model\'s own)')
-    p.add_argument('--grid-association', type=_list_of(str), default=(),
+    p.add_argument('--grid-association', type=list_of(str), default=(),
                    help='associations to try, e.g. greedy,hungarian,byte (default: the one set)')
-    p.add_argument('--grid-low', type=_list_of(float), default=(),
+    p.add_argument('--grid-low', type=list_of(float), default=(),
                    help='byte low_thresh values to try (default: the one set)')
-    p.add_argument('--grid-motion', type=_list_of(str), default=(),
+    p.add_argument('--grid-motion', type=list_of(str), default=(),
                    help='motion models to try, e.g. none,velocity (default: the one set)')
-    p.add_argument('--grid-prior-lost', type=_list_of(_boolean), default=(),
+    p.add_argument('--grid-prior-lost', type=list_of(_boolean), default=(),
                    help='prior_lost values to try, e.g. false,true (default: the one set)')
     bag = p.add_argument_group('a recorded drive instead of synthetic sequences')
     bag.add_argument('--bag', action='append', default=None, metavar='BAG',
@@ -199,28 +200,21 @@ def _main_bags(args: argparse.Namespace) -> int:
     from ..bags.cameras import evaluate_offline, read_cameras
 
     if args.live and not args.rate > 0:
-        print(f'centertrack_evaluate: error: --rate must be > 0, got {args.rate}',
-              file=sys.stderr)
-        return 2
-    try:
-        sources = read_cameras(args.bag, (), args.image_topic, args.gt_topic)
-        values = _bag_values(args)
-        # Resolved as the node resolves them; each bag is a camera of its own.
-        session = TrackingSession.open(SessionSettings.from_values(
-            {**node_settings.defaults(), **values, 'cameras': None}))
-        base = _tracker_config(args, session.config.tracker)
-        grid = [base]
-        if args.sweep:
-            grid = threshold_grid(args.grid_track, args.grid_pre, args.grid_new, base,
-                                  args.grid_max_age, args.grid_association, args.grid_low,
-                                  args.grid_motion, args.grid_prior_lost)
-    except CenterTrackError as exc:
-        print(f'centertrack_evaluate: error: {one_line(exc)}', file=sys.stderr)
-        return 2
+        return fail(PROG, f'--rate must be > 0, got {args.rate}')
+    sources = read_cameras(args.bag, (), args.image_topic, args.gt_topic)
+    values = _bag_values(args)
+    # Resolved as the node resolves them; each bag is a camera of its own.
+    session = TrackingSession.open(SessionSettings.from_values(
+        {**node_settings.defaults(), **values, 'cameras': None}))
+    base = _tracker_config(args, session.config.tracker)
+    grid = [base]
+    if args.sweep:
+        grid = threshold_grid(args.grid_track, args.grid_pre, args.grid_new, base,
+                              args.grid_max_age, args.grid_association, args.grid_low,
+                              args.grid_motion, args.grid_prior_lost)
     where = f'{device_name(session.tracker.device)}, {session.tracker.engine.describe()}'
     live_runs: dict[TrackerConfig, Any] = {}
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # the node is stopped on the way out
-    try:
+    with sigterm_as_interrupt():  # the node is stopped on the way out
         if args.live:
             from .live_benchmark import LiveNode, evaluate_live, node_parameters
             session.release()  # the node loads its own; this process only plays and scores
@@ -236,14 +230,6 @@ def _main_bags(args: argparse.Namespace) -> int:
                 session.set_tracker_config(config)
                 return evaluate_offline(sources, session)
             results = _sweep_bags(args, evaluate, grid, live_runs)
-    except CenterTrackError as exc:
-        print(f'centertrack_evaluate: error: {one_line(exc)}', file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print('centertrack_evaluate: interrupted', file=sys.stderr)
-        return 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     best = results[0]
     print(format_table(best.metrics))
     if args.live:
@@ -300,19 +286,10 @@ def _sweep_bags(args: argparse.Namespace, evaluate: Any, grid: Sequence[TrackerC
 def _export(args: argparse.Namespace, best: Evaluation) -> int:
     if args.export:
         if not args.model:
-            print('centertrack_evaluate: error: --export needs --model', file=sys.stderr)
-            return 2
-        try:
-            export_model(args.model, args.export, best.tracker, half=args.half)
-        except CenterTrackError as exc:
-            print(f'centertrack_evaluate: error: {one_line(exc)}', file=sys.stderr)
-            return 2
+            return fail(PROG, '--export needs --model')
+        export_model(args.model, args.export, best.tracker, half=args.half)
         print(f'wrote {args.export}')
     return 0
-
-
-def _interrupt(_signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def export_model(source: str, destination: str, tracker: TrackerConfig, half: bool = True
@@ -332,32 +309,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``centertrack_evaluate``."""
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     args = build_parser().parse_args(argv)
-    if args.bag:
-        return _main_bags(args)
+    return run_tool(PROG, lambda: _main_bags(args) if args.bag else _main_synthetic(args))
+
+
+def _main_synthetic(args: argparse.Namespace) -> int:
+    """Evaluate (and sweep) on held-out synthetic sequences."""
     if args.live or args.params_file:
-        print('centertrack_evaluate: error: --live and --params-file apply to --bag',
-              file=sys.stderr)
-        return 2
-    try:
-        session = TrackingSession.open(SessionSettings(
-            model=ModelSpec(path=args.model),
-            runtime=RuntimeConfig(device=args.device, engine=args.engine, threads=args.threads)))
-        session.set_tracker_config(_tracker_config(args, session.config.tracker))
-    except CenterTrackError as exc:
-        print(f'centertrack_evaluate: error: {one_line(exc)}', file=sys.stderr)
-        return 2
+        return fail(PROG, '--live and --params-file apply to --bag')
+    session = TrackingSession.open(SessionSettings(
+        model=ModelSpec(path=args.model),
+        runtime=RuntimeConfig(device=args.device, engine=args.engine, threads=args.threads)))
+    session.set_tracker_config(_tracker_config(args, session.config.tracker))
     first, count = args.seeds
     sequences = heldout_sequences(range(first, first + count),
                                   SceneConfig(num_frames=args.frames))
     if args.sweep:
-        try:
-            grid = threshold_grid(args.grid_track, args.grid_pre, args.grid_new,
-                                  session.config.tracker, args.grid_max_age,
-                                  args.grid_association, args.grid_low, args.grid_motion,
-                                  args.grid_prior_lost)
-        except CenterTrackError as exc:
-            print(f'centertrack_evaluate: error: {one_line(exc)}', file=sys.stderr)
-            return 2
+        grid = threshold_grid(args.grid_track, args.grid_pre, args.grid_new,
+                              session.config.tracker, args.grid_max_age,
+                              args.grid_association, args.grid_low, args.grid_motion,
+                              args.grid_prior_lost)
         print(f'{len(grid)} tracker settings, as they are evaluated:')
         print(_sweep_header())
         results = sweep_thresholds(session, sequences, grid, rank=RANKINGS[args.rank],

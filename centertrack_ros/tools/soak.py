@@ -42,6 +42,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..runtime.stamps import NS_PER_SECOND, set_stamp, stamp_ns
+from .cli import parse_size
 from .harness import NodeProcess, ProcessExited, RosClient, image_msg, reliable_qos
 from .machine import machine_info
 from .random_models import write_random_model
@@ -459,13 +460,7 @@ def markdown(report: SoakReport, heading: str = '#') -> str:
 
 
 def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
-    if width < 2 or height < 2:
-        raise argparse.ArgumentTypeError(f'size must be at least 2x2, got {text!r}')
-    return width, height
+    return parse_size(text, minimum=2)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any, Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import yaml
 
@@ -38,53 +38,12 @@ from ..training.datasets import (
 )
 from ..training.targets import Disturbance
 from ..training.trainer import TrainConfig, Trainer
+from .cli import fail, list_of, pair_of, parse_size, seed_range
 
 DATA_HELP = ("training data, repeatable: 'synthetic' (generated on the fly), 'mot:DIR' "
              "(MOTChallenge train folder), 'kitti:DIR' (KITTI-tracking training folder with "
              "image_02/ and label_02/), 'coco:ANNOTATIONS.json:IMAGE_ROOT' (COCO-json video "
              "format)")
-
-
-def _size(text: Any) -> tuple[int, int]:
-    """Parse ``WxH`` (or a two-item list) into ``(width, height)``."""
-    if isinstance(text, (list, tuple)) and len(text) == 2:
-        return int(text[0]), int(text[1])
-    try:
-        w, h = str(text).lower().split('x')
-        return int(w), int(h)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
-
-
-def _list_of(kind: Callable[[str], Any]) -> Callable[[Any], tuple]:
-    def parse(text: Any) -> tuple:
-        items = text if isinstance(text, (list, tuple)) else \
-            [t for t in str(text).split(',') if t.strip()]
-        try:
-            return tuple(kind(str(t).strip()) for t in items)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f'cannot parse {text!r}') from None
-    return parse
-
-
-def _range(text: Any) -> tuple[float, float]:
-    if isinstance(text, (list, tuple)) and len(text) == 2:
-        return float(text[0]), float(text[1])
-    try:
-        lo, hi = str(text).split(':')
-        return float(lo), float(hi)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected START:END fractions, got {text!r}') from None
-
-
-def _seed_range(text: Any) -> tuple[int, int]:
-    if isinstance(text, (list, tuple)) and len(text) == 2:
-        return int(text[0]), int(text[1])
-    try:
-        first, count = str(text).split(':')
-        return int(first), int(count)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected FIRST:COUNT, got {text!r}') from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,14 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group('model')
     g.add_argument('--arch', default='generic', choices=('generic', 'dla_34'))
     g.add_argument('--backbone', default='mobilenet', choices=('mobilenet', 'dla34'))
-    g.add_argument('--classes', type=_list_of(str), default=CLASS_NAMES,
+    g.add_argument('--classes', type=list_of(str), default=CLASS_NAMES,
                    help='class names in class-id order (comma separated)')
     g.add_argument('--ltrb-amodal', action=argparse.BooleanOptionalAction, default=False,
                    help='add the amodal box head')
     g.add_argument('--head-conv', type=int, default=-1, help='head width (-1: official)')
-    g.add_argument('--input-size', type=_size, default=(960, 544),
+    g.add_argument('--input-size', type=parse_size, default=(960, 544),
                    help='inference input WxH stored in the checkpoint')
-    g.add_argument('--train-size', type=_size, default=None,
+    g.add_argument('--train-size', type=parse_size, default=None,
                    help='training crop WxH (default: the input size); smaller crops show '
                         'the image at the inference scale')
 
@@ -116,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='steps per epoch (0: one pass over the data)')
     g.add_argument('--batch-size', type=int, default=32, help='total over all processes')
     g.add_argument('--lr', type=float, default=1.25e-4)
-    g.add_argument('--lr-step', type=_list_of(int), default=(60,),
+    g.add_argument('--lr-step', type=list_of(int), default=(60,),
                    help='epochs after which the learning rate drops 10x')
     g.add_argument('--optimizer', default='adam', choices=('adam', 'sgd'))
     g.add_argument('--grad-clip', type=float, default=0.0, help='max gradient norm (0: off)')
@@ -133,16 +92,17 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument('--flip', type=float, default=0.5)
     g.add_argument('--color-aug', action=argparse.BooleanOptionalAction, default=True)
     g.add_argument('--rand-crop', action=argparse.BooleanOptionalAction, default=True)
-    g.add_argument('--crop-scales', type=_list_of(float),
+    g.add_argument('--crop-scales', type=list_of(float),
                    default=AugmentConfig().crop_scales)
     g.add_argument('--shift', type=float, default=0.05)
     g.add_argument('--scale', type=float, default=0.05)
     g.add_argument('--same-aug-pre', action=argparse.BooleanOptionalAction, default=True)
-    g.add_argument('--frame-range', type=_range, default=(0.0, 1.0),
+    g.add_argument('--frame-range', type=pair_of(float, ':', 'START:END fractions'),
+                   default=(0.0, 1.0),
                    help='START:END fraction of every MOT/KITTI sequence to train on')
 
     g = p.add_argument_group('synthetic data')
-    g.add_argument('--synthetic-seeds', type=_seed_range, default=(10000, 200),
+    g.add_argument('--synthetic-seeds', type=seed_range, default=(10000, 200),
                    help='FIRST:COUNT sequence seeds')
     g.add_argument('--synthetic-frames', type=int, default=100, help='frames per sequence')
 
@@ -261,8 +221,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         source = build_source(args, config.model.class_names)
         trainer = Trainer(config, source)
     except (ValueError, OSError, RuntimeError) as exc:
-        print(f'centertrack_train: error: {exc}', file=sys.stderr)
-        return 2
+        return fail('centertrack_train', str(exc))
     if trainer.is_main:
         logging.info('training %s on %d frames, %d steps of %d per epoch, device %s%s',
                      config.model.arch, len(source), trainer.iters_per_epoch,

@@ -18,13 +18,13 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from ..config import InputConfig, ModelConfig
-from ..decode import RawDetections, decode_heads, sigmoid
+from ..decode import RawDetections
 from ..device import Device, cpu_threads
 from ..errors import EngineError
 from ..onnx_file import inspect_onnx
 from ..preprocess import preprocess
-from ..prior import draw_peaks
-from .base import FrameRequest, InferenceEngine
+from .base import FrameRequest
+from .host import HostDecodingEngine, host_priors
 
 _LOG = logging.getLogger(__name__)
 CPU, CUDA, TENSORRT = ('CPUExecutionProvider', 'CUDAExecutionProvider',
@@ -69,7 +69,7 @@ def providers_for(device: Any, half: bool, cache: Path, inputs: Sequence,
     return chosen + [CPU]
 
 
-class OnnxRuntimeEngine(InferenceEngine):
+class OnnxRuntimeEngine(HostDecodingEngine[np.ndarray]):
     """The original's host arithmetic around an ONNX Runtime session of the network.
 
     Args:
@@ -121,7 +121,6 @@ class OnnxRuntimeEngine(InferenceEngine):
                   self.provider, options.intra_op_num_threads, self.path.name)
         self._inputs = {i.name for i in self.session.get_inputs()}
         self._heads = [o.name for o in self.session.get_outputs()]
-        self._previous: list[Optional[np.ndarray]] = [None] * num_cameras
 
     def __deepcopy__(self, memo: dict) -> 'OnnxRuntimeEngine':
         # The session is immutable and costly: a copy shares it and copies only the state.
@@ -139,29 +138,14 @@ class OnnxRuntimeEngine(InferenceEngine):
         self.session = None
         super().close()
 
-    def reset(self, camera: Optional[int] = None) -> None:
-        """Forget the previous input of one camera (or of all)."""
-        for index in range(self.num_cameras) if camera is None else [camera]:
-            self._previous[index] = None
-
     def run(self, requests: Sequence[Optional[FrameRequest]]) -> list[Optional[RawDetections]]:
         """Process one frame per camera that has one (None: no frame this time)."""
         present = self._check(requests)
         images = {index: preprocess(request.image, request.geometry, self.input)
                   for index, request in present.items()}
-        feed = {'image': np.concatenate([images[i] for i in present])}
+        feed = {'image': np.concatenate(list(images.values()))}
         if 'pre_image' in self._inputs:
-            feed['pre_image'] = np.concatenate([
-                self._previous[i] if self._previous[i] is not None else images[i]
-                for i in present])
+            feed['pre_image'] = np.concatenate(self._previous_inputs(images))
         if 'pre_hm' in self._inputs:
-            feed['pre_hm'] = np.stack([
-                draw_peaks(r.peaks, r.geometry.input_height, r.geometry.input_width)[None]
-                for r in present.values()])
-        heads = dict(zip(self._heads, self.session.run(self._heads, feed)))
-        heads['hm'] = sigmoid(heads['hm'])
-        out: list[Optional[RawDetections]] = [None] * self.num_cameras
-        for index, rows in zip(present, decode_heads(heads, self.k)):
-            self._previous[index] = images[index]
-            out[index] = rows
-        return out
+            feed['pre_hm'] = host_priors(present)
+        return self._decode(dict(zip(self._heads, self.session.run(self._heads, feed))), images)

@@ -21,15 +21,14 @@ from ..device import use_ieee_fp32_convolutions
 from ..geometry import FrameGeometry
 from ..torch_ops import (
     DeviceWarp,
+    TorchDeviceMemory,
     as_torch_device,
-    cuda_memory,
     decode_tensors,
     device_warp,
     normalise_chw,
     pack_detections,
     packed_width,
     peaks_tensor,
-    release_cached_memory,
     render_prior,
     unpack_detections,
     warp_uint8,
@@ -46,7 +45,7 @@ class _CameraSlot:
     has_previous: bool = False
 
 
-class TorchEngine(InferenceEngine):
+class TorchEngine(TorchDeviceMemory, InferenceEngine):
     """Device-side pre-processing, network and decoding (fast path; any device).
 
     ``device``: a ``torch.device`` or anything with the same text (see
@@ -94,14 +93,6 @@ class TorchEngine(InferenceEngine):
         if self.use_graph:
             options.append('CUDA graph')
         return f'{self.name} ({", ".join(options)})'
-
-    def memory(self) -> dict[str, str]:
-        """Report the CUDA memory torch holds on the device (allocated, reserved); {} on a CPU."""
-        return cuda_memory(self.device)
-
-    def release(self) -> None:
-        """Return torch's cached, unused CUDA memory (the engine stays usable)."""
-        release_cached_memory(self.device)
 
     def close(self) -> None:
         """Drop the network, the CUDA graph and every buffer, then return the cached memory."""
