@@ -70,6 +70,10 @@ import pytest
 
 from centertrack_ros.tools.harness import CapturedProcess, RosClient, process_env
 
+# The shared helpers assert too: show their failures in full, like a test's own asserts
+# (before any test module imports them).
+pytest.register_assert_rewrite('support')
+
 REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')

@@ -25,6 +25,7 @@ from support.node_harness import (
     SENSITIVE_CLASSES,
     Camera,
     NodeUnderTest,
+    assert_change_refused,
     assert_published,
     diagnostics_values,
     get_param,
@@ -190,11 +191,7 @@ def test_tracker_thresholds_change_at_runtime(ros_client, node, camera, camera_f
 ])
 def test_invalid_parameter_changes_are_rejected_with_a_reason(ros_client, node, name, value,
                                                               reason):
-    before = get_param(ros_client, node, name)
-    result = set_params(ros_client, node, **{name.replace('.', '__'): value})[0]
-    assert not result.successful
-    assert reason.lower() in result.reason.lower(), result.reason
-    assert get_param(ros_client, node, name) == before
+    assert_change_refused(ros_client, node, name, value, reason)
 
 
 def test_parameter_errors_read_as_sentences(ros_client, node):

@@ -22,6 +22,7 @@ from support.node_harness import (
     RELIABLE,
     NodeUnderTest,
     assert_rows_equal,
+    camera_info_msg,
     detection_rows,
     node_running,
     track_rows,
@@ -33,7 +34,7 @@ from centertrack_ros.core.config import CenterTrackConfig, RuntimeConfig
 from centertrack_ros.core.models.networks import build_network
 from centertrack_ros.core.pipeline import CenterTracker
 from centertrack_ros.runtime.boxes3d import DetectionBox3D, camera_offset, detection_boxes_3d
-from centertrack_ros.runtime.stamps import set_stamp, stamp_ns
+from centertrack_ros.runtime.stamps import stamp_ns
 from centertrack_ros.tools.harness import image_msg, reliable_qos
 
 pytestmark = [pytest.mark.ros, pytest.mark.reference, pytest.mark.slow]
@@ -99,7 +100,7 @@ def test_node_matches_the_official_results_and_the_core(folder: Path, ros_client
                                                       strict=True)):
             stamp += 100_000_000
             if calib is not None:
-                infos.publish(camera_info_msg(calib, width, height, stamp))
+                infos.publish(camera_info_msg(calib, width, height, stamp, 'reference_camera'))
             publisher.publish(image_msg(frame, stamp, 'reference_camera'))
             got = detection_rows(detections.wait_for(
                 lambda m, s=stamp: stamp_ns(m.header.stamp) == s))
@@ -131,15 +132,6 @@ def _maybe(collector, stamp: int):
         return collector.wait_for(lambda m: stamp_ns(m.header.stamp) == stamp, timeout=5)
     except TimeoutError:
         return None
-
-
-def camera_info_msg(calib: np.ndarray, width: int, height: int, stamp: int) -> CameraInfo:
-    """Build a ``CameraInfo`` whose rectified projection is ``calib``."""
-    msg = CameraInfo(width=width, height=height, p=[float(v) for v in calib.reshape(-1)],
-                     k=[float(v) for v in calib[:, :3].reshape(-1)])
-    set_stamp(msg.header.stamp, stamp)
-    msg.header.frame_id = 'reference_camera'
-    return msg
 
 
 def box_as_result(box, calib: np.ndarray) -> dict:

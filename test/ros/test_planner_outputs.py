@@ -27,7 +27,13 @@ from lifecycle_msgs.srv import GetState
 from sensor_msgs.msg import CameraInfo, Image
 from support import reference_data as ref
 from support.bags import make_random_model
-from support.node_harness import RELIABLE, NodeUnderTest, diagnostics_values, node_running
+from support.node_harness import (
+    RELIABLE,
+    NodeUnderTest,
+    camera_info_msg,
+    diagnostics_values,
+    node_running,
+)
 from vision_msgs.msg import Detection2DArray, Detection3DArray
 
 from centertrack_ros.core.config import CenterTrackConfig
@@ -35,7 +41,7 @@ from centertrack_ros.runtime.annotations import LINE_LOOP, LINE_STRIP
 from centertrack_ros.runtime.object_classes import AUTOWARE_LABELS
 from centertrack_ros.runtime.object_ids import ObjectIdSpace
 from centertrack_ros.runtime.objects3d import UNKNOWN_SPEED_SIGMA, rotation_matrix
-from centertrack_ros.runtime.stamps import set_stamp, stamp_ns
+from centertrack_ros.runtime.stamps import stamp_ns
 from centertrack_ros.synthetic import SceneConfig, generate_sequence
 from centertrack_ros.tools.harness import image_msg, reliable_qos
 
@@ -75,14 +81,6 @@ def runs_in_3d(folder: Path) -> bool:
     config = ref.official_config(folder)
     return config.model.ddd and config.tracker.effective_out_thresh == \
         config.tracker.track_thresh
-
-
-def camera_info(calib: np.ndarray, width: int, height: int, stamp: int) -> CameraInfo:
-    msg = CameraInfo(width=width, height=height, p=[float(v) for v in calib.reshape(-1)],
-                     k=[float(v) for v in calib[:, :3].reshape(-1)])
-    set_stamp(msg.header.stamp, stamp)
-    msg.header.frame_id = 'camera_optical'
-    return msg
 
 
 def axes(q) -> np.ndarray:
@@ -150,7 +148,8 @@ def test_objects_are_the_3d_boxes_with_stable_distinct_uuids(folder: Path, ros_c
         for index, frame in enumerate(frames):
             stamp += 100_000_000
             for camera in CAMERAS:
-                infos[camera].publish(camera_info(calib, width, height, stamp))
+                infos[camera].publish(camera_info_msg(calib, width, height, stamp,
+                                                      'camera_optical'))
                 images[camera].publish(image_msg(frame, stamp, 'camera_optical'))
             for camera in CAMERAS:
                 where = f'{folder.name} frame {index} {camera}'

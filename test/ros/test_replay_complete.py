@@ -1,10 +1,12 @@
-"""A live replay of N frames through the node gives N detection messages (issue 30, item 1).
+"""The README's live replay recipes, run as written: N frames in, N detection messages out.
 
-The README's recipe, in processes of their own over DDS: the node with its default QoS
-(``qos.reliability: auto``), ``centertrack_bag record`` of its detections, and ``centertrack_bag
-play --wait-for-subscribers``; plain, and with ``--clock`` and ``use_sim_time``. Frame 0 used to
-go missing: the node's subscription started best effort, lost the first large frames and was
-re-created reliable once the player appeared.
+In processes of their own over DDS: the node with its default QoS (``qos.reliability: auto``)
+and one remap of its image topic, ``centertrack_bag record`` of its outputs, and
+``centertrack_bag play --wait-for-subscribers``; the 2D recipe plain and with ``--clock`` and
+``use_sim_time``, the compressed one (``use_compressed``: the compressed topic follows the image
+remap) and the 3D one (the bag's camera_info, played beside the images, follows it too).
+Frame 0 used to go missing (issue 30, item 1): the node's subscription started best effort,
+lost the first large frames and was re-created reliable once the player appeared.
 """
 
 from __future__ import annotations
@@ -28,28 +30,22 @@ def stamps(bag_path, topic):
         return [stamp_ns(m.header.stamp) for _, _, m in bag.messages([topic])]
 
 
-@pytest.mark.parametrize('sim_time', [False, True], ids=['plain', 'clock'])
-def test_a_replay_of_n_frames_gives_n_detection_messages(tmp_path, run_python, ros_client,
-                                                         sim_time):
-    namespace = '/replay_clock' if sim_time else '/replay_plain'
-    model = make_random_model(tmp_path / 'random.pth')
-    source = tmp_path / 'drive'
-    assert bag_main(['convert', '--synthetic', '9', '--frames', str(FRAMES), '-o', str(source),
-                     '--start-time', str(START_TIME), '-q']) == 0
+def replay(tmp_path, run_python, ros_client, namespace, source, node_args, play_args,
+           topics):
+    """Run node, recorder and player as the README's recipe does; return the diagnostics."""
     diagnostics = ros_client.subscribe(DiagnosticArray, '/diagnostics')
     node = run_python(module='centertrack_ros.ros.node', args=[
-        '--ros-args', '-r', f'__ns:={namespace}', '-p', f'model.path:={model}',
-        '-p', 'device:=cpu', '-p', f'use_sim_time:={str(sim_time).lower()}',
-        '-r', 'image:=/camera/image_raw'])
+        '--ros-args', '-r', f'__ns:={namespace}', '-p', 'device:=cpu',
+        '-r', 'image:=/camera/image_raw', *node_args])
     node.wait_for(r'active: subscribed to /camera/image_raw', timeout=120)
     recorder = run_python(module='centertrack_ros.tools.bag', args=[
-        '-v', 'record', f'{namespace}/detections', '-o', tmp_path / 'recorded', '-q'])
-    recorder.wait_for(rf'recording {namespace}/detections', timeout=60)
+        '-v', 'record', *[f'{namespace}/{topic}' for topic in topics],
+        '-o', tmp_path / 'recorded', '-q'])
+    recorder.wait_for(rf'recording {namespace}/{topics[0]}', timeout=60)
 
     # A quarter of the recorded pace leaves the CPU node time for every frame.
     player = run_python(module='centertrack_ros.tools.bag', args=[
-        'play', source, '--rate', '0.25', '--wait-for-subscribers', '30', '-q',
-        *(['--clock'] if sim_time else [])])
+        'play', source, '--rate', '0.25', '--wait-for-subscribers', '30', '-q', *play_args])
     player.wait_for(rf'published {FRAMES} /camera/image_raw', timeout=120)
     assert player.wait(60) == 0
     assert 'acknowledged by 1 subscriber' in player.output(), player.output()
@@ -71,12 +67,69 @@ def test_a_replay_of_n_frames_gives_n_detection_messages(tmp_path, run_python, r
     # while frames were on their way.
     assert values['image_qos'].startswith('reliable (auto: all 1 publisher(s)'), values
     assert values['image_qos_changes'] == '0', values
-    # Each processed frame's detections were recorded; a frame the node skipped to keep up
-    # (none, at this pace, unless the machine stalls) is counted in frames_dropped.
-    played, recorded = stamps(source, '/camera/image_raw'), stamps(tmp_path / 'recorded',
-                                                                    f'{namespace}/detections')
+    return values
+
+
+def check_every_frame_answered(values, source, image_topic, recorded):
+    """Each processed frame's detections were recorded, frame 0 among them."""
+    played = stamps(source, image_topic)
+    # A frame the node skipped to keep up (none at this pace, unless the machine stalls) is
+    # counted in frames_dropped.
     assert len(recorded) == int(values['frames_processed']), values
     assert len(recorded) + int(values['frames_dropped']) == FRAMES
     assert set(recorded) <= set(played) and played[0] in recorded
+
+
+@pytest.mark.parametrize('sim_time', [False, True], ids=['plain', 'clock'])
+def test_a_replay_of_n_frames_gives_n_detection_messages(tmp_path, run_python, ros_client,
+                                                         sim_time):
+    namespace = '/replay_clock' if sim_time else '/replay_plain'
+    model = make_random_model(tmp_path / 'random.pth')
+    source = tmp_path / 'drive'
+    assert bag_main(['convert', '--synthetic', '9', '--frames', str(FRAMES), '-o', str(source),
+                     '--start-time', str(START_TIME), '-q']) == 0
+    values = replay(tmp_path, run_python, ros_client, namespace, source,
+                    ['-p', f'model.path:={model}', '-p', f'use_sim_time:={str(sim_time).lower()}'],
+                    ['--clock'] if sim_time else [], ['detections'])
+    check_every_frame_answered(values, source, '/camera/image_raw',
+                               stamps(tmp_path / 'recorded', f'{namespace}/detections'))
     # Without simulated time the stamps are years behind the node's clock, and it says so.
     assert ('latency_note' in values) == (not sim_time), values
+
+
+def test_the_compressed_recipe_subscribes_beside_the_remapped_image_topic(
+        tmp_path, run_python, ros_client):
+    namespace = '/replay_jpeg'
+    model = make_random_model(tmp_path / 'random.pth')
+    source = tmp_path / 'drive_jpeg'
+    assert bag_main(['convert', '--synthetic', '9', '--frames', str(FRAMES), '-o', str(source),
+                     '--compressed', '--start-time', str(START_TIME), '-q']) == 0
+    values = replay(tmp_path, run_python, ros_client, namespace, source,
+                    ['-p', f'model.path:={model}', '-p', 'use_compressed:=true',
+                     '-p', 'use_sim_time:=true'], ['--clock'], ['detections'])
+    check_every_frame_answered(values, source, '/camera/image_raw/compressed',
+                               stamps(tmp_path / 'recorded', f'{namespace}/detections'))
+
+
+def test_the_3d_recipe_gets_camera_info_beside_the_remapped_image_topic(
+        tmp_path, run_python, ros_client):
+    namespace = '/replay_3d'
+    model = make_random_model(tmp_path / 'random_3d.pth', ddd=True)
+    matrix = tmp_path / 'P.txt'
+    matrix.write_text('500 0 320 0\n0 500 192 0\n0 0 1 0\n')
+    source = tmp_path / 'drive_3d'
+    assert bag_main(['convert', '--synthetic', '9', '--frames', str(FRAMES), '-o', str(source),
+                     '--camera-info', str(matrix), '--start-time', str(START_TIME), '-q']) == 0
+    values = replay(tmp_path, run_python, ros_client, namespace, source,
+                    ['-p', f'model.path:={model}', '-p', 'use_sim_time:=true'], ['--clock'],
+                    ['detections', 'detections_3d'])
+    recorded = tmp_path / 'recorded'
+    check_every_frame_answered(values, source, '/camera/image_raw',
+                               stamps(recorded, f'{namespace}/detections'))
+    assert values['camera_info'].startswith('ok (fx 500.0'), values
+    # The camera_info of a frame is played with it, on another topic: the image may overtake
+    # it, so the first frame can lack 3D; every frame after it has its 3D boxes.
+    with_3d = stamps(recorded, f'{namespace}/detections_3d')
+    answered = stamps(recorded, f'{namespace}/detections')
+    assert with_3d and set(with_3d) <= set(answered)
+    assert set(answered[1:]) <= set(with_3d), (answered, with_3d)

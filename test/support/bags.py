@@ -9,6 +9,7 @@ the metrics computed from them) non-trivial.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from centertrack_ros.tools.bag import main as bag_main
 from centertrack_ros.tools.random_models import write_random_model
@@ -30,6 +31,28 @@ def make_random_model(path: Path, seed: int = 0, threshold: float = 0.3,
 def cli(*args) -> int:
     """Run ``centertrack_bag`` in this process (progress bars off for commands that have one)."""
     return bag_main([str(a) for a in args])
+
+
+def convert_synthetic(path: Path, seed: int, frames: int, *extra) -> Path:
+    """Convert a synthetic drive into a bag at ``path``, stamped from ``START_TIME``; return it.
+
+    ``extra`` are further ``convert`` options (``--size``, ``--camera-info``, ...).
+    """
+    assert cli('convert', '--synthetic', seed, '--frames', frames, '-o', path, '--start-time',
+               START_TIME, '-q', *extra) == 0
+    return path
+
+
+def convert_calibrated(folder: Path, seed: int, frames: int,
+                   projection: Sequence[Sequence[float]]) -> Path:
+    """Write a synthetic bag with a CameraInfo per frame whose projection is ``projection``.
+
+    The 3x4 matrix goes to ``folder/P.txt`` (KITTI's layout, the ``--camera-info`` file), the
+    bag to ``folder/bag``.
+    """
+    matrix = folder / 'P.txt'
+    matrix.write_text('\n'.join(' '.join(str(v) for v in row) for row in projection))
+    return convert_synthetic(folder / 'bag', seed, frames, '--camera-info', matrix)
 
 
 def error_of(capsys, *args) -> str:

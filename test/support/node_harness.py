@@ -23,14 +23,14 @@ import numpy as np
 import torch
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import GetParameters, SetParameters
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, Image
 from std_srvs.srv import Trigger
 from vision_msgs.msg import Detection2DArray
 
 from centertrack_ros.core.config import CenterTrackConfig, RuntimeConfig
 from centertrack_ros.core.model_spec import ModelSpec, load_tracker
 from centertrack_ros.core.pipeline import CenterTracker
-from centertrack_ros.runtime.stamps import stamp_ns
+from centertrack_ros.runtime.stamps import set_stamp, stamp_ns
 from centertrack_ros.tools.harness import (
     NodeProcess,
     RosClient,
@@ -174,6 +174,16 @@ def assert_published(msg: Any, tracks: Iterable[Any], class_name: Callable[[int]
     assert_rows_equal(detection_rows(msg), track_rows(tracks, class_name), where)
 
 
+def camera_info_msg(calib: np.ndarray, width: int, height: int, stamp: int,
+                    frame_id: str) -> CameraInfo:
+    """Build a ``CameraInfo`` whose rectified projection is ``calib`` (3x4, its K the left 3x3)."""
+    msg = CameraInfo(width=width, height=height, p=[float(v) for v in calib.reshape(-1)],
+                     k=[float(v) for v in calib[:, :3].reshape(-1)])
+    set_stamp(msg.header.stamp, stamp)
+    msg.header.frame_id = frame_id
+    return msg
+
+
 def diagnostics_values(msg: Any, node_name: str) -> Optional[dict[str, str]]:
     """Return the key/values of the node's status in a DiagnosticArray, or None.
 
@@ -295,3 +305,13 @@ def get_param(client: RosClient, node: NodeUnderTest, name: str) -> ParameterVal
     request = GetParameters.Request(names=[name])
     values = client.call(GetParameters, node.name('~/get_parameters'), request).values
     return values[0] if values else None
+
+
+def assert_change_refused(client: RosClient, node: NodeUnderTest, name: str, value: Any,
+                          reason: str) -> None:
+    """Set parameter ``name`` to ``value``: the node must refuse, say ``reason``, keep its value."""
+    before = get_param(client, node, name)
+    result = set_params(client, node, **{name.replace('.', '__'): value})[0]
+    assert not result.successful
+    assert reason.lower() in result.reason.lower(), result.reason
+    assert get_param(client, node, name) == before

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support.bags import START_TIME, cli, make_random_model
+from support.bags import cli, convert_synthetic, make_random_model
 
 from centertrack_ros.tools.evaluate_model import main as evaluate_main
 
@@ -25,10 +25,8 @@ def model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope='module')
 def drive(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp('bags') / 'drive'
-    assert cli('convert', '--synthetic', 9, '--frames', FRAMES, '--size', '320x192', '-o', path,
-               '--start-time', START_TIME, '-q') == 0
-    return path
+    return convert_synthetic(tmp_path_factory.mktemp('bags') / 'drive', 9, FRAMES,
+                             '--size', '320x192')
 
 
 def by_hand(tmp_path: Path, model: Path, drive: Path, track_thresh: float) -> dict:

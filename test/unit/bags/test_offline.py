@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from support.bags import START_TIME, cli, error_of, make_random_model
+from support.bags import START_TIME, cli, convert_synthetic, error_of, make_random_model
 
 from centertrack_ros.bags.evaluation import align, load
 from centertrack_ros.bags.io import BagReader, BagWriter
@@ -48,10 +48,7 @@ def model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope='module')
 def synthetic_bag(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp('bags') / 'synthetic'
-    assert cli('convert', '--synthetic', SEED, '--frames', FRAMES, '-o', path,
-               '--start-time', START_TIME, '-q') == 0
-    return path
+    return convert_synthetic(tmp_path_factory.mktemp('bags') / 'synthetic', SEED, FRAMES)
 
 
 @pytest.fixture(scope='module')
@@ -146,8 +143,7 @@ def test_ground_truth_as_tracks_scores_perfectly(tmp_path, synthetic_bag, direct
 
 def test_sqlite3_storage_round_trip(tmp_path, model, direct):
     source, tracks = tmp_path / 'sqlite_in', tmp_path / 'sqlite_tracks'
-    assert cli('convert', '--synthetic', SEED, '--frames', FRAMES, '-o', source, '--storage',
-               'sqlite3', '--start-time', START_TIME, '-q') == 0
+    convert_synthetic(source, SEED, FRAMES, '--storage', 'sqlite3')
     assert list(source.glob('*.db3')) and not list(source.glob('*.mcap'))
     assert cli('run', source, '-o', tracks, '--model', model, '--device', 'cpu', '-q') == 0
     with BagReader(tracks) as bag:
@@ -382,8 +378,7 @@ rosbag2_bagfile_information:
 def test_reads_a_bag_in_ros2_bag_record_layout(tmp_path, capsys, model):
     """A ``ros2 bag record`` style folder: <name>_0.mcap and its version-9 metadata.yaml."""
     made = tmp_path / 'made'
-    assert cli('convert', '--synthetic', 4, '--frames', 3, '-o', made, '--no-gt',
-               '--start-time', START_TIME, '-q') == 0
+    convert_synthetic(made, 4, 3, '--no-gt')
     name = 'rosbag2_2024_05_01-12_00_00'
     bag = tmp_path / name
     bag.mkdir()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.bags import START_TIME, cli, error_of, make_random_model
+from support.bags import cli, convert_calibrated, error_of, make_random_model
 
 from centertrack_ros.bags.calibration_file import read_camera_calibration
 from centertrack_ros.bags.convert import camera_info_topic_for
@@ -139,12 +139,7 @@ def model_3d(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope='module')
 def calibrated_bag(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp('calibrated')
-    (folder / 'P.txt').write_text('\n'.join(' '.join(str(v) for v in row) for row in P))
-    path = folder / 'bag'
-    assert cli('convert', '--synthetic', SEED, '--frames', FRAMES, '-o', path, '--start-time',
-               START_TIME, '--camera-info', folder / 'P.txt', '-q') == 0
-    return path
+    return convert_calibrated(tmp_path_factory.mktemp('calibrated'), SEED, FRAMES, P)
 
 
 def test_convert_writes_one_camera_info_per_frame(calibrated_bag):

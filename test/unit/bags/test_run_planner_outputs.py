@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.bags import START_TIME, cli, error_of, make_random_model
+from support.bags import cli, convert_calibrated, error_of, make_random_model
 
 from centertrack_ros.bags.typestore import DETECTED_OBJECTS, IMAGE_ANNOTATIONS, TRACKED_OBJECTS
 from centertrack_ros.runtime.annotations import LINE_LIST, LINE_LOOP, LINE_STRIP
@@ -51,12 +51,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope='module')
 def calibrated_bag(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp('calibrated')
-    (folder / 'P.txt').write_text('\n'.join(' '.join(str(v) for v in row) for row in P))
-    path = folder / 'bag'
-    assert cli('convert', '--synthetic', SEED, '--frames', FRAMES, '-o', path, '--start-time',
-               START_TIME, '--camera-info', folder / 'P.txt', '-q') == 0
-    return path
+    return convert_calibrated(tmp_path_factory.mktemp('calibrated'), SEED, FRAMES, P)
 
 
 def run_args(bag: Path, output: Path, model: Path, *extra) -> list:

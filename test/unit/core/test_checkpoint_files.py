@@ -10,6 +10,7 @@ import os
 import pickle
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -81,25 +82,23 @@ def test_pickles_that_torch_save_did_not_write(tmp_path):
         'did not write)' in _refusal(plain)
 
 
+def _bundled_with(path: Path, member: str, damage: Callable[[bytes], bytes]) -> Path:
+    """Copy the bundled checkpoint's zip to ``path`` with ``damage`` done to ``*member``."""
+    with zipfile.ZipFile(default_model_path()) as source, zipfile.ZipFile(path, 'w') as target:
+        for item in source.infolist():
+            data = source.read(item)
+            target.writestr(item, damage(data) if item.filename.endswith(member) else data)
+    return path
+
+
 def test_damaged_checkpoints(tmp_path):
     content = Path(default_model_path()).read_bytes()
     cut = tmp_path / 'cut.pth'
     cut.write_bytes(content[:len(content) // 2])  # the zip's directory is at its end
     assert 'a damaged or truncated zip archive' in _refusal(cut)
-    corrupt = tmp_path / 'corrupt.pth'
-    with zipfile.ZipFile(default_model_path()) as source, \
-            zipfile.ZipFile(corrupt, 'w') as target:
-        for item in source.infolist():
-            data = source.read(item)
-            target.writestr(item, b'\x00' * len(data) if item.filename.endswith('data.pkl')
-                            else data)
+    corrupt = _bundled_with(tmp_path / 'corrupt.pth', 'data.pkl', lambda data: b'\x00' * len(data))
     assert 'is not a readable PyTorch checkpoint (a damaged pickle' in _refusal(corrupt)
-    short = tmp_path / 'short_tensor.pth'
-    with zipfile.ZipFile(default_model_path()) as source, \
-            zipfile.ZipFile(short, 'w') as target:
-        for item in source.infolist():
-            data = source.read(item)
-            target.writestr(item, data[:10] if item.filename.endswith('/data/0') else data)
+    short = _bundled_with(tmp_path / 'short_tensor.pth', '/data/0', lambda data: data[:10])
     assert 'cannot read checkpoint' in _refusal(short)
     assert 'damaged, or not a torch save' in _refusal(short)
 

@@ -211,15 +211,17 @@ def _single_peak_maps(height=6, width=8, classes=2, cls=1, y=2, x=5, score=0.9):
     return hm
 
 
+def _at_peak(*values: float) -> np.ndarray:
+    """Return a head map the size of ``_single_peak_maps()``: ``values`` at its peak, else 0."""
+    head = np.zeros((1, len(values), 6, 8))
+    head[0, :, 2, 5] = values
+    return head
+
+
 def test_decode_reg_wh_and_tracking():
-    hm = _single_peak_maps()
-    reg = np.zeros((1, 2, 6, 8))
-    reg[0, :, 2, 5] = [0.25, 0.75]
-    wh = np.zeros((1, 2, 6, 8))
-    wh[0, :, 2, 5] = [3.0, 1.5]
-    tracking = np.zeros((1, 2, 6, 8))
-    tracking[0, :, 2, 5] = [-1.5, 2.0]
-    (out,) = decode_heads(_heads(hm, reg=reg, wh=wh, tracking=tracking), k=3)
+    heads = _heads(_single_peak_maps(), reg=_at_peak(0.25, 0.75), wh=_at_peak(3.0, 1.5),
+                   tracking=_at_peak(-1.5, 2.0))
+    (out,) = decode_heads(heads, k=3)
     assert out.scores[0] == pytest.approx(0.9)
     assert out.classes[0] == 1
     assert out.cts[0].tolist() == [5.0, 2.0]  # the integer peak cell, x then y
@@ -233,32 +235,22 @@ def test_decode_reg_wh_and_tracking():
 
 
 def test_decode_clamps_negative_sizes():
-    hm = _single_peak_maps()
-    wh = np.zeros((1, 2, 6, 8))
-    wh[0, :, 2, 5] = [-4.0, 2.0]
-    reg = np.zeros((1, 2, 6, 8))
-    (out,) = decode_heads(_heads(hm, reg=reg, wh=wh), k=1)
+    heads = _heads(_single_peak_maps(), reg=_at_peak(0.0, 0.0), wh=_at_peak(-4.0, 2.0))
+    (out,) = decode_heads(heads, k=1)
     np.testing.assert_allclose(out.bboxes[0], [5.0, 1.0, 5.0, 3.0])
     assert out.tracking is None and out.extras == {}
 
 
 def test_decode_without_reg_uses_cell_centre():
-    hm = _single_peak_maps()
-    wh = np.zeros((1, 2, 6, 8))
-    wh[0, :, 2, 5] = [2.0, 2.0]
-    (out,) = decode_heads(_heads(hm, wh=wh), k=1)
+    (out,) = decode_heads(_heads(_single_peak_maps(), wh=_at_peak(2.0, 2.0)), k=1)
     np.testing.assert_allclose(out.bboxes[0], [4.5, 1.5, 6.5, 3.5])
 
 
 def test_decode_ltrb_amodal_replaces_size_box():
-    hm = _single_peak_maps()
-    reg = np.zeros((1, 2, 6, 8))
-    reg[0, :, 2, 5] = [0.4, 0.4]
-    wh = np.zeros((1, 2, 6, 8))
-    wh[0, :, 2, 5] = [2.0, 2.0]
-    ltrb = np.zeros((1, 4, 6, 8))
-    ltrb[0, :, 2, 5] = [-3.0, -1.0, 7.0, 0.5]  # may reach beyond the map (amodal)
-    (out,) = decode_heads(_heads(hm, reg=reg, wh=wh, ltrb_amodal=ltrb), k=1)
+    ltrb = _at_peak(-3.0, -1.0, 7.0, 0.5)  # may reach beyond the map (amodal)
+    heads = _heads(_single_peak_maps(), reg=_at_peak(0.4, 0.4), wh=_at_peak(2.0, 2.0),
+                   ltrb_amodal=ltrb)
+    (out,) = decode_heads(heads, k=1)
     # Relative to the integer cell (not the reg-refined centre), as the original does.
     np.testing.assert_allclose(out.bboxes[0], [2.0, 1.0, 12.0, 2.5])
 

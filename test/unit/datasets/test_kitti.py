@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from support.dataset_files import read_error
 
 from centertrack_ros.core.errors import DatasetError
 from centertrack_ros.datasets.kitti import (
@@ -61,10 +62,7 @@ def test_dontcare_regions_get_distinct_ids(tmp_path):
 def test_kitti_malformed_lines(tmp_path, line, message):
     """Malformed KITTI lines raise DatasetError naming file and line."""
     path = tmp_path / 'bad.txt'
-    path.write_text(KITTI + line + '\n')
-    with pytest.raises(DatasetError, match=message) as info:
-        read_kitti_tracking(path)
-    assert f'{path}:6' in str(info.value)
+    assert f'{path}:6' in read_error(read_kitti_tracking, path, KITTI + line + '\n', message)
 
 
 def test_missing_label_file(tmp_path):

@@ -1,6 +1,7 @@
 """MOTChallenge text rows: reading, writing, the column variants and malformed lines."""
 
 import pytest
+from support.dataset_files import read_error
 
 from centertrack_ros.core.errors import DatasetError
 from centertrack_ros.datasets.mot import (
@@ -69,10 +70,7 @@ def test_column_variants_whitespace_and_comments(tmp_path):
 def test_malformed_lines_name_file_and_line(tmp_path, line, message):
     """Malformed lines raise DatasetError naming file and line."""
     path = tmp_path / 'bad.txt'
-    path.write_text('1,1,1,1,1,1,1,1,1\n' + line + '\n')
-    with pytest.raises(DatasetError, match=message) as info:
-        read_mot(path)
-    assert f'{path}:2' in str(info.value)
+    assert f'{path}:2' in read_error(read_mot, path, '1,1,1,1,1,1,1,1,1\n' + line + '\n', message)
 
 
 def test_parse_line_skips_blank_and_comments():

@@ -1,8 +1,8 @@
 """``seqinfo.ini``: writing, reading back, defaults, and files that are not what they claim."""
 
 import pytest
+from support.dataset_files import read_error
 
-from centertrack_ros.core.errors import DatasetError
 from centertrack_ros.datasets.seqinfo import SeqInfo, read_seqinfo, write_seqinfo
 
 
@@ -39,7 +39,4 @@ def test_keys_are_case_insensitive_and_optional(tmp_path):
 ])
 def test_bad_files_name_the_file_and_the_key(tmp_path, text, message):
     path = tmp_path / 'seqinfo.ini'
-    path.write_text(text)
-    with pytest.raises(DatasetError, match=message) as info:
-        read_seqinfo(path)
-    assert str(path) in str(info.value)
+    assert str(path) in read_error(read_seqinfo, path, text, message)

@@ -15,17 +15,15 @@ import queue
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from support.bags import make_random_model
+from support.runtime_inputs import small_frames
 
 from centertrack_ros.core.config import RuntimeConfig
-from centertrack_ros.core.model_spec import ModelSpec, load_model
 from centertrack_ros.runtime.frames import decode_image
 from centertrack_ros.runtime.inbox import LatestFrames
 from centertrack_ros.runtime.runner import FrameResult, FrameRunner
 from centertrack_ros.runtime.settings import BATCH, INTERLEAVE
 from centertrack_ros.runtime.stats import DELAY_BASELINE
 from centertrack_ros.runtime.worker import FrameWorker
-from centertrack_ros.synthetic import SceneConfig, generate_sequence
 from centertrack_ros.tools.harness import image_msg
 
 CAMERAS = ('front', 'left', 'right')
@@ -98,15 +96,8 @@ def test_no_frame_waits_for_a_camera_that_started_waiting_after_it(operations):
 
 
 @pytest.fixture(scope='module')
-def model(tmp_path_factory):
-    path = make_random_model(tmp_path_factory.mktemp('model') / 'random.pth')
-    return load_model(ModelSpec(path=str(path)), RuntimeConfig(device='cpu', engine='torch'))
-
-
-@pytest.fixture(scope='module')
 def frames():
-    sequence = generate_sequence(SceneConfig(seed=3, num_frames=3, width=192, height=128))
-    return [sequence.image(i) for i in range(3)]
+    return small_frames(seed=3, count=3)
 
 
 def worker_for(model, schedule: str, clock_ns=lambda: 0) -> tuple[FrameWorker, queue.Queue]:

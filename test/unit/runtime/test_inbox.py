@@ -36,6 +36,17 @@ def test_latest_frames_wake_a_waiting_taker_and_close():
     assert inbox.take(timeout=0) == {0: 'again'}
 
 
+def test_an_item_put_while_closed_is_dropped_not_taken_after_reopening():
+    inbox = LatestFrames(2)
+    inbox.put(0, 'before')
+    inbox.close()
+    inbox.put(1, 'while inactive')  # would be tracked after the next activation, stale
+    inbox.open()
+    assert inbox.take(timeout=0) == {}
+    inbox.put(1, 'after')
+    assert inbox.take(timeout=0) == {1: 'after'}
+
+
 def test_latest_frames_wait_for_the_other_cameras_only_as_long_as_asked():
     inbox = LatestFrames(2)
     inbox.put(0, 'a')

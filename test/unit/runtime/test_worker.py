@@ -15,14 +15,12 @@ import time
 
 import numpy as np
 import pytest
-from support.bags import make_random_model
+from support.runtime_inputs import small_frames
 
-from centertrack_ros.core.config import RuntimeConfig, TrackerOverrides
-from centertrack_ros.core.model_spec import ModelSpec, load_model
+from centertrack_ros.core.config import TrackerOverrides
 from centertrack_ros.runtime.frames import BAD_DATA_LENGTH, decode_image
 from centertrack_ros.runtime.runner import FrameResult, FrameRunner
 from centertrack_ros.runtime.worker import INFERENCE_ERROR, INTERNAL_ERROR, FrameWorker
-from centertrack_ros.synthetic import SceneConfig, generate_sequence
 from centertrack_ros.tools.harness import image_msg
 
 WAIT = 60.0  # seconds a test waits for the worker thread; never reached when it works
@@ -30,15 +28,8 @@ THREAD_NAME = 'centertrack-inference'
 
 
 @pytest.fixture(scope='module')
-def model(tmp_path_factory):
-    path = make_random_model(tmp_path_factory.mktemp('model') / 'random.pth')
-    return load_model(ModelSpec(path=str(path)), RuntimeConfig(device='cpu', engine='torch'))
-
-
-@pytest.fixture(scope='module')
 def frames():
-    sequence = generate_sequence(SceneConfig(seed=2, num_frames=4, width=192, height=128))
-    return [sequence.image(i) for i in range(4)]
+    return small_frames(seed=2, count=4)
 
 
 class Harness:
