@@ -12,28 +12,24 @@ file's values (and so its defaults: the bundled model, ``auto`` device) apply.
 
 from launch_ros.actions import Node
 
-from centertrack_ros.ros.launch_support import (
-    PACKAGE,
-    common_arguments,
-    launch_description,
-    node_parameters,
-)
+from centertrack_ros.ros import launch_support
 
 ARGUMENTS = (
     ('namespace', '', 'Namespace of the node and of its topics (e.g. front)'),
     ('image_topic', 'image', 'Camera topic (sensor_msgs/Image); compressed and camera_info '
                              'topics follow it'),
-) + common_arguments()
+) + launch_support.common_arguments()
 
 
 def node_actions(value):
     """Return the node, with the launch arguments resolved."""
-    return [Node(package=PACKAGE, executable='centertrack_node', name='centertrack',
-                 namespace=value['namespace'], parameters=node_parameters(value),
+    return [Node(package=launch_support.PACKAGE, executable='centertrack_node',
+                 name='centertrack', namespace=value['namespace'],
+                 parameters=launch_support.node_parameters(value),
                  remappings=[('image', value['image_topic'])], output='screen',
                  emulate_tty=True)]
 
 
 def generate_launch_description():
     """Declare the arguments and the node."""
-    return launch_description(ARGUMENTS, node_actions)
+    return launch_support.launch_description(ARGUMENTS, node_actions)

@@ -12,19 +12,14 @@ batch; each node can be restarted on its own). The topics are the same either wa
 
 from launch_ros.actions import Node
 
-from centertrack_ros.ros.launch_support import (
-    PACKAGE,
-    common_arguments,
-    launch_description,
-    node_parameters,
-)
+from centertrack_ros.ros import launch_support
 
 ARGUMENTS = (
     ('cameras', 'front,rear', 'Comma-separated camera names; each becomes a namespace'),
     ('image_topic', 'image_raw', 'Image topic inside each camera namespace (relative name); '
                                  'compressed and camera_info topics follow it'),
     ('one_node_per_camera', 'false', 'true: a node (and a model) per camera instead of one'),
-) + common_arguments()
+) + launch_support.common_arguments()
 
 
 def node_actions(value):
@@ -35,16 +30,16 @@ def node_actions(value):
     if len(set(cameras)) != len(cameras):
         raise ValueError(f'cameras:= lists a camera twice: {value["cameras"]}')
     image = value['image_topic']
-    common = dict(package=PACKAGE, executable='centertrack_node', name='centertrack',
-                  output='screen', emulate_tty=True)
+    common = dict(package=launch_support.PACKAGE, executable='centertrack_node',
+                  name='centertrack', output='screen', emulate_tty=True)
     if value['one_node_per_camera'].lower() in ('true', '1', 'yes'):
-        return [Node(namespace=camera, parameters=node_parameters(value),
+        return [Node(namespace=camera, parameters=launch_support.node_parameters(value),
                      remappings=[('image', image)], **common) for camera in cameras]
-    return [Node(parameters=node_parameters(value, cameras=cameras),
+    return [Node(parameters=launch_support.node_parameters(value, cameras=cameras),
                  remappings=[(f'{camera}/image', f'{camera}/{image}') for camera in cameras],
                  **common)]
 
 
 def generate_launch_description():
     """Declare the arguments and the nodes."""
-    return launch_description(ARGUMENTS, node_actions)
+    return launch_support.launch_description(ARGUMENTS, node_actions)

@@ -19,12 +19,7 @@ from launch.events import Shutdown
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 
-from centertrack_ros.ros.launch_support import (
-    PACKAGE,
-    common_arguments,
-    launch_description,
-    node_parameters,
-)
+from centertrack_ros.ros import launch_support
 
 ARGUMENTS = (
     ('bag', '', 'The bag to replay (folder or storage file)'),
@@ -33,7 +28,7 @@ ARGUMENTS = (
     ('output', '', 'Bag to record the detections into; empty = ros2 bag record\'s default name'),
     ('rate', '1.0', 'Playback speed factor; lower it when the node cannot keep up'),
     ('storage', 'mcap', 'Storage of the recording: mcap or sqlite3'),
-) + common_arguments()
+) + launch_support.common_arguments()
 DETECTIONS = '/detections'
 SHUTDOWN_GRACE = 2.0  # seconds for the last detections to reach the recorder
 
@@ -48,8 +43,8 @@ def replay_actions(value):
         record_cmd += ['--output', value['output']]
     recorder = ExecuteProcess(cmd=record_cmd, name='record', output='screen')
     node = LifecycleNode(
-        package=PACKAGE, executable='centertrack_node', name='centertrack', namespace='',
-        parameters=node_parameters(value),
+        package=launch_support.PACKAGE, executable='centertrack_node', name='centertrack',
+        namespace='', parameters=launch_support.node_parameters(value),
         remappings=[('image', image), ('detections', DETECTIONS)],
         output='screen', emulate_tty=True)
     camera_info = image.rsplit('/', 1)[0] + '/camera_info'
@@ -71,4 +66,4 @@ def replay_actions(value):
 
 def generate_launch_description():
     """Declare the arguments and the replay."""
-    return launch_description(ARGUMENTS, replay_actions)
+    return launch_support.launch_description(ARGUMENTS, replay_actions)

@@ -28,7 +28,8 @@ def test_replay_launch_file_starts_recorder_node_and_player():
     assert {'ExecuteProcess', 'LifecycleNode', 'OnStateTransition', 'OnProcessExit',
             'Shutdown'} <= calls
     # The node is this package's: the package name comes from the launch helper.
-    assert 'PACKAGE' in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert 'launch_support.PACKAGE' in {ast.unparse(n) for n in ast.walk(tree)
+                                        if isinstance(n, ast.Attribute)}
 
 
 def test_replay_launch_description_evaluates():

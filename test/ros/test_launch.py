@@ -27,7 +27,7 @@ REPLAY_ARGUMENTS = {'bag', 'image_topic', 'output', 'rate', 'storage'} | COMMON_
 def declared(path: Path) -> tuple[set[str], set[str], ast.Module]:
     """Return the argument names of ``ARGUMENTS``, the string constants, and the syntax tree.
 
-    ``ARGUMENTS`` is the file's own tuple of entries plus ``common_arguments()``.
+    ``ARGUMENTS`` is the file's own tuple of entries plus ``launch_support.common_arguments()``.
     """
     from centertrack_ros.ros.launch_support import common_arguments
 
@@ -37,8 +37,8 @@ def declared(path: Path) -> tuple[set[str], set[str], ast.Module]:
         if isinstance(node, ast.Assign) and any(
                 isinstance(t, ast.Name) and t.id == 'ARGUMENTS' for t in node.targets):
             value = node.value
-            assert isinstance(value, ast.BinOp), 'own entries + common_arguments()'
-            assert ast.unparse(value.right) == 'common_arguments()'
+            assert isinstance(value, ast.BinOp), 'own entries + launch_support.common_arguments()'
+            assert ast.unparse(value.right) == 'launch_support.common_arguments()'
             for entry in value.left.elts:
                 names.add(ast.literal_eval(entry.elts[0]))
             names |= {name for name, _, _ in common_arguments()}

@@ -13,7 +13,6 @@ import torch
 from centertrack_ros.core import model_spec
 from centertrack_ros.core.checkpoint import (
     Checkpoint,
-    CheckpointError,
     infer_model_config,
     load_state_dict_strict,
     read_checkpoint,
@@ -21,13 +20,13 @@ from centertrack_ros.core.checkpoint import (
 )
 from centertrack_ros.core.config import (
     CenterTrackConfig,
-    ConfigError,
     InputConfig,
     ModelConfig,
     RuntimeConfig,
     TrackerConfig,
     TrackerOverrides,
 )
+from centertrack_ros.core.errors import CheckpointError, ConfigError
 from centertrack_ros.core.model_spec import (
     METADATA_KEY,
     ModelSpec,

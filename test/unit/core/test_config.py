@@ -12,13 +12,13 @@ from centertrack_ros.core.config import (
     DEFAULT_MEAN,
     DEFAULT_STD,
     CenterTrackConfig,
-    ConfigError,
     InputConfig,
     ModelConfig,
     RuntimeConfig,
     TrackerConfig,
 )
-from centertrack_ros.core.device import DeviceError, resolve_device
+from centertrack_ros.core.device import resolve_device
+from centertrack_ros.core.errors import ConfigError, DeviceError
 from centertrack_ros.core.presets import COCO_CLASSES, PRESETS, preset
 
 # The ten experiments of the official model zoo (experiments/*.sh of the original).
