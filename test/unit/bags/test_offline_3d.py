@@ -210,7 +210,6 @@ def test_run_without_camera_info_warns_and_writes_2d(tmp_path, capsys, model_3d)
 
 def test_bag_3d_detections_equal_the_node_messages():
     """Our rosbags-side Detection3DArray is field for field what the node's builder makes."""
-    pytest.importorskip('vision_msgs.msg')
     from rclpy.serialization import serialize_message
     from std_msgs.msg import Header
 

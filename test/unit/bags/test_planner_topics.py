@@ -8,6 +8,8 @@ must find the schema names Foxglove recognises (``foxglove_msgs/msg/ImageAnnotat
 
 from __future__ import annotations
 
+import mcap.reader as mcap_reader
+import mcap_ros2.decoder as mcap_ros2_decoder
 import numpy as np
 import pytest
 
@@ -21,9 +23,6 @@ from centertrack_ros.runtime.boxes import detection_boxes
 from centertrack_ros.runtime.boxes3d import detection_boxes_3d
 from centertrack_ros.runtime.object_ids import ObjectIdSpace
 from centertrack_ros.runtime.objects3d import CameraObjects
-
-mcap_reader = pytest.importorskip('mcap.reader')
-mcap_ros2_decoder = pytest.importorskip('mcap_ros2.decoder')
 
 P = np.array([[800.0, 0.0, 320.0, 0.0], [0.0, 800.0, 240.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
 T0 = 1_700_000_000_000_000_000

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import mcap.reader as mcap_reader
+import mcap_ros2.decoder as mcap_ros2_decoder
 import numpy as np
 import pytest
 from support.bags import cli, convert_calibrated, error_of, make_random_model
@@ -22,9 +24,6 @@ from centertrack_ros.runtime.annotations import LINE_LIST, LINE_LOOP, LINE_STRIP
 from centertrack_ros.runtime.object_classes import AUTOWARE_LABELS
 from centertrack_ros.runtime.object_ids import ObjectIdSpace
 from centertrack_ros.runtime.objects3d import UNKNOWN_SPEED_SIGMA, rotation_matrix
-
-mcap_reader = pytest.importorskip('mcap.reader')
-mcap_ros2_decoder = pytest.importorskip('mcap_ros2.decoder')
 
 FRAMES = 5
 SEED = 9

@@ -11,22 +11,12 @@ import dataclasses
 import math
 import uuid
 
+import autoware_perception_msgs.msg as autoware
+import foxglove_msgs.msg as foxglove
 import numpy as np
 import pytest
-
-from centertrack_ros.core.tracks import Track
-from centertrack_ros.runtime import annotations, objects3d
-from centertrack_ros.runtime.annotations import TrailState, frame_overlay
-from centertrack_ros.runtime.boxes import detection_boxes
-from centertrack_ros.runtime.boxes3d import detection_boxes_3d
-from centertrack_ros.runtime.object_classes import AUTOWARE_LABELS
-from centertrack_ros.runtime.object_ids import ObjectIdSpace
-from centertrack_ros.runtime.objects3d import CameraObjects
-
-autoware = pytest.importorskip('autoware_perception_msgs.msg')
-foxglove = pytest.importorskip('foxglove_msgs.msg')
-from rclpy.serialization import serialize_message  # noqa: E402 (after the skips)
-from std_msgs.msg import Header  # noqa: E402
+from rclpy.serialization import serialize_message
+from std_msgs.msg import Header
 
 from centertrack_ros.bags import autoware_messages as bag_autoware  # noqa: E402
 from centertrack_ros.bags import foxglove_messages as bag_foxglove  # noqa: E402
@@ -36,7 +26,15 @@ from centertrack_ros.bags.typestore import (  # noqa: E402
     TRACKED_OBJECTS,
     typestore,
 )
+from centertrack_ros.core.tracks import Track
 from centertrack_ros.ros import autoware_messages, foxglove_messages  # noqa: E402
+from centertrack_ros.runtime import annotations, objects3d
+from centertrack_ros.runtime.annotations import TrailState, frame_overlay
+from centertrack_ros.runtime.boxes import detection_boxes
+from centertrack_ros.runtime.boxes3d import detection_boxes_3d
+from centertrack_ros.runtime.object_classes import AUTOWARE_LABELS
+from centertrack_ros.runtime.object_ids import ObjectIdSpace
+from centertrack_ros.runtime.objects3d import CameraObjects
 
 P = np.array([[1000.0, 0.0, 640.0, 0.0], [0.0, 1000.0, 360.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
 STAMP_NS = 1_700_000_000_250_000_000
