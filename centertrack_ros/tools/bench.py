@@ -56,6 +56,7 @@ from ..core.torch_ops import decode_tensors, to_raw_detections
 from ..core.tracker import TrackManager
 from ..runtime.dds_profile import describe as describe_profile
 from ..runtime.dds_profile import use_package_profile
+from .cli import parse_size
 from .machine import machine_info
 from .random_models import random_network
 
@@ -429,22 +430,14 @@ def format_results(results: list[Result]) -> str:
     return '\n'.join(lines)
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
-    return width, height
-
-
 def build_parser() -> argparse.ArgumentParser:
     """Command-line interface."""
     parser = argparse.ArgumentParser(prog='centertrack_bench', description=__doc__.split('\n')[0])
     parser.add_argument('--arch', nargs='+', default=['dla_34', 'generic'],
                         choices=['dla_34', 'generic'])
-    parser.add_argument('--input-size', nargs='+', type=_size, default=[(960, 544)],
+    parser.add_argument('--input-size', nargs='+', type=parse_size, default=[(960, 544)],
                         help='network input sizes WIDTHxHEIGHT (default 960x544)')
-    parser.add_argument('--image-size', type=_size, default=(1920, 1080),
+    parser.add_argument('--image-size', type=parse_size, default=(1920, 1080),
                         help='camera frame size (default 1920x1080)')
     parser.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda' or 'cuda:N'")
     parser.add_argument('--precision', nargs='+', default=['fp32', 'fp16'],
