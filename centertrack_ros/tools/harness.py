@@ -66,20 +66,29 @@ def process_env(extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
     return env
 
 
-def _parent_death_signal() -> Optional[Callable[[], None]]:
-    """Return a ``preexec_fn`` that makes the child get SIGTERM when this process dies.
+def _child_setup(die_with_parent: bool) -> Optional[Callable[[], None]]:
+    """Return a ``preexec_fn`` for a child, or None when it needs none.
 
-    Even a SIGKILL of the tool then takes its node along (Linux; elsewhere None). The C call is
-    looked up here, before the fork: the child only makes it.
+    - SIGINT back to its default: :meth:`CapturedProcess.stop` stops a child with SIGINT, but
+      an ignored SIGINT is inherited through exec, and a process started by ``nohup`` or as
+      ``cmd &`` from a script ignores it (a Python child then never raises KeyboardInterrupt).
+    - ``die_with_parent``: the child gets SIGTERM when this process dies, so even a SIGKILL of
+      the tool takes its node along (Linux only). The C call is looked up here, before the
+      fork: the child only makes it.
     """
-    if not sys.platform.startswith('linux'):
+    default_sigint = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    prctl = None
+    if die_with_parent and sys.platform.startswith('linux'):
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    if not default_sigint and prctl is None:
         return None
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig = 1
 
-    def set_signal() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
-    return set_signal
+    def setup() -> None:
+        if default_sigint:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if prctl is not None:
+            prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    return setup
 
 
 class CapturedProcess(subprocess.Popen):
@@ -91,8 +100,9 @@ class CapturedProcess(subprocess.Popen):
 
     def __init__(self, argv: Sequence[str], die_with_parent: bool = False,
                  **popen_kwargs: Any) -> None:
-        if die_with_parent:
-            popen_kwargs['preexec_fn'] = _parent_death_signal()
+        preexec = _child_setup(die_with_parent)
+        if preexec is not None:
+            popen_kwargs['preexec_fn'] = preexec
         self.argv = list(argv)  # as given (Popen's ``args`` is typed for any command form)
         super().__init__(self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, bufsize=1, errors='replace', **popen_kwargs)

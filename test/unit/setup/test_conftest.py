@@ -42,6 +42,18 @@ def test_wait_for_times_out(run_python):
     assert proc.stop() == -signal.SIGINT
 
 
+def test_a_child_stops_on_sigint_even_when_this_process_ignores_it(run_python):
+    # As under nohup or `cmd &` in a script: the ignored SIGINT must not reach the child.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = run_python('import time; print("started", flush=True); time.sleep(60)')
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    proc.wait_for('started', timeout=60)
+    assert proc.stop() == -signal.SIGINT
+    assert proc.signals_sent == [signal.SIGINT]
+
+
 def test_stop_escalates_when_sigint_is_ignored(run_python):
     proc = run_python('import signal, time\n'
                       'signal.signal(signal.SIGINT, signal.SIG_IGN)\n'
