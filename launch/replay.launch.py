@@ -20,6 +20,7 @@ from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 
 from centertrack_ros.ros import launch_support
+from centertrack_ros.runtime.camera_info import camera_info_topic
 
 ARGUMENTS = (
     ('bag', '', 'The bag to replay (folder or storage file)'),
@@ -47,7 +48,7 @@ def replay_actions(value):
         namespace='', parameters=launch_support.node_parameters(value),
         remappings=[('image', image), ('detections', DETECTIONS)],
         output='screen', emulate_tty=True)
-    camera_info = image.rsplit('/', 1)[0] + '/camera_info'
+    camera_info = camera_info_topic(image)
     player = ExecuteProcess(
         cmd=['ros2', 'bag', 'play', value['bag'], '--topics', image, camera_info,
              '--rate', value['rate']],

@@ -27,6 +27,7 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer, WriterError
 from rosbags.serde import SerdeError
 
+from ..runtime.camera_info import camera_info_topic
 from .errors import BagError
 from .typestore import typestore
 from .unclosed import FlushState, after_write, before_close, flush, readable_storage
@@ -58,14 +59,8 @@ def topic_name(name: str) -> str:
 
 
 def camera_info_topic_for(image_topic: str) -> str:
-    """``camera_info`` beside an image topic, as image_transport pairs them.
-
-    ``/camera/image_raw`` and ``/camera/image_raw/compressed`` give ``/camera/camera_info``.
-    """
-    parts = topic_name(image_topic).strip('/').split('/')
-    if parts[-1] in ('compressed', 'theora', 'compressedDepth') and len(parts) > 1:
-        parts = parts[:-1]
-    return '/' + '/'.join(parts[:-1] + ['camera_info'])
+    """``camera_info`` beside an image topic (see :func:`camera_info_topic`); checks the name."""
+    return camera_info_topic(topic_name(image_topic))
 
 
 @dataclass(frozen=True)

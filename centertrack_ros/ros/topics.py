@@ -8,9 +8,10 @@ the image topic (``/front/camera_info`` for ``/front/image_raw``). A remap given
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from ..runtime.camera_info import camera_info_topic
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,7 @@ def camera_topics(node: Any, prefix: str = '') -> CameraTopics:
     base = f'{prefix}/' if prefix else ''
     image = node.resolve_topic_name(base + 'image')
     compressed = _remapped(node, base + 'image/compressed') or f'{image}/compressed'
-    camera_info = _remapped(node, base + 'camera_info') or \
-        posixpath.join(posixpath.dirname(image), 'camera_info')
+    camera_info = _remapped(node, base + 'camera_info') or camera_info_topic(image)
     return CameraTopics(image, compressed, camera_info)
 
 

@@ -30,6 +30,19 @@ from ..core.calibration import (
 )
 
 MATRICES = ('p', 'k')
+TRANSPORT_SUFFIXES = ('compressed', 'theora', 'compressedDepth')  # image_transport's streams
+
+
+def camera_info_topic(image_topic: str) -> str:
+    """Return the fully qualified ``camera_info`` topic beside an image topic.
+
+    image_transport's pairing: ``/camera/image_raw`` and ``/camera/image_raw/compressed`` give
+    ``/camera/camera_info``; a topic at the root (``image``) gives ``/camera_info``.
+    """
+    parts = image_topic.strip().strip('/').split('/')
+    if parts[-1] in TRANSPORT_SUFFIXES and len(parts) > 1:
+        parts = parts[:-1]
+    return '/' + '/'.join(parts[:-1] + ['camera_info'])
 
 
 def _values(info: Any, name: str, count: int) -> np.ndarray:
