@@ -84,14 +84,10 @@ class CameraRun:
             if received_ns is not None:
                 self.received_ns[stamp] = received_ns
 
-    def was_played(self, stamp: int) -> bool:
-        """Whether an image with this header stamp was played."""
-        return stamp in self._played
-
     @property
     def answered(self) -> int:
         """Frames played that were answered."""
-        return sum(1 for stamp in self.answers if stamp in self._played)
+        return len(self.answers)  # :meth:`answer` keeps only frames played
 
     def latencies_ms(self) -> list[float]:
         """Latency of every answered frame that has both times, in ms, in frame order."""
@@ -217,7 +213,7 @@ def score_run(mode: str, cameras: Sequence[CameraRun], rate: Optional[float] = N
     aligned = []
     for camera in cameras:
         tracks = Rows(f'{camera.name} ({mode})',
-                      by_stamp={s: b for s, b in camera.answers.items() if camera.was_played(s)},
+                      by_stamp=dict(camera.answers),
                       class_names=camera.gt.class_names)
         aligned.append(align(camera.name, camera.gt, tracks, class_names))
     report = evaluate_sequences(aligned, iou_threshold=iou_threshold)

@@ -195,8 +195,6 @@ def boxes_from_detections(msg: Any, where: str = '') -> list[Box]:
     return out
 
 
-
-
 def rows_from_boxes(boxes: Iterable[Box], frame: int, class_ids: Callable[[str], int],
                     visibility: Optional[float] = None) -> list[MotRow]:
     """MOTChallenge rows of one frame's boxes."""

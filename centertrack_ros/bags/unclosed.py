@@ -76,7 +76,7 @@ def flush(writer: Writer, metadata_path: Path, state: FlushState) -> bool:
 
     Returns False when nothing changed since the previous flush (nothing is done then).
     """
-    written = (sum(writer.counts.values()), len(writer.connections))
+    written = _written(writer)
     if state.active and written == state.written:
         return False
     storage = _storage(writer)
@@ -103,7 +103,7 @@ def after_write(writer: Writer, metadata_path: Path, state: FlushState) -> None:
     storage = _storage(writer)
     if state.active and isinstance(storage, McapWriter) and len(storage.chunks) != state.chunks:
         _write_tail(storage, state)
-        state.written = (sum(writer.counts.values()), len(writer.connections))
+        state.written = _written(writer)
         write_metadata(writer, metadata_path)
 
 
@@ -112,6 +112,11 @@ def before_close(writer: Writer, state: FlushState) -> None:
     storage = _storage(writer)
     if state.active and isinstance(storage, McapWriter):
         storage.bio.truncate()  # the position is at the end of the data
+
+
+def _written(writer: Writer) -> tuple[int, int]:
+    """Messages and topics written so far: what a flush records as flushed."""
+    return sum(writer.counts.values()), len(writer.connections)
 
 
 def _storage(writer: Writer) -> McapWriter | Sqlite3Writer:

@@ -67,16 +67,14 @@ def _add_3d(detections: list[Detection], raw: RawDetections, boxes: np.ndarray,
         centers = transform_points(center + extras['amodel_offset'], matrix)
     else:
         centers = (boxes[:, 0:2] + boxes[:, 2:4]) / np.float32(2)
-    placed = None
-    if calib is not None:
-        placed = (locations(centers, extras['dep'][:, 0], extras['dim'], calib),
-                  rot_y_from_alpha(alpha, centers[:, 0], calib))
     for i, detection in enumerate(detections):
         detection.ct = centers[i]
         detection.dep = extras['dep'][i, :1]
         detection.dim = extras['dim'][i, :3]
         detection.alpha = float(alpha[i])
-        if placed is not None:
-            loc, rot_y = placed
+    if calib is not None:
+        loc = locations(centers, extras['dep'][:, 0], extras['dim'], calib)
+        rot_y = rot_y_from_alpha(alpha, centers[:, 0], calib)
+        for i, detection in enumerate(detections):
             detection.loc = loc[i]
             detection.rot_y = float(rot_y[i])

@@ -35,7 +35,6 @@ from ..runtime.settings import AUTO, BEST_EFFORT, RELIABILITIES, RELIABLE
 GRAPH_CHECK_PERIOD = 0.5  # seconds between looks at the topic's publishers (steady time)
 # Fast DDS's default shared-memory segment; a larger frame goes over UDP in 64 KiB fragments.
 LARGE_FRAME_BYTES = 512 * 1024
-DDS_PROFILE_VARIABLES = PROFILE_VARIABLES
 
 
 @dataclass(frozen=True)
@@ -74,7 +73,7 @@ def large_frame_warning(size: int, reliability: str, rmw: str,
     env: Mapping[str, str] = os.environ if environ is None else environ
     if reliability != BEST_EFFORT or size <= LARGE_FRAME_BYTES or 'fastrtps' not in rmw:
         return None
-    if any(env.get(name) for name in DDS_PROFILE_VARIABLES):
+    if any(env.get(name) for name in PROFILE_VARIABLES):
         return None
     return (f'image messages of {size / 2 ** 20:.1f} MiB arrive over a best-effort '
             'subscription without a Fast DDS profile: between processes most of them will be '

@@ -135,19 +135,13 @@ class TrackingSession:
         """Whether the model has the monocular 3D heads."""
         return self.config.model.ddd
 
-    @property
-    def last_id(self) -> int:
-        """The highest track id given out so far."""
-        return self.tracker.last_id
-
     def lowest_published_score(self, overrides: Optional[TrackerOverrides] = None) -> float:
         """Return the lowest score a published detection can have under ``overrides``.
 
         With no ``overrides``, under the settings in use. (BYTE publishes detections below
         ``track_thresh``; subscribers filter on this value of ``label_info``.)
         """
-        tracker = (self.config.tracker if overrides is None
-                   else overrides.apply(self.tracker.model_tracker))
+        tracker = self.config.tracker if overrides is None else self.tracker_settings(overrides)
         return tracker.effective_low_thresh
 
     def tracker_settings(self, overrides: TrackerOverrides) -> TrackerConfig:
@@ -213,7 +207,7 @@ class TrackingSession:
         The session must not be used afterwards. A session opened with ``ids_after`` set to
         the returned value continues the numbering.
         """
-        last_id = self.last_id
+        last_id = self.tracker.last_id
         self.tracker.engine.close()
         return last_id
 

@@ -182,15 +182,29 @@ def session_settings_from_args(args: argparse.Namespace) -> Any:
         CenterTrackError: a parameters file or value is invalid.
 
     """
+    return session_settings(given_values(args))
+
+
+def session_settings(given: dict[str, Any]) -> Any:
+    """Resolve node settings given (as :func:`given_values` returns them) over the defaults.
+
+    Each bag is a camera of its own: the ``cameras`` parameter does not apply.
+
+    Raises:
+        CenterTrackError: a value is invalid.
+
+    """
     from ..runtime import settings
     from ..runtime.session import SessionSettings
 
-    values = settings.defaults()
-    if args.params_file:
-        values.update(read_params_file(args.params_file))
+    return SessionSettings.from_values({**settings.defaults(), **given, 'cameras': None})
+
+
+def given_values(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the node parameters given: the parameters file's, the options on top."""
+    values = read_params_file(args.params_file) if args.params_file else {}
     values.update(model_overrides(args))
-    values['cameras'] = None  # a bag run tracks one image topic
-    return SessionSettings.from_values(values)
+    return values
 
 
 def model_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -411,9 +425,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     names = tuple(n for n in (args.camera_names or '').split(',') if n)
     # Everything that can be wrong with the bags or the settings is found before anything runs.
     sources = read_cameras(args.bags, names, args.image_topic, args.gt_topic)
-    settings = session_settings_from_args(args)
-    values = read_params_file(args.params_file) if args.params_file else {}
-    values.update(model_overrides(args))
+    values = given_values(args)
+    settings = session_settings(values)
     report = run_benchmark(
         sources, settings, values, args.params_file, benchmark_rates(args.rate or ()),
         record=Path(args.record).expanduser() if args.record else None,

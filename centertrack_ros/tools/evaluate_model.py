@@ -44,7 +44,6 @@ from ..evaluation.metrics import OVERALL, format_table
 from ..evaluation.synthetic import HELDOUT_FIRST_SEED, heldout_sequences
 from ..evaluation.thresholds import RANKINGS, sweep, sweep_thresholds, threshold_grid
 from ..evaluation.tracker import Evaluation, evaluate_tracker
-from ..runtime import settings as node_settings
 from ..runtime.session import SessionSettings, TrackingSession
 from ..synthetic import SceneConfig
 from .cli import fail, list_of, run_tool, seed_range, sigterm_as_interrupt
@@ -198,14 +197,13 @@ def _bag_values(args: argparse.Namespace) -> dict[str, Any]:
 def _main_bags(args: argparse.Namespace) -> int:
     """Evaluate (and sweep) on bags: offline on every frame, or replayed through the node."""
     from ..bags.cameras import evaluate_offline, read_cameras
+    from .bag import session_settings
 
     if args.live and not args.rate > 0:
         return fail(PROG, f'--rate must be > 0, got {args.rate}')
     sources = read_cameras(args.bag, (), args.image_topic, args.gt_topic)
     values = _bag_values(args)
-    # Resolved as the node resolves them; each bag is a camera of its own.
-    session = TrackingSession.open(SessionSettings.from_values(
-        {**node_settings.defaults(), **values, 'cameras': None}))
+    session = TrackingSession.open(session_settings(values))  # as the node resolves them
     base = _tracker_config(args, session.config.tracker)
     grid = [base]
     if args.sweep:

@@ -28,6 +28,7 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
+from ..core.config import OUTPUT_STRIDE
 from ..core.prior import draw_gaussian, gaussian_radius
 
 SKIP_CLASS = -999
@@ -120,7 +121,7 @@ def _draw_inside(heatmap: np.ndarray, center: np.ndarray, radius: int) -> None:
 
 def render_prior(annotations: Sequence[Annotation], trans_input: np.ndarray, input_width: int,
                  input_height: int, num_classes: int, disturbance: Disturbance,
-                 rng: np.random.Generator, down_ratio: int = 4
+                 rng: np.random.Generator, down_ratio: int = OUTPUT_STRIDE
                  ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Render the previous frame's objects into a prior heatmap, with training disturbances.
 

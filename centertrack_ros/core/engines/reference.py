@@ -42,7 +42,7 @@ class ReferenceEngine(TorchDeviceMemory, HostDecodingEngine[torch.Tensor]):
 
     def close(self) -> None:
         """Drop the network and the previous inputs, then return the cached memory."""
-        self._previous = [None] * self.num_cameras
+        self.reset()
         super().close()
 
     @torch.no_grad()
